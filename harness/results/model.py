@@ -1,0 +1,72 @@
+"""Normalized test results: what every parser yields and the store keeps.
+
+A parser never returns a list: it yields :class:`TestResult` objects one at a time so a
+result file of any size is read in bounded memory. Problems with the file itself (it was
+cut short by a crash, it is not XML) are reported through :class:`ParseReport` after the
+iteration ends; the results parsed up to that point are kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+#: Messages longer than this are cut; the full text stays in the log files.
+MAX_MESSAGE_CHARS = 4000
+
+
+class Outcome(StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"
+    ERROR = "error"
+    SKIPPED = "skipped"
+    XFAILED = "xfailed"
+    XPASSED = "xpassed"
+
+
+#: The order of counts in summaries and in ``--json`` output.
+OUTCOMES: tuple[Outcome, ...] = tuple(Outcome)
+
+
+@dataclass(frozen=True, slots=True)
+class TestResult:
+    """One test case, normalized across formats.
+
+    ``test_id`` is stable across runs of the same suite: for pytest it is
+    ``<classname>::<name>`` as written in the JUnit file, for gtest ``Suite.Test``,
+    for ctest the test name.
+    """
+
+    __test__ = False  # not a pytest test class
+
+    test_id: str
+    outcome: Outcome
+    duration_s: float = 0.0
+    message: str | None = None
+
+
+@dataclass(slots=True)
+class ParseReport:
+    """What a parser learned about the file besides its test cases.
+
+    ``crashed`` is set when the file ended early or is malformed: the results yielded
+    before the problem are valid and kept, and the run is marked ``crashed`` with
+    ``crash_reason``.
+    """
+
+    path: str
+    format: str
+    cases: int = 0
+    crashed: bool = False
+    crash_reason: str | None = None
+    counts: dict[str, int] = field(default_factory=lambda: {o.value: 0 for o in OUTCOMES})
+
+
+def truncate_message(text: str | None, limit: int = MAX_MESSAGE_CHARS) -> str | None:
+    """Cut ``text`` to ``limit`` characters, marking the cut; ``None`` and "" stay ``None``."""
+    if not text:
+        return None
+    text = text.strip()
+    if len(text) <= limit:
+        return text or None
+    return text[: limit - 40].rstrip() + f"\n… [{len(text) - limit + 40} characters cut]"
