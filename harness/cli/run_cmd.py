@@ -1,0 +1,162 @@
+"""``harness run``: run the selected cells and report counts."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from harness.cli.options import db_option, default_cache_dir, json_option, suites_option
+from harness.config.loader import default_suites_dir, load_suites
+from harness.errors import (
+    EXIT_INFRA,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_TEST_FAILURES,
+    ConfigError,
+)
+from harness.executors.local import LocalExecutor
+from harness.matrix import Cell, expand, select
+from harness.reporting.console import ConsoleDisplay, summary_table
+from harness.reporting.outputs import write_merged_junit, write_summary_json, write_summary_md
+from harness.runner import CellInterrupted, RunOptions, RunStatus, RunSummary, run_cell
+from harness.store import Store
+
+EXECUTORS = {"local": LocalExecutor}
+
+
+def exit_code_for(runs: list[RunSummary]) -> int:
+    statuses = {r.status for r in runs}
+    if RunStatus.CANCELLED in statuses:
+        return EXIT_INTERRUPTED
+    if statuses & {RunStatus.ERROR, RunStatus.CRASHED, RunStatus.TIMEOUT}:
+        return EXIT_INFRA
+    if RunStatus.FAILED in statuses:
+        return EXIT_TEST_FAILURES
+    return EXIT_OK
+
+
+@click.command(epilog="Exit codes: 0 all passed; 1 test failures; 2 configuration error; "
+               "3 infrastructure error; 130 interrupted.")
+@click.argument("patterns", nargs=-1, required=True)
+@click.option("--source", metavar="DIR|URL", help="Run on this directory or git URL instead of "
+              "the suite's upstream. A directory without --ref runs in place.")
+@click.option("--ref", metavar="REF", help="Branch, tag, SHA, refs/pull/N/head or "
+              "refs/pull/N/merge (also pr/N, pr/N/merge). Default: the default branch.")
+@click.option("--skip", "skip", multiple=True, metavar="PATTERN", help="Leave out these cells.")
+@click.option("--subset", metavar="NAME", help="A subset defined in the suite (its args).")
+@click.option("--test-args", metavar="ARGS", help="Selection arguments for {args} (overrides "
+              "--subset), e.g. \"-k 'not slow'\".")
+@click.option("--executor", type=click.Choice(sorted(EXECUTORS)), default="local",
+              show_default=True, help="Where steps run.")
+@click.option("--out-dir", type=click.Path(path_type=Path, file_okay=False),
+              default=Path("reports/out"), show_default=True,
+              help="Reports go to OUT_DIR/<job-id>/.")
+@click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Mirrors, worktrees and environments. Default: $HARNESS_CACHE or "
+              "~/.cache/harness.")
+@click.option("--pass-env", multiple=True, metavar="NAME",
+              help="Also pass this host variable to steps (secrets are never passed "
+              "implicitly).")
+@click.option("--keep-worktree", is_flag=True, help="Keep the checkout after the run.")
+@db_option
+@suites_option
+@json_option
+def run(
+    patterns: tuple[str, ...],
+    source: str | None,
+    ref: str | None,
+    skip: tuple[str, ...],
+    subset: str | None,
+    test_args: str | None,
+    executor: str,
+    out_dir: Path,
+    cache_dir: Path | None,
+    pass_env: tuple[str, ...],
+    keep_worktree: bool,
+    db_url: str | None,
+    suites_dir: Path | None,
+    as_json: bool,
+) -> None:
+    """Run the cells matching PATTERNS (suite/backend/variant globs, e.g. 'comfyui/cpu').
+
+    Each cell checks out the upstream, runs its setup, build and test steps, parses the
+    result files and records every test case in the database. A summary table is printed
+    and OUT_DIR/<job-id>/ gets summary.json, summary.md, a merged junit.xml and the logs.
+    """
+    suites = load_suites(suites_dir or default_suites_dir())
+    cells = select(expand(suites), list(patterns), list(skip))
+    if subset is not None:
+        for cell in cells:
+            if subset not in suites[cell.suite].subsets:
+                known = ", ".join(suites[cell.suite].subsets) or "none"
+                raise ConfigError(f"suite '{cell.suite}' has no subset '{subset}' (known: {known})")
+    if source and not ("://" in source or source.startswith("git@")) and not Path(source).exists():
+        raise ConfigError(f"--source '{source}' is neither an existing directory nor a git URL")
+    options = RunOptions(
+        source=str(Path(source).resolve()) if source and Path(source).exists() else source,
+        ref=ref,
+        args=test_args,
+        subset=subset,
+        cache_dir=(cache_dir or default_cache_dir()).resolve(),
+        keep_worktree=keep_worktree,
+        pass_env=pass_env,
+    )
+    store = Store.open(db_url)
+    runs: list[RunSummary] = []
+    try:
+        job_id = store.create_job("cli", " ".join(patterns), ref)
+        job_out = (out_dir / job_id).resolve()
+        job_out.mkdir(parents=True, exist_ok=True)
+        exec_ = EXECUTORS[executor](options.cache_dir)
+        console = Console(stderr=True)
+        console.print(f"job [bold]{job_id}[/]: {len(cells)} cell(s); reports in {job_out}",
+                      highlight=False)
+        interrupted = False
+        with ConsoleDisplay(console) as display:
+            for cell in cells:
+                try:
+                    runs.append(_run_one(cell, suites, store, exec_, options, job_id, job_out,
+                                         display))
+                except CellInterrupted as exc:
+                    runs.append(exc.summary)
+                    interrupted = True
+                    break
+        write_summary_json(job_out / "summary.json", job_id, runs)
+        write_merged_junit(job_out / "junit.xml", store, runs)
+        write_summary_md(job_out / "summary.md", job_id, store, runs, suites)
+        code = exit_code_for(runs) if not interrupted else EXIT_INTERRUPTED
+        store.finish_job(job_id, "cancelled" if interrupted else "done")
+    finally:
+        store.close()
+    if as_json:
+        json.dump({"runs": [r.as_json() for r in runs]}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        Console().print(summary_table(runs))
+    raise click.exceptions.Exit(code)
+
+
+def _run_one(
+    cell: Cell,
+    suites: dict,  # type: ignore[type-arg]
+    store: Store,
+    exec_: LocalExecutor,
+    options: RunOptions,
+    job_id: str,
+    job_out: Path,
+    display: ConsoleDisplay,
+) -> RunSummary:
+    return run_cell(
+        cell,
+        suites[cell.suite],
+        store=store,
+        executor=exec_,
+        options=options,
+        job_id=job_id,
+        out_dir=job_out,
+        display=display,
+    )

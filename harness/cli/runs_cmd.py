@@ -1,0 +1,136 @@
+"""``harness runs list|show``: read the run history."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from harness.cli.options import db_option, json_option
+from harness.reporting.console import STATUS_STYLE
+from harness.results.model import OUTCOMES
+from harness.runner import RunStatus
+from harness.store import RunRecord, Store
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def record_json(rec: RunRecord) -> dict[str, Any]:
+    return {k: _jsonable(v) for k, v in asdict(rec).items()}
+
+
+def _style(status: str) -> str:
+    try:
+        return STATUS_STYLE[RunStatus(status)]
+    except ValueError:
+        return "cyan"
+
+
+@click.group()
+def runs() -> None:
+    """Read the history of runs."""
+
+
+@runs.command("list")
+@click.option("--cell", "cell_glob", metavar="GLOB", help="Only cells matching this glob.")
+@click.option("--status", help="Only runs with this status.")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=30, show_default=True)
+@click.option("--before", "before_id", type=int, help="Page: runs with an id below this.")
+@db_option
+@json_option
+def list_runs(
+    cell_glob: str | None,
+    status: str | None,
+    limit: int,
+    before_id: int | None,
+    db_url: str | None,
+    as_json: bool,
+) -> None:
+    """List recent runs, newest first."""
+    store = Store.open(db_url)
+    try:
+        records = store.list_runs(cell_glob=cell_glob, status=status, limit=limit,
+                                  before_id=before_id)
+    finally:
+        store.close()
+    if as_json:
+        json.dump({"runs": [record_json(r) for r in records]}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return
+    table = Table()
+    for col in ("id", "cell", "status", "sha", "started", "time", *[o.value for o in OUTCOMES]):
+        table.add_column(col, justify="right" if col in {"id", "time"} else "left")
+    for r in records:
+        table.add_row(
+            str(r.id),
+            r.cell,
+            f"[{_style(r.status)}]{r.status}[/]",
+            (r.sha or "-")[:12],
+            r.started_at.strftime("%Y-%m-%d %H:%M") if r.started_at else "-",
+            f"{r.duration_s:.1f}s" if r.duration_s is not None else "-",
+            *(str(r.counts[o.value]) for o in OUTCOMES),
+        )
+    Console().print(table)
+
+
+@runs.command("show")
+@click.argument("run_id", type=int)
+@click.option("--results", "show", flag_value="all", help="List every result.")
+@click.option("--failures", "show", flag_value="failures", default=True,
+              help="List failing results (default).")
+@db_option
+@json_option
+def show_run(run_id: int, show: str, db_url: str | None, as_json: bool) -> None:
+    """Show one run: status, counts, environment and its failing (or all) results."""
+    store = Store.open(db_url)
+    try:
+        rec = store.get_run(run_id)
+        env = store.get_environment(rec.environment_id) if rec.environment_id else None
+        outcomes = None if show == "all" else ["failed", "error"]
+        if as_json:
+            out = sys.stdout
+            head = record_json(rec)
+            head["environment"] = env
+            # stream results so a huge run does not need to fit in memory
+            out.write(json.dumps(head, indent=2)[:-2] + ',\n  "results": [')
+            for i, res in enumerate(store.iter_results(run_id, outcomes=outcomes)):
+                out.write(("," if i else "") + "\n    " + json.dumps({
+                    "test_id": res.test_id, "outcome": res.outcome.value,
+                    "duration_s": res.duration_s, "message": res.message}))
+            out.write("\n  ]\n}\n")
+            return
+        console = Console()
+        console.print(f"[bold]run {rec.id}[/]  {rec.cell}  "
+                      f"[{_style(rec.status)}]{rec.status}[/]", highlight=False)
+        if rec.reason:
+            console.print(f"reason: {escape(rec.reason)}", highlight=False)
+        console.print(f"upstream {rec.upstream} ref {rec.ref or '(default branch)'} "
+                      f"sha {rec.sha or '-'}", highlight=False)
+        console.print("counts: " + ", ".join(f"{k} {v}" for k, v in rec.counts.items()))
+        if rec.log_dir:
+            console.print(f"logs: {rec.log_dir}", highlight=False)
+        if env:
+            py = env.get("python", {})
+            console.print(
+                f"environment: {env.get('os', {}).get('pretty_name', '?')}, "
+                f"{env.get('arch', '?')}, python {py.get('version', '?')}, "
+                f"{len(py.get('packages', {}))} packages, harness {env.get('harness', '?')}",
+                highlight=False,
+            )
+        for res in store.iter_results(run_id, outcomes=outcomes):
+            head = (res.message or "").strip().splitlines()[:1]
+            msg = f"  [dim]{escape(head[0][:160])}[/]" if head else ""
+            console.print(f"  {res.outcome.value:8} {escape(res.test_id)}{msg}", highlight=False)
+    finally:
+        store.close()

@@ -1,0 +1,211 @@
+"""Typed model of a suite recipe (``suites/<name>.yaml``).
+
+A suite says where an upstream lives and, per backend, how to set up, build and test it
+and which result files its test steps write. The model is strict: unknown keys are errors
+(with a "did you mean" hint, see :mod:`harness.config.loader`), and the JSON Schema in
+``harness/config/suite.schema.json`` is generated from it (``harness schema``).
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from harness.config.templating import KNOWN_VARIABLES, unknown_variables
+
+NAME_RE = r"^[a-z0-9][a-z0-9._-]*$"
+_DURATION_RE = re.compile(r"^\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s?)?\s*$")
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from ``90``, ``"90s"``, ``"30m"``, ``"1h30m"``."""
+    if isinstance(value, bool):
+        raise ValueError("a duration is a number of seconds or a string like '30m' or '1h30m'")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and value.strip() and (m := _DURATION_RE.match(value)):
+        hours, minutes, secs = (int(g) if g else 0 for g in m.groups())
+        seconds = float(hours * 3600 + minutes * 60 + secs)
+    else:
+        raise ValueError(
+            f"invalid duration {value!r}: use seconds (600) or a string like '90s', '30m', '1h30m'"
+        )
+    if seconds <= 0:
+        raise ValueError("a duration must be positive")
+    return seconds
+
+
+Duration = Annotated[float, Field(json_schema_extra={"examples": [600, "30m", "1h30m"]})]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+
+
+class Phase(StrEnum):
+    SETUP = "setup"
+    BUILD = "build"
+    TEST = "test"
+
+
+class ResultFile(_Strict):
+    """A file a test step writes, relative to the results directory (``{results_dir}``)."""
+
+    path: str = Field(description="Path relative to the results directory; globs allowed.")
+    format: str = Field(
+        default="junit",
+        description="Parser name: junit (pytest xunit1/xunit2), ctest-junit, gtest-xml, ...",
+    )
+    optional: bool = Field(
+        default=False,
+        description="When true, a missing file is not an infrastructure error.",
+    )
+
+    @field_validator("path")
+    @classmethod
+    def _relative(cls, v: str) -> str:
+        if v.startswith("/") or ".." in v.split("/"):
+            raise ValueError("must be relative to the results directory, without '..'")
+        return v
+
+
+class Step(_Strict):
+    """One shell command run with ``bash -eo pipefail`` in the source tree."""
+
+    name: str = Field(pattern=NAME_RE, description="Short id, used for the log file name.")
+    run: str = Field(
+        description="Shell script. Variables: " + ", ".join(f"{{{v}}}" for v in KNOWN_VARIABLES)
+    )
+    timeout: Duration = Field(default=1800.0, description="Seconds, or '30m', '1h30m'.")
+    env: dict[str, str] = Field(default_factory=dict)
+    workdir: str = Field(default=".", description="Directory relative to the source root.")
+    network: bool | None = Field(
+        default=None,
+        description="Whether the step needs network. Default: true for setup/build, false "
+        "for test. Containerized executors enforce it.",
+    )
+    results: list[ResultFile] = Field(
+        default_factory=list, description="Result files this step writes (test steps)."
+    )
+
+    @field_validator("timeout", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> float:
+        return parse_duration(v)
+
+    @field_validator("run")
+    @classmethod
+    def _variables(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must not be empty")
+        bad = unknown_variables(v)
+        if bad:
+            raise ValueError(bad)
+        return v
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, v: dict[str, str]) -> dict[str, str]:
+        for key in v:
+            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
+                raise ValueError(f"{key!r} is not a valid environment variable name")
+        return v
+
+    @field_validator("workdir")
+    @classmethod
+    def _workdir(cls, v: str) -> str:
+        if v.startswith("/") or ".." in v.split("/"):
+            raise ValueError("must be relative to the source root, without '..'")
+        return v
+
+    def needs_network(self, phase: Phase) -> bool:
+        if self.network is not None:
+            return self.network
+        return phase is not Phase.TEST
+
+
+class BackendRecipe(_Strict):
+    """The steps for one backend (``cpu``, ``npu``, ``cuda`` or a plugin's name)."""
+
+    env: dict[str, str] = Field(default_factory=dict)
+    setup: list[Step] = Field(
+        default_factory=list,
+        description="Dependency installs into the cell's environment; skipped while the "
+        "environment for the same dependency hash is already built.",
+    )
+    build: list[Step] = Field(default_factory=list, description="Build the checked-out source.")
+    test: list[Step] = Field(min_length=1, description="Test steps; each declares results.")
+    dependency_files: list[str] = Field(
+        default_factory=list,
+        description="Files of the upstream (e.g. requirements.txt) hashed into the "
+        "environment key, in addition to the suite-level list.",
+    )
+
+    @model_validator(mode="after")
+    def _test_steps_have_results(self) -> BackendRecipe:
+        for i, step in enumerate(self.test):
+            if not step.results:
+                raise ValueError(
+                    f"test[{i}] ({step.name}) declares no results: a test step must name the "
+                    "result files it writes"
+                )
+        return self
+
+
+class Upstream(_Strict):
+    repo: str = Field(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", description="owner/name")
+    url: str | None = Field(default=None, description="Clone URL; default GitHub's.")
+    default_branch: str = Field(default="main")
+
+    @property
+    def clone_url(self) -> str:
+        return self.url or f"https://github.com/{self.repo}.git"
+
+
+class Subset(_Strict):
+    args: str = Field(description="Extra arguments for the test command, as {args}.")
+    description: str = ""
+
+
+class KnownFailure(_Strict):
+    tests: list[str] = Field(min_length=1, description="Test id globs.")
+    reason: str = Field(min_length=1)
+    cells: list[str] = Field(
+        default_factory=lambda: ["*"], description="Cell patterns this applies to."
+    )
+    link: str | None = None
+
+    @field_validator("tests", "cells", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+
+class Suite(_Strict):
+    """A recipe for testing one upstream project on one or more backends."""
+
+    name: str = Field(pattern=NAME_RE)
+    description: str = ""
+    upstream: Upstream
+    env: dict[str, str] = Field(default_factory=dict, description="For every step.")
+    dependency_files: list[str] = Field(default_factory=list)
+    python: str = Field(
+        default="python3", description="Interpreter used to create the cell's virtualenv."
+    )
+    backends: dict[str, BackendRecipe] = Field(min_length=1)
+    default_args: str = Field(default="", description="{args} when no subset is chosen.")
+    subsets: dict[str, Subset] = Field(default_factory=dict)
+    known_failures: list[KnownFailure] = Field(default_factory=list)
+    schema_: str | None = Field(default=None, alias="$schema", exclude=True)
+
+    @field_validator("backends")
+    @classmethod
+    def _backend_names(cls, v: dict[str, BackendRecipe]) -> dict[str, BackendRecipe]:
+        for name in v:
+            if not re.match(NAME_RE, name):
+                raise ValueError(f"backend name {name!r} must match {NAME_RE}")
+        return v
+

@@ -1,0 +1,62 @@
+"""What every executor provides: a session per cell that runs steps somewhere.
+
+The runner does not care whether a step runs on the host in a virtualenv, in a container
+or on a far-away runner; it opens an :class:`ExecutionSession` for the cell, runs the
+setup steps unless the session says its environment is already built, then the build and
+test steps, and reads result files from ``results_dir`` on this machine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from harness.config.suite import BackendRecipe, Phase, Step, Suite
+from harness.executors.process import StepOutcome
+from harness.matrix import Cell
+
+
+@dataclass(frozen=True, slots=True)
+class CellContext:
+    """Everything an executor needs to run one cell."""
+
+    cell: Cell
+    suite: Suite
+    recipe: BackendRecipe
+    source_dir: Path
+    results_dir: Path
+    log_dir: Path
+    args: str = ""
+    extra_env: dict[str, str] = field(default_factory=dict)
+    pass_env: tuple[str, ...] = ()
+    on_line: Callable[[str], None] | None = None
+
+
+class ExecutionSession(Protocol):
+    #: Whether the dependency environment is already built (setup steps are skipped).
+    environment_ready: bool
+
+    def run_step(self, step: Step, phase: Phase, index: int) -> StepOutcome: ...
+
+    def mark_environment_ready(self) -> None: ...
+
+    def fingerprint(self) -> dict[str, Any]: ...
+
+
+class Executor(Protocol):
+    name: str
+
+    def session(self, ctx: CellContext) -> contextlib.AbstractContextManager[ExecutionSession]:
+        ...
+
+
+def step_log_path(log_dir: Path, phase: Phase, index: int, step: Step) -> Path:
+    return log_dir / f"{phase.value}-{index:02d}-{step.name}.log"
+
+
+@contextlib.contextmanager
+def nullsession(session: ExecutionSession) -> Iterator[ExecutionSession]:
+    yield session

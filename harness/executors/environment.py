@@ -1,0 +1,46 @@
+"""The environment variables a step sees.
+
+Steps run upstream code, so they get an allow-list of the host environment, never the
+whole of it: locale, proxy and CA settings, pip/uv settings (so an operator can point
+heavy installs such as torch or torch_npu at a local wheel folder or index with
+``PIP_FIND_LINKS``/``PIP_INDEX_URL``), and ``HARNESS_*`` recipe knobs. Anything that looks
+like a credential is dropped even when allowed, unless named explicitly with ``--pass-env``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+
+PASS_NAMES = frozenset(
+    {
+        "PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TERM", "TMPDIR", "TZ",
+        "http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY",
+        "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
+        "NODE_EXTRA_CA_CERTS", "HF_HOME", "HF_HUB_OFFLINE", "HF_ENDPOINT", "TRANSFORMERS_OFFLINE",
+        "XDG_CACHE_HOME", "CMAKE_GENERATOR", "CC", "CXX",
+    }
+)  # fmt: skip
+PASS_PREFIXES = ("LC_", "PIP_", "UV_", "HARNESS_")
+#: Never passed implicitly: the harness's own database URL may carry a password.
+NEVER_IMPLICIT = frozenset({"HARNESS_DB", "HARNESS_WEBHOOK_SECRET", "HARNESS_GITHUB_TOKEN"})
+SECRET_RE = re.compile(
+    r"(TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|PRIVATE|_KEY$|^AWS_|^GITHUB_|^GH_|^ACTIONS_)",
+    re.IGNORECASE,
+)
+
+
+def looks_secret(name: str) -> bool:
+    return bool(SECRET_RE.search(name)) or name in NEVER_IMPLICIT
+
+
+def filtered_host_env(host: Mapping[str, str], pass_env: Iterable[str] = ()) -> dict[str, str]:
+    """The part of ``host`` a step may see (see the module docstring)."""
+    explicit = set(pass_env)
+    out: dict[str, str] = {}
+    for name, value in host.items():
+        if name in explicit:
+            out[name] = value
+        elif (name in PASS_NAMES or name.startswith(PASS_PREFIXES)) and not looks_secret(name):
+            out[name] = value
+    return out

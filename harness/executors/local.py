@@ -1,0 +1,167 @@
+"""The local executor: run a cell's steps on this machine, in a virtualenv per cell.
+
+The virtualenv lives in the cache directory under a key made from the suite, the backend and
+a hash of everything that decides its contents: the interpreter version, the setup steps
+and their environment, and the upstream's dependency files (``dependency_files`` in the
+recipe, e.g. ``requirements.txt``). While the key is unchanged the environment is reused
+and setup steps are skipped; a half-built environment (setup failed or was interrupted)
+is never reused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from harness.config.suite import Phase, Step
+from harness.config.templating import as_environment, render
+from harness.errors import ConfigError, StepError
+from harness.executors.base import CellContext, step_log_path
+from harness.executors.environment import filtered_host_env
+from harness.executors.process import StepOutcome, run_command
+from harness.fingerprint import python_fingerprint
+
+READY_MARKER = ".harness-ready.json"
+#: Bumped when the way environments are built changes, invalidating old ones.
+ENV_LAYOUT_VERSION = "1"
+
+
+def interpreter_version(python: str) -> str:
+    exe = shutil.which(python)
+    if exe is None:
+        raise ConfigError(
+            f"interpreter '{python}' not found on PATH",
+            hint="set `python:` in the suite file to an installed interpreter",
+        )
+    proc = subprocess.run(
+        [exe, "-c", "import sys; print(sys.version)"], capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        raise StepError(f"interpreter '{exe}' does not run: {proc.stderr.strip()[-300:]}")
+    return f"{exe} {proc.stdout.strip()}"
+
+
+def environment_key(ctx: CellContext, python_version: str) -> str:
+    """The hash that names the cell's virtualenv (see the module docstring)."""
+    h = hashlib.sha256()
+    h.update(f"layout={ENV_LAYOUT_VERSION}\npython={python_version}\n".encode())
+    h.update(json.dumps(ctx.suite.env, sort_keys=True).encode())
+    h.update(json.dumps(ctx.recipe.env, sort_keys=True).encode())
+    for step in ctx.recipe.setup:
+        h.update(step.model_dump_json().encode())
+    for rel in [*ctx.suite.dependency_files, *ctx.recipe.dependency_files]:
+        path = ctx.source_dir / rel
+        h.update(f"\nfile={rel}\n".encode())
+        if path.is_file():
+            h.update(path.read_bytes())
+        else:
+            h.update(b"<missing>")
+    return h.hexdigest()[:16]
+
+
+class LocalSession:
+    """Steps of one cell run on the host inside the cell's virtualenv."""
+
+    def __init__(self, ctx: CellContext, venv: Path, ready: bool) -> None:
+        self.ctx = ctx
+        self.venv = venv
+        self.environment_ready = ready
+        self.python = str(venv / "bin" / "python")
+        self._env = self._base_env()
+
+    def _variables(self) -> dict[str, str]:
+        return {
+            "source_dir": str(self.ctx.source_dir),
+            "results_dir": str(self.ctx.results_dir),
+            "python": self.python,
+            "args": self.ctx.args,
+            "backend": self.ctx.cell.backend,
+            "device": self.ctx.cell.backend,
+            "cell": self.ctx.cell.id,
+            "jobs": str(len(os.sched_getaffinity(0))),
+        }
+
+    def _base_env(self) -> dict[str, str]:
+        env = filtered_host_env(os.environ, self.ctx.pass_env)
+        env["PATH"] = f"{self.venv / 'bin'}{os.pathsep}{env.get('PATH', os.defpath)}"
+        env["VIRTUAL_ENV"] = str(self.venv)
+        env["PYTHONNOUSERSITE"] = "1"
+        env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+        env.update(as_environment(self._variables()))
+        env.update(self.ctx.suite.env)
+        env.update(self.ctx.recipe.env)
+        env.update(self.ctx.extra_env)
+        return env
+
+    def run_step(self, step: Step, phase: Phase, index: int) -> StepOutcome:
+        script = render(step.run, self._variables())
+        cwd = self.ctx.source_dir / step.workdir
+        if not cwd.is_dir():
+            raise StepError(f"step '{step.name}': working directory '{step.workdir}' not found")
+        env = {**self._env, **step.env}
+        header = f"[harness] {phase.value} step '{step.name}' in {cwd}\n[harness] $ {script}"
+        return run_command(
+            ["bash", "-eo", "pipefail", "-c", script],
+            cwd=cwd,
+            env=env,
+            timeout_s=step.timeout,
+            log_path=step_log_path(self.ctx.log_dir, phase, index, step),
+            on_line=self.ctx.on_line,
+            header=header,
+        )
+
+    def mark_environment_ready(self) -> None:
+        info = {"cell": self.ctx.cell.id, "setup": [s.name for s in self.ctx.recipe.setup]}
+        (self.venv / READY_MARKER).write_text(json.dumps(info))
+        self.environment_ready = True
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {
+            "executor": "local",
+            "environment": self.venv.name,
+            "python": python_fingerprint(self.python, env=self._env),
+        }
+
+
+class LocalExecutor:
+    """Run steps on the host (see the module docstring)."""
+
+    name = "local"
+
+    def __init__(self, cache_dir: Path) -> None:
+        self.cache_dir = cache_dir
+
+    @contextlib.contextmanager
+    def session(self, ctx: CellContext) -> Iterator[LocalSession]:
+        version = interpreter_version(ctx.suite.python)
+        key = environment_key(ctx, version)
+        venvs = self.cache_dir / "venvs"
+        venvs.mkdir(parents=True, exist_ok=True)
+        venv = venvs / f"{ctx.suite.name}-{ctx.cell.backend}-{key}"
+        lock_path = venvs / f"{venv.name}.lock"
+        with lock_path.open("w") as lock:
+            # One cell at a time per environment: a second harness process waits here
+            # instead of installing into a half-built virtualenv.
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            ready = (venv / READY_MARKER).is_file()
+            if not ready:
+                if venv.exists():
+                    shutil.rmtree(venv)
+                python = shutil.which(ctx.suite.python) or ctx.suite.python
+                proc = subprocess.run(
+                    [python, "-m", "venv", str(venv)], capture_output=True, text=True, check=False
+                )
+                if proc.returncode != 0:
+                    raise StepError(
+                        f"cannot create a virtualenv with {python}: {proc.stderr.strip()[-500:]}",
+                        hint="install the interpreter's venv module (Debian: python3-venv)",
+                    )
+            yield LocalSession(ctx, venv, ready)

@@ -1,0 +1,145 @@
+"""Run one shell step as its own process group, with a timeout that kills the whole group.
+
+Output (stdout and stderr merged) is written line by line to a log file and handed to a
+callback for live display. On timeout the group gets SIGTERM, then SIGKILL after a grace
+period, so a test that forked children or hangs in C code is still stopped. On Ctrl-C
+(KeyboardInterrupt in the calling thread) the group is killed the same way before the
+interrupt propagates.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import StepError
+
+#: Seconds between SIGTERM and SIGKILL when a step is stopped.
+KILL_GRACE_S = 5.0
+#: Lines kept in memory for the tail shown in error messages.
+TAIL_LINES = 40
+
+
+@dataclass(frozen=True, slots=True)
+class StepOutcome:
+    exit_code: int | None  # None when killed by a signal
+    signal: int | None
+    timed_out: bool
+    duration_s: float
+    log_path: Path
+    tail: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out
+
+    def describe(self) -> str:
+        if self.timed_out:
+            return f"timed out after {self.duration_s:.0f} s"
+        if self.signal is not None:
+            try:
+                name = signal.Signals(self.signal).name
+            except ValueError:
+                name = f"signal {self.signal}"
+            return f"killed by {name}"
+        return f"exited with code {self.exit_code}"
+
+
+def _kill_group(proc: subprocess.Popen[bytes], grace: float) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        pass
+    try:  # the leader may be gone while children live on: kill the group regardless
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def run_command(
+    argv: list[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    timeout_s: float,
+    log_path: Path,
+    on_line: Callable[[str], None] | None = None,
+    header: str | None = None,
+    kill_grace_s: float = KILL_GRACE_S,
+) -> StepOutcome:
+    """Run ``argv`` in a new session; see the module docstring."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    tail: list[str] = []
+    start = time.monotonic()
+    with log_path.open("ab") as log:
+        if header:
+            log.write(header.encode() + b"\n")
+            log.flush()
+        try:
+            proc = subprocess.Popen(
+                argv,
+                cwd=cwd,
+                env=dict(env),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise StepError(f"cannot start {argv[0]!r} in {cwd}: {exc.strerror or exc}") from exc
+
+        def _pump() -> None:
+            assert proc.stdout is not None
+            for raw in iter(proc.stdout.readline, b""):
+                log.write(raw)
+                log.flush()
+                line = raw.decode("utf-8", "replace").rstrip("\r\n")
+                tail.append(line)
+                if len(tail) > TAIL_LINES:
+                    del tail[0]
+                if on_line is not None:
+                    on_line(line)
+
+        reader = threading.Thread(target=_pump, name="step-log", daemon=True)
+        reader.start()
+        timed_out = False
+        try:
+            try:
+                proc.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+                _kill_group(proc, kill_grace_s)
+                proc.wait()
+        except BaseException:  # KeyboardInterrupt, SystemExit: never leave the group behind
+            _kill_group(proc, kill_grace_s)
+            proc.wait()
+            reader.join(timeout=2)
+            raise
+        # Children that inherited stdout may keep the pipe open after the leader exits;
+        # kill what is left of the group so the reader sees EOF.
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        reader.join(timeout=10)
+        if timed_out:
+            log.write(f"\n[harness] step timed out after {timeout_s:.0f} s; killed\n".encode())
+    code = proc.returncode
+    return StepOutcome(
+        exit_code=code if code is not None and code >= 0 else None,
+        signal=-code if code is not None and code < 0 else None,
+        timed_out=timed_out,
+        duration_s=time.monotonic() - start,
+        log_path=log_path,
+        tail=tuple(tail),
+    )

@@ -1,0 +1,341 @@
+"""Run cells: source → executor steps → result ingest → store, one cell at a time.
+
+Infrastructure problems inside a cell become that run's status (``error``, ``timeout``,
+``crashed``) and never abort the other cells; test failures are data. Teardown (worktree
+removal, the run's final record) always happens, including on Ctrl-C, where the run in
+progress is recorded as ``cancelled`` and the interrupt is re-raised.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Protocol
+
+from harness.config.suite import Phase, Step, Suite
+from harness.errors import HarnessError
+from harness.executors.base import CellContext, ExecutionSession, Executor
+from harness.executors.process import StepOutcome
+from harness.fingerprint import host_fingerprint
+from harness.matrix import Cell
+from harness.results import parse
+from harness.results.model import OUTCOMES
+from harness.source import Checkout, prepare_source, release_checkout
+from harness.store import Store
+
+
+class RunStatus(StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"
+    CRASHED = "crashed"
+    ERROR = "error"
+    TIMEOUT = "timeout"
+    CANCELLED = "cancelled"
+
+
+#: When several things went wrong, the run shows the most severe.
+_SEVERITY = [
+    RunStatus.PASSED,
+    RunStatus.FAILED,
+    RunStatus.CRASHED,
+    RunStatus.TIMEOUT,
+    RunStatus.ERROR,
+    RunStatus.CANCELLED,
+]
+
+
+class Display(Protocol):
+    def cell_started(self, cell: Cell) -> None: ...
+    def step_started(self, cell: Cell, phase: Phase, step: Step) -> None: ...
+    def step_finished(self, cell: Cell, phase: Phase, step: Step, outcome: StepOutcome) -> None: ...
+    def note(self, cell: Cell, text: str) -> None: ...
+    def line(self, cell: Cell, text: str) -> None: ...
+    def cell_finished(self, summary: RunSummary) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    source: str | None = None  # --source: a directory or git URL instead of the upstream
+    ref: str | None = None
+    args: str | None = None  # --test-args; overrides a subset
+    subset: str | None = None
+    cache_dir: Path = Path(".harness/cache")
+    keep_worktree: bool = False
+    pass_env: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class RunSummary:
+    cell: Cell
+    run_id: int
+    status: RunStatus = RunStatus.ERROR
+    reason: str | None = None
+    sha: str | None = None
+    ref: str | None = None
+    counts: dict[str, int] = field(default_factory=lambda: {o.value: 0 for o in OUTCOMES})
+    duration_s: float = 0.0
+    log_dir: Path | None = None
+    crash_reasons: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, object]:
+        """The documented ``--json`` shape (scripts rely on it: do not add keys)."""
+        return {
+            "cell": self.cell.id,
+            "status": self.status.value,
+            "sha": self.sha,
+            "counts": dict(self.counts),
+            "duration_s": round(self.duration_s, 3),
+        }
+
+
+class CellInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a cell; the run was recorded as cancelled (``summary``)."""
+
+    def __init__(self, summary: RunSummary) -> None:
+        super().__init__(f"{summary.cell.id} cancelled")
+        self.summary = summary
+
+
+class _Problem:
+    """Collects what went wrong in a cell; the most severe status wins."""
+
+    def __init__(self) -> None:
+        self.status = RunStatus.PASSED
+        self.reasons: list[str] = []
+
+    def add(self, status: RunStatus, reason: str) -> None:
+        if _SEVERITY.index(status) > _SEVERITY.index(self.status):
+            self.status = status
+            self.reasons.insert(0, reason)
+        else:
+            self.reasons.append(reason)
+
+    @property
+    def reason(self) -> str | None:
+        return "; ".join(self.reasons) if self.reasons else None
+
+
+def selection_args(suite: Suite, options: RunOptions) -> str:
+    if options.args is not None:
+        return options.args
+    if options.subset is not None:
+        return suite.subsets[options.subset].args
+    return suite.default_args
+
+
+def run_cell(
+    cell: Cell,
+    suite: Suite,
+    *,
+    store: Store,
+    executor: Executor,
+    options: RunOptions,
+    job_id: str | None,
+    out_dir: Path,
+    display: Display,
+) -> RunSummary:
+    """Run one cell and record it; see the module docstring."""
+    recipe = suite.backends[cell.backend]
+    url = options.source or suite.upstream.clone_url
+    log_dir = out_dir / "logs" / cell.slug
+    results_dir = out_dir / "results" / cell.slug
+    results_dir.mkdir(parents=True, exist_ok=True)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    run_id = store.start_run(
+        job_id=job_id,
+        cell=cell.id,
+        suite=cell.suite,
+        backend=cell.backend,
+        variant=cell.variant,
+        upstream=suite.upstream.repo,
+        ref=options.ref,
+        sha=None,
+        executor=executor.name,
+        log_dir=str(log_dir),
+        out_dir=str(out_dir),
+    )
+    summary = RunSummary(cell=cell, run_id=run_id, ref=options.ref, log_dir=log_dir)
+    problem = _Problem()
+    checkout: Checkout | None = None
+    started = time.monotonic()
+    interrupted = False
+    display.cell_started(cell)
+    try:
+        work_dir = options.cache_dir / "work" / f"{out_dir.name}-{cell.slug}"
+        checkout = prepare_source(
+            url=url,
+            ref=options.ref,
+            default_branch=suite.upstream.default_branch,
+            cache_dir=options.cache_dir,
+            work_dir=work_dir,
+            progress=lambda text: display.note(cell, text),
+        )
+        summary.sha = checkout.sha
+        if checkout.sha:
+            store.set_run_sha(run_id, checkout.sha)
+        if checkout.dirty:
+            display.note(cell, f"source {checkout.path} has uncommitted changes")
+        ctx = CellContext(
+            cell=cell,
+            suite=suite,
+            recipe=recipe,
+            source_dir=checkout.path,
+            results_dir=results_dir,
+            log_dir=log_dir,
+            args=selection_args(suite, options),
+            pass_env=options.pass_env,
+            on_line=lambda text: display.line(cell, text),
+        )
+        with executor.session(ctx) as session:
+            _run_cell_steps(session, ctx, store, run_id, summary, problem, display)
+            fingerprint = {**host_fingerprint(), "backend": cell.backend, **session.fingerprint()}
+            if checkout.dirty:
+                fingerprint["source_dirty"] = True
+            store.set_environment(run_id, fingerprint)
+    except KeyboardInterrupt:
+        problem.add(RunStatus.CANCELLED, "interrupted by the user")
+        interrupted = True
+    except HarnessError as exc:
+        problem.add(RunStatus.ERROR, str(exc).splitlines()[0])
+    finally:
+        summary.duration_s = time.monotonic() - started
+        if problem.status is not RunStatus.CANCELLED:
+            total = sum(summary.counts.values())
+            if problem.status is RunStatus.PASSED and total == 0:
+                problem.add(RunStatus.ERROR, "the result files hold no test cases")
+            if problem.status is RunStatus.PASSED and (
+                summary.counts["failed"] or summary.counts["error"]
+            ):
+                n = summary.counts["failed"] + summary.counts["error"]
+                problem.add(RunStatus.FAILED, f"{n} test(s) failed")
+        summary.status = problem.status
+        summary.reason = problem.reason
+        if checkout is not None and not options.keep_worktree:
+            try:
+                release_checkout(checkout, options.cache_dir)
+            except HarnessError as exc:
+                display.note(cell, f"could not remove the worktree: {exc}")
+        store.finish_run(
+            run_id,
+            status=summary.status.value,
+            reason=summary.reason,
+            counts=summary.counts,
+            duration_s=summary.duration_s,
+        )
+        display.cell_finished(summary)
+    if interrupted:
+        raise CellInterrupted(summary)
+    return summary
+
+
+def _run_phase(
+    session: ExecutionSession,
+    phase: Phase,
+    steps: Iterable[Step],
+    cell: Cell,
+    display: Display,
+) -> StepOutcome | None:
+    """Run steps in order; returns the outcome of the first failing step, or None."""
+    for i, step in enumerate(steps):
+        display.step_started(cell, phase, step)
+        outcome = session.run_step(step, phase, i)
+        display.step_finished(cell, phase, step, outcome)
+        if not outcome.ok:
+            return outcome
+    return None
+
+
+def _run_cell_steps(
+    session: ExecutionSession,
+    ctx: CellContext,
+    store: Store,
+    run_id: int,
+    summary: RunSummary,
+    problem: _Problem,
+    display: Display,
+) -> None:
+    cell, recipe = ctx.cell, ctx.recipe
+    if session.environment_ready:
+        display.note(cell, "environment already built for these dependencies; setup skipped")
+    else:
+        failed = _run_phase(session, Phase.SETUP, recipe.setup, cell, display)
+        if failed is not None:
+            problem.add(_status_of_failed_step(failed), _step_reason(Phase.SETUP, failed))
+            return
+        session.mark_environment_ready()
+    failed = _run_phase(session, Phase.BUILD, recipe.build, cell, display)
+    if failed is not None:
+        problem.add(_status_of_failed_step(failed), _step_reason(Phase.BUILD, failed))
+        return
+    for i, step in enumerate(recipe.test):
+        display.step_started(cell, Phase.TEST, step)
+        outcome = session.run_step(step, Phase.TEST, i)
+        display.step_finished(cell, Phase.TEST, step, outcome)
+        failures_before = summary.counts["failed"] + summary.counts["error"]
+        found_any = _ingest_step_results(step, ctx, store, run_id, summary, problem, outcome)
+        new_failures = summary.counts["failed"] + summary.counts["error"] - failures_before
+        if outcome.timed_out:
+            problem.add(RunStatus.TIMEOUT, f"test step '{step.name}' {outcome.describe()}")
+        elif not found_any:
+            continue  # already recorded as an infrastructure error
+        elif outcome.signal is not None:
+            problem.add(
+                RunStatus.CRASHED,
+                f"test step '{step.name}' was {outcome.describe()}; results may be incomplete",
+            )
+        elif outcome.exit_code != 0 and new_failures == 0:
+            problem.add(
+                RunStatus.ERROR,
+                f"test step '{step.name}' {outcome.describe()} but its results show no failure "
+                f"(see {outcome.log_path.name})",
+            )
+
+
+def _ingest_step_results(
+    step: Step,
+    ctx: CellContext,
+    store: Store,
+    run_id: int,
+    summary: RunSummary,
+    problem: _Problem,
+    outcome: StepOutcome,
+) -> bool:
+    """Parse and store every result file of ``step``; False when a required one is missing."""
+    found_all = True
+    for spec in step.results:
+        files = sorted(ctx.results_dir.glob(spec.path))
+        if not files:
+            if spec.optional:
+                continue
+            found_all = False
+            status = RunStatus.TIMEOUT if outcome.timed_out else RunStatus.ERROR
+            problem.add(
+                status,
+                f"test step '{step.name}' {outcome.describe()} and wrote no result file "
+                f"'{spec.path}'",
+            )
+            continue
+        for path in files:
+            stream = parse(path, spec.format)
+            counts = store.add_results(run_id, stream)
+            for key, value in counts.items():
+                summary.counts[key] = summary.counts.get(key, 0) + value
+            report = stream.report
+            if report.crashed:
+                reason = f"{path.name}: {report.crash_reason}"
+                summary.crash_reasons.append(reason)
+                problem.add(RunStatus.CRASHED, f"result file cut short or malformed: {reason}")
+    return found_all
+
+
+def _status_of_failed_step(outcome: StepOutcome) -> RunStatus:
+    return RunStatus.TIMEOUT if outcome.timed_out else RunStatus.ERROR
+
+
+def _step_reason(phase: Phase, outcome: StepOutcome) -> str:
+    last = next((line for line in reversed(outcome.tail) if line.strip()), "")
+    detail = f": {last.strip()[:200]}" if last else ""
+    return f"{phase.value} step {outcome.log_path.stem} {outcome.describe()}{detail}"

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from harness.executors.environment import filtered_host_env
+
+
+def test_allow_list_and_secret_filter() -> None:
+    host = {
+        "PATH": "/usr/bin",
+        "HOME": "/root",
+        "LC_ALL": "C.UTF-8",
+        "PIP_FIND_LINKS": "/wheels",
+        "PIP_INDEX_URL": "https://mirror/simple",
+        "HARNESS_TORCH_PACKAGES": "torch==2.9.1",
+        "HARNESS_DB": "postgresql://u:pw@db/h",
+        "GITHUB_TOKEN": "ghs_x",
+        "HARNESS_GITHUB_TOKEN": "ghs_y",
+        "AWS_SECRET_ACCESS_KEY": "x",
+        "MY_API_KEY": "x",
+        "RANDOM_THING": "x",
+        "https_proxy": "http://proxy:3128",
+    }
+    env = filtered_host_env(host)
+    assert set(env) == {
+        "PATH", "HOME", "LC_ALL", "PIP_FIND_LINKS", "PIP_INDEX_URL", "HARNESS_TORCH_PACKAGES",
+        "https_proxy",
+    }  # fmt: skip
+
+
+def test_explicit_pass_env_wins() -> None:
+    env = filtered_host_env({"HF_TOKEN": "x", "RANDOM_THING": "y"}, pass_env=["HF_TOKEN"])
+    assert env == {"HF_TOKEN": "x"}
