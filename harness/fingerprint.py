@@ -21,10 +21,12 @@ _PY_PROBE = r"""
 import json, platform, sys
 try:
     from importlib import metadata
-    pkgs = {d.metadata["Name"].lower(): d.version for d in metadata.distributions() if d.metadata["Name"]}
+    pkgs = {d.metadata["Name"].lower(): d.version
+            for d in metadata.distributions() if d.metadata["Name"]}
 except Exception as exc:  # a broken environment still gets a fingerprint
     pkgs = {"<error>": repr(exc)}
-print(json.dumps({"version": platform.python_version(), "implementation": platform.python_implementation(),
+print(json.dumps({"version": platform.python_version(),
+                  "implementation": platform.python_implementation(),
                   "executable": sys.executable, "packages": dict(sorted(pkgs.items()))}))
 """
 

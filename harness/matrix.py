@@ -122,9 +122,7 @@ def expand(suites: Mapping[str, Suite], variants: Sequence[str] = (HOST_VARIANT,
     )
 
 
-def select(
-    cells: Sequence[Cell], patterns: Sequence[str], skip: Sequence[str] = ()
-) -> list[Cell]:
+def select(cells: Sequence[Cell], patterns: Sequence[str], skip: Sequence[str] = ()) -> list[Cell]:
     """Cells matching any of ``patterns`` and none of ``skip``.
 
     A pattern that matches nothing is a :class:`ConfigError` (a typo must not silently run

@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the click group and maps :class:`HarnessError` to exit codes."""
     err = Console(stderr=True)
     try:
-        cli.main(args=argv, prog_name="harness", standalone_mode=False)
+        rv = cli.main(args=argv, prog_name="harness", standalone_mode=False)
     except HarnessError as exc:
         err.print(f"[bold red]error:[/] {exc.message}", highlight=False, markup=True)
         if exc.hint:
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.print("interrupted")
         return EXIT_INTERRUPTED
-    return 0
+    return rv if isinstance(rv, int) else 0
 
 
 if __name__ == "__main__":

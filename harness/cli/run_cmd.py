@@ -39,28 +39,56 @@ def exit_code_for(runs: list[RunSummary]) -> int:
     return EXIT_OK
 
 
-@click.command(epilog="Exit codes: 0 all passed; 1 test failures; 2 configuration error; "
-               "3 infrastructure error; 130 interrupted.")
+@click.command(
+    epilog="Exit codes: 0 all passed; 1 test failures; 2 configuration error; "
+    "3 infrastructure error; 130 interrupted."
+)
 @click.argument("patterns", nargs=-1, required=True)
-@click.option("--source", metavar="DIR|URL", help="Run on this directory or git URL instead of "
-              "the suite's upstream. A directory without --ref runs in place.")
-@click.option("--ref", metavar="REF", help="Branch, tag, SHA, refs/pull/N/head or "
-              "refs/pull/N/merge (also pr/N, pr/N/merge). Default: the default branch.")
+@click.option(
+    "--source",
+    metavar="DIR|URL",
+    help="Run on this directory or git URL instead of "
+    "the suite's upstream. A directory without --ref runs in place.",
+)
+@click.option(
+    "--ref",
+    metavar="REF",
+    help="Branch, tag, SHA, refs/pull/N/head or "
+    "refs/pull/N/merge (also pr/N, pr/N/merge). Default: the default branch.",
+)
 @click.option("--skip", "skip", multiple=True, metavar="PATTERN", help="Leave out these cells.")
 @click.option("--subset", metavar="NAME", help="A subset defined in the suite (its args).")
-@click.option("--test-args", metavar="ARGS", help="Selection arguments for {args} (overrides "
-              "--subset), e.g. \"-k 'not slow'\".")
-@click.option("--executor", type=click.Choice(sorted(EXECUTORS)), default="local",
-              show_default=True, help="Where steps run.")
-@click.option("--out-dir", type=click.Path(path_type=Path, file_okay=False),
-              default=Path("reports/out"), show_default=True,
-              help="Reports go to OUT_DIR/<job-id>/.")
-@click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
-              help="Mirrors, worktrees and environments. Default: $HARNESS_CACHE or "
-              "~/.cache/harness.")
-@click.option("--pass-env", multiple=True, metavar="NAME",
-              help="Also pass this host variable to steps (secrets are never passed "
-              "implicitly).")
+@click.option(
+    "--test-args",
+    metavar="ARGS",
+    help="Selection arguments for {args} (overrides --subset), e.g. \"-k 'not slow'\".",
+)
+@click.option(
+    "--executor",
+    type=click.Choice(sorted(EXECUTORS)),
+    default="local",
+    show_default=True,
+    help="Where steps run.",
+)
+@click.option(
+    "--out-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("reports/out"),
+    show_default=True,
+    help="Reports go to OUT_DIR/<job-id>/.",
+)
+@click.option(
+    "--cache-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Mirrors, worktrees and environments. Default: $HARNESS_CACHE or ~/.cache/harness.",
+)
+@click.option(
+    "--pass-env",
+    multiple=True,
+    metavar="NAME",
+    help="Also pass this host variable to steps (secrets are never passed implicitly).",
+)
 @click.option("--keep-worktree", is_flag=True, help="Keep the checkout after the run.")
 @db_option
 @suites_option
@@ -113,14 +141,16 @@ def run(
         job_out.mkdir(parents=True, exist_ok=True)
         exec_ = EXECUTORS[executor](options.cache_dir)
         console = Console(stderr=True)
-        console.print(f"job [bold]{job_id}[/]: {len(cells)} cell(s); reports in {job_out}",
-                      highlight=False)
+        console.print(
+            f"job [bold]{job_id}[/]: {len(cells)} cell(s); reports in {job_out}", highlight=False
+        )
         interrupted = False
         with ConsoleDisplay(console) as display:
             for cell in cells:
                 try:
-                    runs.append(_run_one(cell, suites, store, exec_, options, job_id, job_out,
-                                         display))
+                    runs.append(
+                        _run_one(cell, suites, store, exec_, options, job_id, job_out, display)
+                    )
                 except CellInterrupted as exc:
                     runs.append(exc.summary)
                     interrupted = True

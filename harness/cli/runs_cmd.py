@@ -60,8 +60,9 @@ def list_runs(
     """List recent runs, newest first."""
     store = Store.open(db_url)
     try:
-        records = store.list_runs(cell_glob=cell_glob, status=status, limit=limit,
-                                  before_id=before_id)
+        records = store.list_runs(
+            cell_glob=cell_glob, status=status, limit=limit, before_id=before_id
+        )
     finally:
         store.close()
     if as_json:
@@ -87,8 +88,13 @@ def list_runs(
 @runs.command("show")
 @click.argument("run_id", type=int)
 @click.option("--results", "show", flag_value="all", help="List every result.")
-@click.option("--failures", "show", flag_value="failures", default=True,
-              help="List failing results (default).")
+@click.option(
+    "--failures",
+    "show",
+    flag_value="failures",
+    default=True,
+    help="List failing results (default).",
+)
 @db_option
 @json_option
 def show_run(run_id: int, show: str, db_url: str | None, as_json: bool) -> None:
@@ -105,18 +111,31 @@ def show_run(run_id: int, show: str, db_url: str | None, as_json: bool) -> None:
             # stream results so a huge run does not need to fit in memory
             out.write(json.dumps(head, indent=2)[:-2] + ',\n  "results": [')
             for i, res in enumerate(store.iter_results(run_id, outcomes=outcomes)):
-                out.write(("," if i else "") + "\n    " + json.dumps({
-                    "test_id": res.test_id, "outcome": res.outcome.value,
-                    "duration_s": res.duration_s, "message": res.message}))
+                out.write(
+                    ("," if i else "")
+                    + "\n    "
+                    + json.dumps(
+                        {
+                            "test_id": res.test_id,
+                            "outcome": res.outcome.value,
+                            "duration_s": res.duration_s,
+                            "message": res.message,
+                        }
+                    )
+                )
             out.write("\n  ]\n}\n")
             return
         console = Console()
-        console.print(f"[bold]run {rec.id}[/]  {rec.cell}  "
-                      f"[{_style(rec.status)}]{rec.status}[/]", highlight=False)
+        console.print(
+            f"[bold]run {rec.id}[/]  {rec.cell}  [{_style(rec.status)}]{rec.status}[/]",
+            highlight=False,
+        )
         if rec.reason:
             console.print(f"reason: {escape(rec.reason)}", highlight=False)
-        console.print(f"upstream {rec.upstream} ref {rec.ref or '(default branch)'} "
-                      f"sha {rec.sha or '-'}", highlight=False)
+        console.print(
+            f"upstream {rec.upstream} ref {rec.ref or '(default branch)'} sha {rec.sha or '-'}",
+            highlight=False,
+        )
         console.print("counts: " + ", ".join(f"{k} {v}" for k, v in rec.counts.items()))
         if rec.log_dir:
             console.print(f"logs: {rec.log_dir}", highlight=False)

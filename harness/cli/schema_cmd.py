@@ -16,8 +16,12 @@ from harness.errors import ConfigError
 
 
 @click.command()
-@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False),
-              help=f"Write here instead of stdout (the checked-in copy: {SCHEMA_PATH.name}).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help=f"Write here instead of stdout (the checked-in copy: {SCHEMA_PATH.name}).",
+)
 @click.option("--check", is_flag=True, help="Fail (exit 2) if the checked-in schema is stale.")
 def schema(output: Path | None, check: bool) -> None:
     """Print the JSON Schema of suite files, generated from the typed model."""
@@ -25,7 +29,9 @@ def schema(output: Path | None, check: bool) -> None:
     if check:
         current = SCHEMA_PATH.read_text() if SCHEMA_PATH.exists() else ""
         if current != text:
-            raise ConfigError(f"{SCHEMA_PATH} is stale", hint=f"run `harness schema -o {SCHEMA_PATH}`")
+            raise ConfigError(
+                f"{SCHEMA_PATH} is stale", hint=f"run `harness schema -o {SCHEMA_PATH}`"
+            )
         click.echo(f"{SCHEMA_PATH} is current")
         return
     if output:
@@ -55,8 +61,16 @@ def lint(files: tuple[Path, ...], suites_dir: Path | None, as_json: bool) -> Non
         except ConfigError as exc:
             problems[str(path)] = str(exc)
     if as_json:
-        json.dump({"files": [{"path": p, "ok": e is None, "errors": e.splitlines() if e else []}
-                             for p, e in problems.items()]}, sys.stdout, indent=2)
+        json.dump(
+            {
+                "files": [
+                    {"path": p, "ok": e is None, "errors": e.splitlines() if e else []}
+                    for p, e in problems.items()
+                ]
+            },
+            sys.stdout,
+            indent=2,
+        )
         sys.stdout.write("\n")
     else:
         console = Console()

@@ -16,7 +16,12 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from harness.config.suite import Suite
-from harness.config.yamlsource import PathKey, YamlDocument, format_key_path, load_yaml_with_positions
+from harness.config.yamlsource import (
+    PathKey,
+    YamlDocument,
+    format_key_path,
+    load_yaml_with_positions,
+)
 from harness.errors import ConfigError
 
 SUITE_GLOB = "*.yaml"
@@ -70,7 +75,9 @@ def _field_names(model: type[BaseModel]) -> list[str]:
     return [f.alias or name for name, f in model.model_fields.items()]
 
 
-def describe_validation_error(doc: YamlDocument, exc: ValidationError, model: type[BaseModel]) -> str:
+def describe_validation_error(
+    doc: YamlDocument, exc: ValidationError, model: type[BaseModel]
+) -> str:
     lines = []
     for err in exc.errors(include_url=False):
         loc: PathKey = tuple(err["loc"])

@@ -208,4 +208,3 @@ class Suite(_Strict):
             if not re.match(NAME_RE, name):
                 raise ValueError(f"backend name {name!r} must match {NAME_RE}")
         return v
-

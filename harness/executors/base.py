@@ -49,8 +49,7 @@ class ExecutionSession(Protocol):
 class Executor(Protocol):
     name: str
 
-    def session(self, ctx: CellContext) -> contextlib.AbstractContextManager[ExecutionSession]:
-        ...
+    def session(self, ctx: CellContext) -> contextlib.AbstractContextManager[ExecutionSession]: ...
 
 
 def step_log_path(log_dir: Path, phase: Phase, index: int, step: Step) -> Path:

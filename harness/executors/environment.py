@@ -39,8 +39,8 @@ def filtered_host_env(host: Mapping[str, str], pass_env: Iterable[str] = ()) -> 
     explicit = set(pass_env)
     out: dict[str, str] = {}
     for name, value in host.items():
-        if name in explicit:
-            out[name] = value
-        elif (name in PASS_NAMES or name.startswith(PASS_PREFIXES)) and not looks_secret(name):
+        if name in explicit or (
+            (name in PASS_NAMES or name.startswith(PASS_PREFIXES)) and not looks_secret(name)
+        ):
             out[name] = value
     return out

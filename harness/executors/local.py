@@ -30,6 +30,7 @@ from harness.executors.process import StepOutcome, run_command
 from harness.fingerprint import python_fingerprint
 
 READY_MARKER = ".harness-ready.json"
+PYTEST_PLUGIN_DIR = Path(__file__).resolve().parent.parent / "pytest_plugins"
 #: Bumped when the way environments are built changes, invalidating old ones.
 ENV_LAYOUT_VERSION = "1"
 
@@ -99,6 +100,9 @@ class LocalSession:
         env.update(self.ctx.suite.env)
         env.update(self.ctx.recipe.env)
         env.update(self.ctx.extra_env)
+        # the harness's observer plugins (e.g. -p harness_junit_stream) importable by pytest
+        plugins = str(PYTEST_PLUGIN_DIR)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (plugins, env.get("PYTHONPATH")) if p)
         return env
 
     def run_step(self, step: Step, phase: Phase, index: int) -> StepOutcome:

@@ -9,6 +9,7 @@ interrupt propagates.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -56,14 +57,11 @@ def _kill_group(proc: subprocess.Popen[bytes], grace: float) -> None:
         os.killpg(proc.pid, signal.SIGTERM)
     except ProcessLookupError:
         return
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        pass
-    try:  # the leader may be gone while children live on: kill the group regardless
+    # the leader may be gone while children live on: kill the group regardless
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def run_command(
@@ -127,10 +125,8 @@ def run_command(
             raise
         # Children that inherited stdout may keep the pipe open after the leader exits;
         # kill what is left of the group so the reader sees EOF.
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
         reader.join(timeout=10)
         if timed_out:
             log.write(f"\n[harness] step timed out after {timeout_s:.0f} s; killed\n".encode())

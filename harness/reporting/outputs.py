@@ -10,8 +10,8 @@
 from __future__ import annotations
 
 import json
-from fnmatch import fnmatchcase
 from collections.abc import Sequence
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 

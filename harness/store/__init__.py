@@ -1,0 +1,12 @@
+"""Persistent history: jobs, runs, results and environment fingerprints.
+
+SQLite (WAL) by default, PostgreSQL by URL (``--db``/``HARNESS_DB``); the schema is
+managed by Alembic migrations that run when a store is opened.
+"""
+
+from __future__ import annotations
+
+from harness.store.db import default_db_url
+from harness.store.repository import RunNotFound, RunRecord, Store
+
+__all__ = ["RunNotFound", "RunRecord", "Store", "default_db_url"]

@@ -94,7 +94,9 @@ def test_test_step_without_results_is_rejected(tmp_path: Path) -> None:
 
 
 def test_duplicate_keys_are_errors_not_silently_overwritten(tmp_path: Path) -> None:
-    text = GOOD.replace("  default_branch: main\n", "  default_branch: main\n  default_branch: dev\n")
+    text = GOOD.replace(
+        "  default_branch: main\n", "  default_branch: main\n  default_branch: dev\n"
+    )
     msg = error_of(write(tmp_path, text))
     assert ":5:3: upstream.default_branch: duplicate key (first defined at line 4)" in msg
 
@@ -145,4 +147,5 @@ def test_load_suites_reports_all_bad_files(tmp_path: Path) -> None:
 def test_missing_suites_dir_has_hint(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_suites(tmp_path / "nope")
-    assert info.value.hint and "--suites" in info.value.hint
+    assert info.value.hint
+    assert "--suites" in info.value.hint

@@ -77,5 +77,6 @@ def test_missing_cwd_is_a_step_error(tmp_path: Path) -> None:
     from harness.errors import StepError
 
     with pytest.raises(StepError):
-        run_command(["true"], cwd=tmp_path / "nope", env={}, timeout_s=5,
-                    log_path=tmp_path / "l.log")
+        run_command(
+            ["true"], cwd=tmp_path / "nope", env={}, timeout_s=5, log_path=tmp_path / "l.log"
+        )

@@ -1,0 +1,96 @@
+"""Backends: the device families cells run on, behind one small protocol.
+
+Built-ins register here; third parties register through the ``harness.backends``
+entry-point group, with no change to the harness::
+
+    # a vendor package's pyproject.toml
+    [project.entry-points."harness.backends"]
+    mlu = "harness_mlu:MluBackend"
+
+The entry point names a class (instantiated without arguments) or a factory returning an
+object that satisfies :class:`~harness.backends.base.Backend`.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from importlib.metadata import entry_points
+
+from harness.backends.base import Backend, ContainerOptions, Detection, Device
+from harness.backends.cpu import CpuBackend
+from harness.backends.cuda import CudaBackend
+from harness.backends.npu import NpuBackend
+from harness.errors import ConfigError
+
+ENTRY_POINT_GROUP = "harness.backends"
+BUILTIN: dict[str, Callable[[], Backend]] = {
+    "cpu": CpuBackend,
+    "cuda": CudaBackend,
+    "npu": NpuBackend,
+}
+
+__all__ = [
+    "BUILTIN",
+    "ENTRY_POINT_GROUP",
+    "Backend",
+    "ContainerOptions",
+    "Detection",
+    "Device",
+    "available_backends",
+    "choose_auto",
+    "get_backend",
+]
+
+
+def _plugin_factories() -> dict[str, Callable[[], Backend]]:
+    found: dict[str, Callable[[], Backend]] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+
+        def _load(ep=ep) -> Backend:  # type: ignore[no-untyped-def]
+            obj = ep.load()
+            backend = obj() if callable(obj) else obj
+            if not isinstance(backend, Backend):
+                raise ConfigError(
+                    f"backend plugin '{ep.name}' ({ep.value}) does not implement the Backend "
+                    "protocol (name, device_type, priority, detect, suite_environment, "
+                    "container_options, pin_environment, fingerprint)"
+                )
+            if backend.name != ep.name:
+                raise ConfigError(
+                    f"backend plugin '{ep.name}' ({ep.value}) calls itself '{backend.name}'"
+                )
+            return backend
+
+        found[ep.name] = _load
+    return found
+
+
+def backend_factories() -> dict[str, Callable[[], Backend]]:
+    """Every known backend name → factory; built-ins win over plugins of the same name."""
+    return {**_plugin_factories(), **BUILTIN}
+
+
+def available_backends() -> list[str]:
+    return sorted(backend_factories())
+
+
+def get_backend(name: str) -> Backend:
+    factories = backend_factories()
+    if name not in factories:
+        close = difflib.get_close_matches(name, factories, n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        raise ConfigError(
+            f"unknown backend '{name}'",
+            hint=f"{hint}known: {', '.join(sorted(factories))}; vendor backends are installed "
+            f"as packages registering the '{ENTRY_POINT_GROUP}' entry point",
+        )
+    return factories[name]()
+
+
+def choose_auto(detections: list[Detection], priorities: dict[str, int]) -> str:
+    """The usable backend with the highest priority (cpu is always usable)."""
+    usable = [d.backend for d in detections if d.usable]
+    if not usable:
+        return "cpu"
+    return max(usable, key=lambda n: (priorities.get(n, 0), n))

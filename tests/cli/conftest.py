@@ -1,0 +1,88 @@
+"""Fixtures for end-to-end CLI tests: a fixture upstream, its suite files, a shared cache."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fixture_upstream import download_wheels, make_upstream, suite_yaml
+from tests.gitrepos import UpstreamRepo
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+@pytest.fixture(scope="session")
+def wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return download_wheels(tmp_path_factory.mktemp("wheels"))
+
+
+@pytest.fixture(scope="session")
+def upstream(tmp_path_factory: pytest.TempPathFactory) -> UpstreamRepo:
+    return make_upstream(tmp_path_factory.mktemp("upstream"))
+
+
+@pytest.fixture(scope="session")
+def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Mirrors and virtualenvs shared by the session: the demo env is built once."""
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture
+def suites_dir(tmp_path: Path, upstream: UpstreamRepo, wheels: Path) -> Path:
+    d = tmp_path / "suites"
+    d.mkdir()
+    (d / "demo.yaml").write_text(suite_yaml(upstream.url, wheels=wheels))
+    return d
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    """End-to-end tests use SQLite (the embedded default); PostgreSQL has its own test."""
+    return f"sqlite:///{tmp_path / 'harness.db'}"
+
+
+@pytest.fixture
+def harness(
+    tmp_path: Path, suites_dir: Path, shared_cache: Path, db_url: str
+) -> Callable[..., Result]:
+    """Run the real ``harness`` CLI in a subprocess against this test's DB and suites."""
+
+    def _run(*args: str, timeout: float = 300, env: dict[str, str] | None = None) -> Result:
+        full_env = {
+            **os.environ,
+            "HARNESS_DB": db_url,
+            "HARNESS_SUITES": str(suites_dir),
+            "HARNESS_CACHE": str(shared_cache),
+            "COLUMNS": "200",
+            **(env or {}),
+        }
+        proc = subprocess.run(
+            [sys.executable, "-m", "harness", *args],
+            cwd=tmp_path,
+            env=full_env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        return Result(proc.returncode, proc.stdout, proc.stderr)
+
+    return _run
