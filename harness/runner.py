@@ -325,7 +325,7 @@ def _ingest_step_results(
                 summary.counts[key] = summary.counts.get(key, 0) + value
             report = stream.report
             if report.crashed:
-                reason = f"{path.name}: {report.crash_reason}"
+                reason = report.crash_reason or f"{path.name}: unreadable"
                 summary.crash_reasons.append(reason)
                 problem.add(RunStatus.CRASHED, f"result file cut short or malformed: {reason}")
     return found_all

@@ -1,4 +1,10 @@
-"""Shared fixtures: databases (SQLite and a real PostgreSQL)."""
+"""Shared fixtures: databases (a fresh SQLite file, or a fresh database on a real
+PostgreSQL cluster that :mod:`tests.pg` starts once per test session).
+
+A test that takes ``db_url`` runs twice, on SQLite and on PostgreSQL. Without PostgreSQL
+binaries the PostgreSQL half is skipped, except in CI (``HARNESS_REQUIRE_TOOLS=1``), where
+a missing tool is a failure: CI must test everything.
+"""
 
 from __future__ import annotations
 
@@ -11,49 +17,40 @@ import pytest
 
 from tests.pg import PostgresCluster, find_pg_bin
 
-REQUIRE_TOOLS = os.environ.get("HARNESS_REQUIRE_TOOLS") == "1"
-
 
 def missing_tool(reason: str) -> None:
-    """Skip locally, fail in CI (HARNESS_REQUIRE_TOOLS=1): CI must test everything."""
-    if REQUIRE_TOOLS:
-        pytest.fail(f"{reason} (HARNESS_REQUIRE_TOOLS=1)")
+    """Skip locally, fail in CI (HARNESS_REQUIRE_TOOLS=1)."""
+    if os.environ.get("HARNESS_REQUIRE_TOOLS") == "1":
+        pytest.fail(f"{reason} (HARNESS_REQUIRE_TOOLS=1 requires it)", pytrace=False)
     pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresCluster]:
+def postgres_url() -> Iterator[str]:
+    """URL of the ``harness_test`` database on a throwaway cluster, for the whole session
+    (with pytest-xdist, one cluster per worker)."""
     bindir = find_pg_bin()
     if bindir is None:
         missing_tool("PostgreSQL server binaries not found (Debian: apt-get install postgresql)")
     assert bindir is not None
-    cluster = PostgresCluster(bindir)
-    cluster.start()
-    yield cluster
-    cluster.stop()
-
-
-@pytest.fixture
-def postgres_url(postgres_server: PostgresCluster) -> Iterator[str]:
-    """A fresh, empty PostgreSQL database, dropped afterwards."""
-    import sqlalchemy as sa
-
-    name = f"harness_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(
-        postgres_server.url("postgres").replace("postgresql://", "postgresql+psycopg://"),
-        isolation_level="AUTOCOMMIT",
-    )
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    yield postgres_server.url(name)
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with PostgresCluster(bindir) as cluster:
+        yield cluster.url()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Each test using this runs on SQLite and on PostgreSQL."""
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database: a SQLite file, or a new database on the session cluster
+    (dropped afterwards, even if a test left connections open)."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'harness.db'}"
-    return str(request.getfixturevalue("postgres_url"))
+        yield f"sqlite:///{tmp_path / 'harness.db'}"
+        return
+    import psycopg
+    from psycopg import sql
+
+    server: str = request.getfixturevalue("postgres_url")
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    yield server.rsplit("/", 1)[0] + f"/{name}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))

@@ -148,8 +148,8 @@ def show_run(run_id: int, show: str, db_url: str | None, as_json: bool) -> None:
                 highlight=False,
             )
         for res in store.iter_results(run_id, outcomes=outcomes):
-            head = (res.message or "").strip().splitlines()[:1]
-            msg = f"  [dim]{escape(head[0][:160])}[/]" if head else ""
+            first = (res.message or "").strip().splitlines()[:1]
+            msg = f"  [dim]{escape(first[0][:160])}[/]" if first else ""
             console.print(f"  {res.outcome.value:8} {escape(res.test_id)}{msg}", highlight=False)
     finally:
         store.close()

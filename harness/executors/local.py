@@ -30,6 +30,7 @@ from harness.executors.process import StepOutcome, run_command
 from harness.fingerprint import python_fingerprint
 
 READY_MARKER = ".harness-ready.json"
+KEYED_ENV_PREFIXES = ("PIP_", "UV_", "HARNESS_")
 PYTEST_PLUGIN_DIR = Path(__file__).resolve().parent.parent / "pytest_plugins"
 #: Bumped when the way environments are built changes, invalidating old ones.
 ENV_LAYOUT_VERSION = "1"
@@ -58,6 +59,12 @@ def environment_key(ctx: CellContext, python_version: str) -> str:
     h.update(json.dumps(ctx.recipe.env, sort_keys=True).encode())
     for step in ctx.recipe.setup:
         h.update(step.model_dump_json().encode())
+    # operator knobs that change what setup installs (PIP_INDEX_URL, PIP_CONSTRAINT,
+    # HARNESS_TORCH_PACKAGES, ...) are part of the key, so changing one rebuilds
+    knobs = filtered_host_env(os.environ, ctx.pass_env)
+    for name in sorted(knobs):
+        if name.startswith(KEYED_ENV_PREFIXES):
+            h.update(f"\nenv {name}={knobs[name]}".encode())
     for rel in [*ctx.suite.dependency_files, *ctx.recipe.dependency_files]:
         path = ctx.source_dir / rel
         h.update(f"\nfile={rel}\n".encode())

@@ -75,22 +75,22 @@ class StreamWriter:
         )
         case["time"] += getattr(report, "duration", 0.0) or 0.0
         if report.failed:
-            if report.when == "call":
-                if hasattr(report, "wasxfail"):  # strict xpass
-                    case.update(tag="failure", msg="[XPASS(strict)] " + str(report.wasxfail))
-                else:
-                    case.update(tag="failure", msg=_message(report), text=report.longreprtext)
-            elif case["tag"] is None:
-                case.update(
-                    tag="error",
-                    msg=f"failed on {report.when}: {_message(report)}",
-                    text=report.longreprtext,
+            if report.when == "call" and hasattr(report, "wasxfail"):  # strict xpass
+                _worse(case, "failure", "[XPASS(strict)] " + str(report.wasxfail), "")
+            elif report.when == "call":
+                _worse(case, "failure", _message(report), report.longreprtext)
+            else:  # setup or teardown: an error, worse than any test outcome
+                _worse(
+                    case,
+                    "error",
+                    f"failed on {report.when}: {_message(report)}",
+                    report.longreprtext,
                 )
-        elif report.skipped and case["tag"] is None:
+        elif report.skipped:
             if hasattr(report, "wasxfail"):
-                case.update(tag="skipped", kind="pytest.xfail", msg=str(report.wasxfail))
+                _worse(case, "skipped", str(report.wasxfail), "", kind="pytest.xfail")
             else:
-                case.update(tag="skipped", kind="pytest.skip", msg=_skip_message(report))
+                _worse(case, "skipped", _skip_message(report), "", kind="pytest.skip")
         elif report.passed and report.when == "call" and hasattr(report, "wasxfail"):
             case["outcome"] = "xpassed"
         if report.when == "teardown":
@@ -133,6 +133,19 @@ class StreamWriter:
         self.pending.clear()
         self.file.write("</testsuite></testsuites>\n")
         self.file.close()
+
+
+_RANK = {None: 0, "skipped": 1, "failure": 2, "error": 3}
+
+
+def _worse(case: dict[str, Any], tag: str, msg: str, text: str, kind: str | None = None) -> None:
+    """Keep the worst problem of a test's phases (error > failure > skipped), like pytest's
+    own JUnit read by the harness; an earlier message is kept below the new one."""
+    if _RANK[tag] < _RANK[case["tag"]]:
+        return
+    if case["tag"] is not None and case["msg"]:
+        text = f"{text}\n\n(earlier: {case['msg']})".strip()
+    case.update(tag=tag, msg=msg, text=text, kind=kind)
 
 
 def _message(report: pytest.TestReport) -> str:

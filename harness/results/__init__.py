@@ -38,7 +38,14 @@ __all__ = [
 
 
 def register_format(name: str, parser: Parser) -> None:
-    """Add a parser (e.g. from a suite plugin); an existing name is replaced."""
+    """Add a parser (e.g. llama.cpp's test-backend-ops output); an existing name is replaced.
+
+    ``parser(path, report)`` must yield :class:`TestResult` objects one at a time and
+    record problems with the file in ``report`` (``crashed``/``crash_reason``) rather than
+    raise; ``cases`` and ``counts`` are filled in by :class:`ResultStream`.
+    """
+    if not name or not callable(parser):
+        raise ValueError("register_format needs a non-empty name and a callable parser")
     FORMATS[name] = parser
 
 
@@ -47,6 +54,7 @@ class ResultStream:
 
     def __init__(self, path: Path, fmt: str, parser: Parser) -> None:
         self.path = path
+        self.format = fmt
         self.report = ParseReport(path=str(path), format=fmt)
         self._parser = parser
         self._used = False
@@ -55,18 +63,32 @@ class ResultStream:
         if self._used:
             raise RuntimeError("a ResultStream can be iterated only once")
         self._used = True
-        counts = self.report.counts
-        for result in self._parser(self.path, self.report):
-            counts[result.outcome.value] += 1
-            self.report.cases += 1
+        return self._results()
+
+    def _results(self) -> Iterator[TestResult]:
+        report = self.report
+        counts = report.counts
+        for result in self._parser(self.path, report):
+            # Outcome is a StrEnum: the member finds the "passed"... key directly
+            counts[result.outcome] = counts.get(result.outcome, 0) + 1
+            report.cases += 1
             yield result
 
 
 def parse(path: Path, fmt: str) -> ResultStream:
+    """Stream the results in ``path``, written in format ``fmt`` (a key of :data:`FORMATS`).
+
+    Raises :class:`~harness.errors.ConfigError` for an unknown format and
+    :class:`~harness.errors.ResultFileError` when the file does not exist. A file that is
+    empty, cut short or malformed does not raise: the results before the problem are
+    yielded and ``report.crashed`` is set once the iteration ends.
+    """
     if fmt not in FORMATS:
-        raise ConfigError(
-            f"unknown result format '{fmt}'", hint=f"known formats: {', '.join(sorted(FORMATS))}"
-        )
-    if not path.is_file():
+        known = ", ".join(sorted(FORMATS))
+        raise ConfigError(f"unknown result format '{fmt}' (known formats: {known})")
+    path = Path(path)
+    if not path.exists():
         raise ResultFileError(f"result file {path} does not exist")
+    if not path.is_file():
+        raise ResultFileError(f"result file {path} is not a regular file")
     return ResultStream(path, fmt, FORMATS[fmt])

@@ -1,18 +1,34 @@
 """JUnit XML as pytest writes it (``junit_family`` xunit1 and xunit2).
 
-``test_id`` is ``<classname>::<name>`` (``name`` alone without a classname), which is
-what pytest puts in both families, so ids are stable whichever a recipe uses.
+``test_id`` is ``<classname>::<name>`` (``name`` alone without a classname). pytest
+writes the same classname and name in both families (xunit1 only adds ``file``/``line``
+attributes and ``<properties>``, which are ignored), so ids do not depend on the family.
 
-Outcomes: ``<failure>`` → failed (a ``[XPASS(strict)]`` message stays failed),
-``<error>`` → error, ``<skipped type="pytest.xfail">`` → xfailed, other ``<skipped>`` →
-skipped, no child → passed. A non-strict xpass is indistinguishable from a pass in
-pytest's JUnit; the harness's own streaming plugin marks it with
-``harness-outcome="xpassed"``, which this parser honours.
+Outcomes, from the children of ``<testcase>``:
 
-pytest writes a second ``<testcase>`` with the same classname and name when a test passes
-but its teardown errors (or fails in setup and teardown). Those are adjacent in the file;
-they are merged into one result with the worse outcome and the durations added, keeping
-only the previous case in memory.
+* no ``failure``/``error``/``skipped`` child → passed;
+* ``<failure>`` → failed. A strict xpass is written as a failure whose message starts
+  with ``[XPASS(strict)]`` and stays failed;
+* ``<error>`` → error (pytest's report of a failing fixture setup or teardown);
+* ``<skipped type="pytest.xfail">`` → xfailed, any other ``<skipped>`` → skipped.
+
+A *non-strict* xpass is written by pytest exactly like a pass, so it is read as passed:
+the information is not in the file. The harness's own streaming writer
+(``harness_junit_stream``) marks it with ``harness-outcome="xpassed"``, which is honoured.
+
+When a test case carries several of these children (pytest writes ``<skipped>`` and then
+``<error>`` for a skipped test whose teardown fails) the worse outcome wins, in the order
+of :data:`SEVERITY`; the message has the worse child's text first.
+
+**Duplicate test cases.** When a test fails in its call *and* errors in teardown, pytest
+writes two adjacent ``<testcase>`` elements with the same classname and name (a
+``<failure>`` then an ``<error>``). They are merged into one result: the worse outcome
+(error ranks above failed), both messages (the worse first) and the durations added.
+Only the immediately preceding case is held back for this, so memory stays bounded; the
+same id appearing again later, not adjacent, is yielded as a separate result.
+
+``message`` is the ``message`` attribute followed by the element text, cut by
+:func:`~harness.results.model.truncate_message`; a passing test has none.
 """
 
 from __future__ import annotations
@@ -23,10 +39,10 @@ from pathlib import Path
 from lxml import etree
 
 from harness.results.model import Outcome, ParseReport, TestResult, truncate_message
-from harness.results.xmlstream import iter_testcases, text_of
+from harness.results.xmlstream import duration, iter_testcases, join_message, text_of
 
-#: Worse outcomes win when two records of one test are merged.
-SEVERITY = {
+#: Worse outcomes win when a case has several results or two records of one test merge.
+SEVERITY: dict[Outcome, int] = {
     Outcome.PASSED: 0,
     Outcome.XPASSED: 1,
     Outcome.SKIPPED: 2,
@@ -35,64 +51,79 @@ SEVERITY = {
     Outcome.ERROR: 5,
 }
 
+XFAIL_TYPE = "pytest.xfail"
 
-def duration(elem: etree._Element) -> float:
-    try:
-        value = float(elem.get("time", "0") or 0)
-    except ValueError:
-        return 0.0
-    return value if value >= 0 else 0.0
+# Enum member lookups cost a descriptor call each: bind them once (hot path).
+_PASSED, _XPASSED = Outcome.PASSED, Outcome.XPASSED
+_XPASSED_VALUE = Outcome.XPASSED.value
 
 
-def message_of(child: etree._Element) -> str | None:
-    head = child.get("message") or ""
-    body = text_of(child)
-    if head and body and head.strip() not in body[: len(head) + 50]:
-        return truncate_message(f"{head}\n{body}")
-    return truncate_message(body or head)
+def _child_outcome(child: etree._Element) -> Outcome | None:
+    tag = child.tag
+    if tag == "failure":
+        return Outcome.FAILED
+    if tag == "error":
+        return Outcome.ERROR
+    if tag == "skipped":
+        return Outcome.XFAILED if child.get("type") == XFAIL_TYPE else Outcome.SKIPPED
+    return None
+
+
+def _combine(messages: list[str]) -> str | None:
+    unique = [m for i, m in enumerate(messages) if m and m not in messages[:i]]
+    return truncate_message("\n\n".join(unique))
 
 
 def pytest_outcome(case: etree._Element) -> tuple[Outcome, str | None]:
+    """The outcome and message of one pytest ``<testcase>`` element."""
+    if not len(case):  # the common case: passed, nothing inside
+        if case.get("harness-outcome") == _XPASSED_VALUE:
+            return _XPASSED, None
+        return _PASSED, None
+    found: list[tuple[Outcome, str]] = []
     for child in case:
-        tag = child.tag
-        if tag == "failure":
-            return Outcome.FAILED, message_of(child)
-        if tag == "error":
-            return Outcome.ERROR, message_of(child)
-        if tag == "skipped":
-            if child.get("type") == "pytest.xfail":
-                return Outcome.XFAILED, message_of(child)
-            return Outcome.SKIPPED, message_of(child)
-    if case.get("harness-outcome") == Outcome.XPASSED.value:
-        return Outcome.XPASSED, None
-    return Outcome.PASSED, None
+        outcome = _child_outcome(child)
+        if outcome is not None:
+            found.append((outcome, join_message(child.get("message"), text_of(child))))
+    if not found:  # only <properties>, <system-out>, ...
+        if case.get("harness-outcome") == _XPASSED_VALUE:
+            return _XPASSED, None
+        return _PASSED, None
+    # stable sort: the worst first, document order among equals
+    found.sort(key=lambda item: -SEVERITY[item[0]])
+    return found[0][0], _combine([message for _, message in found])
 
 
 def case_id(case: etree._Element) -> str:
+    """``classname::name``, or ``name`` alone when there is no classname."""
     name = case.get("name") or "<unnamed>"
     classname = case.get("classname")
     return f"{classname}::{name}" if classname else name
 
 
-def merge(a: TestResult, b: TestResult) -> TestResult:
-    worse = a if SEVERITY[a.outcome] >= SEVERITY[b.outcome] else b
+def merge(first: TestResult, second: TestResult) -> TestResult:
+    """One result for two adjacent records of the same test; see the module docstring."""
+    worse, other = (first, second)
+    if SEVERITY[second.outcome] > SEVERITY[first.outcome]:
+        worse, other = second, first
     return TestResult(
-        test_id=a.test_id,
+        test_id=first.test_id,
         outcome=worse.outcome,
-        duration_s=a.duration_s + b.duration_s,
-        message=worse.message,
+        duration_s=first.duration_s + second.duration_s,
+        message=_combine([worse.message or "", other.message or ""]),
     )
 
 
 def parse_pytest_junit(path: Path, report: ParseReport) -> Iterator[TestResult]:
+    """Stream pytest JUnit XML (format ``junit``)."""
     previous: TestResult | None = None
     for case in iter_testcases(path, report):
         outcome, message = pytest_outcome(case)
         current = TestResult(case_id(case), outcome, duration(case), message)
-        if previous is not None and previous.test_id == current.test_id:
-            previous = merge(previous, current)
-            continue
         if previous is not None:
+            if previous.test_id == current.test_id:
+                previous = merge(previous, current)
+                continue
             yield previous
         previous = current
     if previous is not None:

@@ -7,6 +7,7 @@ managed by Alembic migrations that run when a store is opened.
 from __future__ import annotations
 
 from harness.store.db import default_db_url
-from harness.store.repository import RunNotFound, RunRecord, Store
+from harness.store.models import RunRecord
+from harness.store.repository import NotFound, RunNotFound, Store
 
-__all__ = ["RunNotFound", "RunRecord", "Store", "default_db_url"]
+__all__ = ["NotFound", "RunNotFound", "RunRecord", "Store", "default_db_url"]

@@ -5,30 +5,43 @@ one row per test case with the test id as text, indexed for "this cell over time
 (runs by cell and start time) and "this test across runs" (results by test id and run).
 Fingerprints are deduplicated by the digest of their canonical JSON.
 
-The migration in ``migrations/versions`` must match these models; a test compares them.
+The migrations in ``migrations/versions`` must match these models; a test compares them
+with Alembic's autogenerate on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     DateTime,
+    Dialect,
     Float,
     ForeignKey,
     Index,
     Integer,
     MetaData,
+    Row,
     String,
     Text,
+    TypeDecorator,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from harness.results.model import OUTCOMES
 
 #: BIGINT on PostgreSQL, INTEGER on SQLite (so it is the rowid and autoincrements).
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
+#: JSONB on PostgreSQL (compact, queryable), JSON (text) on SQLite.
+JSONDoc = JSON().with_variant(JSONB(), "postgresql")
+
+#: Outcome value → its count column on ``runs``, in OUTCOMES order.
+COUNT_COLUMNS: dict[str, str] = {o.value: f"n_{o.value}" for o in OUTCOMES}
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -38,31 +51,63 @@ NAMING = {
 }
 
 
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp that is always an aware UTC datetime in Python.
+
+    PostgreSQL stores ``timestamptz``; SQLite has no time zones, so the UTC wall time is
+    stored as text and the zone is put back on read. Naive datetimes are refused.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the store keeps aware UTC datetimes")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
 class Job(Base):
+    """One invocation of the harness (CLI, CI event): a set of runs."""
+
     __tablename__ = "jobs"
 
+    #: ``YYYYMMDDTHHMMSS-xxxxxx`` (UTC): sorts by creation time.
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     trigger: Mapped[str] = mapped_column(String(32))
     pattern: Mapped[str] = mapped_column(Text)
     ref: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     status: Mapped[str] = mapped_column(String(16))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class Environment(Base):
+    """A fingerprint of the machine and software a run used, shared by identical runs."""
+
     __tablename__ = "environments"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    #: sha256 of the canonical JSON (sorted keys, no spaces) of ``data``.
     digest: Mapped[str] = mapped_column(String(64), unique=True)
-    data: Mapped[dict[str, Any]] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    data: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class Run(Base):
+    """One cell executed once: status, counts per outcome, where its logs are."""
+
     __tablename__ = "runs"
     __table_args__ = (
         Index("ix_runs_cell_started_at", "cell", "started_at"),
@@ -78,13 +123,16 @@ class Run(Base):
     backend: Mapped[str] = mapped_column(String(50))
     variant: Mapped[str] = mapped_column(String(100))
     upstream: Mapped[str] = mapped_column(String(255))
+    #: The ref as asked (branch, tag, PR ref); ``None`` is the default branch.
     ref: Mapped[str | None] = mapped_column(Text)
+    #: The commit that ran, once known.
     sha: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16))
+    #: One line: why the run has this status (crash reason, timeout, error).
     reason: Mapped[str | None] = mapped_column(Text)
     executor: Mapped[str] = mapped_column(String(32))
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     duration_s: Mapped[float | None] = mapped_column(Float)
     n_passed: Mapped[int] = mapped_column(Integer, default=0)
     n_failed: Mapped[int] = mapped_column(Integer, default=0)
@@ -98,9 +146,12 @@ class Run(Base):
 
 
 class Result(Base):
+    """One test case of one run."""
+
     __tablename__ = "results"
     __table_args__ = (
-        Index("ix_results_run_id", "run_id"),
+        # (run_id, id): a run's results in insertion order without a sort.
+        Index("ix_results_run_id_id", "run_id", "id"),
         Index("ix_results_test_id_run_id", "test_id", "run_id"),
     )
 
@@ -110,3 +161,41 @@ class Result(Base):
     outcome: Mapped[str] = mapped_column(String(16))
     duration_s: Mapped[float] = mapped_column(Float, default=0.0)
     message: Mapped[str | None] = mapped_column(Text)
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """One row of ``runs``, detached from the database. Datetimes are aware UTC."""
+
+    id: int
+    job_id: str | None
+    cell: str
+    suite: str
+    backend: str
+    variant: str
+    upstream: str
+    ref: str | None
+    sha: str | None
+    status: str
+    reason: str | None
+    executor: str
+    started_at: datetime
+    finished_at: datetime | None
+    duration_s: float | None
+    #: Six keys in OUTCOMES order.
+    counts: dict[str, int]
+    environment_id: int | None
+    log_dir: str | None
+    out_dir: str | None
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> RunRecord:
+        """From a row holding (at least) every column of ``runs``."""
+        m = row._mapping
+        return cls(
+            **{k: m[k] for k in _RECORD_COLUMNS},
+            counts={key: int(m[col] or 0) for key, col in COUNT_COLUMNS.items()},
+        )
+
+
+_RECORD_COLUMNS = [c for c in RunRecord.__dataclass_fields__ if c != "counts"]

@@ -1,83 +1,55 @@
-"""The store: every read and write of runs and results goes through :class:`Store`."""
+"""The store: every read and write of runs and results goes through :class:`Store`.
+
+Each call uses its own short-lived connection from the engine's pool, so one store may be
+shared by threads. Reads return plain values (:class:`RunRecord`, :class:`TestResult`),
+never ORM objects bound to a session.
+"""
 
 from __future__ import annotations
 
 import fnmatch
 import json
 import secrets
-from collections.abc import Collection, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from itertools import islice
-from typing import Any
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Engine, func, insert, select, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Engine, Select, Table, exists, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
 
-from harness.errors import StoreError
+from harness.errors import EXIT_CONFIG, StoreError
 from harness.fingerprint import digest
 from harness.results.model import OUTCOMES, Outcome, TestResult
 from harness.store import db
-from harness.store.models import Environment, Job, Result, Run
+from harness.store.models import COUNT_COLUMNS, Environment, Job, Result, Run, RunRecord
 
-COUNT_COLUMNS = {o.value: f"n_{o.value}" for o in OUTCOMES}
+T = TypeVar("T")
 
+TRIGGERS = frozenset({"cli", "pull_request", "push", "schedule", "manual", "comment"})
+RUN_STATUSES = frozenset(
+    {"queued", "running", "passed", "failed", "crashed", "error", "timeout", "cancelled"}
+)
 
-class RunNotFound(StoreError):
-    exit_code = 2
-
-
-@dataclass(frozen=True, slots=True)
-class RunRecord:
-    id: int
-    job_id: str | None
-    cell: str
-    suite: str
-    backend: str
-    variant: str
-    upstream: str
-    ref: str | None
-    sha: str | None
-    status: str
-    reason: str | None
-    executor: str
-    started_at: datetime
-    finished_at: datetime | None
-    duration_s: float | None
-    counts: dict[str, int] = field(default_factory=dict)
-    environment_id: int | None = None
-    log_dir: str | None = None
-    out_dir: str | None = None
-
-    @classmethod
-    def from_row(cls, run: Run) -> RunRecord:
-        return cls(
-            id=run.id,
-            job_id=run.job_id,
-            cell=run.cell,
-            suite=run.suite,
-            backend=run.backend,
-            variant=run.variant,
-            upstream=run.upstream,
-            ref=run.ref,
-            sha=run.sha,
-            status=run.status,
-            reason=run.reason,
-            executor=run.executor,
-            started_at=_aware(run.started_at),
-            finished_at=_aware(run.finished_at) if run.finished_at else None,
-            duration_s=run.duration_s,
-            counts={k: getattr(run, col) or 0 for k, col in COUNT_COLUMNS.items()},
-            environment_id=run.environment_id,
-            log_dir=run.log_dir,
-            out_dir=run.out_dir,
-        )
+runs_t = cast(Table, Run.__table__)
+results_t = cast(Table, Result.__table__)
+envs_t = cast(Table, Environment.__table__)
+jobs_t = cast(Table, Job.__table__)
 
 
-def _aware(value: datetime) -> datetime:
-    """SQLite gives naive datetimes back; everything stored is UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+class NotFound(StoreError, KeyError):
+    """A run, job or environment id that is not in the store."""
+
+    exit_code = EXIT_CONFIG
+
+
+class RunNotFound(NotFound):
+    pass
+
+
+_RESULT_COLUMNS = [results_t.c[n] for n in ("test_id", "outcome", "duration_s", "message")]
 
 
 def _now() -> datetime:
@@ -85,29 +57,66 @@ def _now() -> datetime:
 
 
 def new_job_id() -> str:
+    """``YYYYMMDDTHHMMSS-xxxxxx``: UTC time then 6 random hex digits, sorts by time."""
     return _now().strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
 
 
-def _glob_prefix(pattern: str) -> str:
-    """The literal prefix of a glob, for an indexed LIKE pre-filter."""
-    out = []
-    for ch in pattern:
-        if ch in "*?[{":
-            break
-        out.append(ch)
+def glob_to_like(pattern: str) -> str:
+    """A LIKE pattern (escape ``\\``) matching at least what fnmatch ``pattern`` matches.
+
+    ``*`` and ``?`` translate exactly; a ``[...]`` class becomes ``_`` (any one character),
+    so the result is a pre-filter and fnmatch decides.
+    """
+    out: list[str] = []
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        i += 1
+        if ch == "*":
+            out.append("%")
+        elif ch == "?":
+            out.append("_")
+        elif ch == "[":
+            # as fnmatch reads it: "[!...]" negates, a "]" right after "[" or "[!" is literal
+            j = i + (pattern[i : i + 1] == "!")
+            j += pattern[j : j + 1] == "]"
+            end = pattern.find("]", j)
+            if end < 0:
+                out.append("[")  # no class: a literal "["
+            else:
+                out.append("_")
+                i = end + 1
+        elif ch in "%_\\":
+            out.append("\\" + ch)
+        else:
+            out.append(ch)
     return "".join(out)
 
 
 class Store:
-    """Runs, results and environments in SQLite or PostgreSQL (see :mod:`.models`)."""
+    """Jobs, runs, results and environments in SQLite or PostgreSQL (see :mod:`.models`)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._writer = db.writer(engine)
 
     @classmethod
     def open(cls, url: str | None = None) -> Store:
-        engine = db.create_db_engine(url or db.default_db_url())
-        db.upgrade(engine)
+        """Open (creating or migrating to the newest schema) the database at ``url``.
+
+        ``None`` means :func:`~harness.store.db.default_db_url`. Raises :class:`StoreError`
+        naming the URL (password masked) and the cause.
+        """
+        try:
+            url = url or db.default_db_url()
+        except OSError as exc:
+            raise StoreError(f"cannot create the default database directory: {exc}") from exc
+        engine = db.create_db_engine(url)
+        try:
+            db.upgrade(engine)
+        except BaseException:
+            engine.dispose()
+            raise
         return cls(engine)
 
     def close(self) -> None:
@@ -119,40 +128,52 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _session(self) -> Session:
-        return Session(self.engine, expire_on_commit=False)
+    # plumbing -------------------------------------------------------------------------
 
-    def _write(self, fn: Any) -> Any:
+    @contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
         try:
-            with self._session() as s, s.begin():
-                return fn(s)
+            yield
         except SQLAlchemyError as exc:
             raise StoreError(
-                f"database write failed ({db.masked(self.engine.url)}): {str(exc).splitlines()[0]}"
+                f"{doing} failed ({db.mask_url(self.engine.url)}): {db.error_line(exc)}"
             ) from exc
 
-    # jobs -------------------------------------------------------------------------------
+    def _write(self, doing: str, fn: Callable[[Connection], T]) -> T:
+        with self._errors(doing), self._writer.begin() as conn:
+            return fn(conn)
+
+    def _read(self, doing: str, fn: Callable[[Connection], T]) -> T:
+        with self._errors(doing), self.engine.connect() as conn:
+            return fn(conn)
+
+    @staticmethod
+    def _update_run(conn: Connection, run_id: int, **values: Any) -> None:
+        if conn.execute(update(runs_t).where(runs_t.c.id == run_id).values(**values)).rowcount:
+            return
+        raise RunNotFound(f"no run with id {run_id}", hint="`harness runs list` shows the runs")
+
+    # jobs -----------------------------------------------------------------------------
 
     def create_job(self, trigger: str, pattern: str, ref: str | None) -> str:
+        """Record a new job (status ``running``); returns its id."""
+        if trigger not in TRIGGERS:
+            raise ValueError(f"unknown trigger {trigger!r}: one of {sorted(TRIGGERS)}")
         job_id = new_job_id()
-        self._write(
-            lambda s: s.add(
-                Job(
-                    id=job_id,
-                    trigger=trigger,
-                    pattern=pattern,
-                    ref=ref,
-                    status="running",
-                    created_at=_now(),
-                )
-            )
-        )
+        row: dict[str, Any] = {"id": job_id, "trigger": trigger, "pattern": pattern, "ref": ref}
+        row |= {"status": "running", "created_at": _now()}
+        self._write("creating a job", lambda c: c.execute(insert(jobs_t), row))
         return job_id
 
     def finish_job(self, job_id: str, status: str) -> None:
-        self._write(lambda s: s.execute(update(Job).where(Job.id == job_id).values(status=status)))
+        def _finish(conn: Connection) -> None:
+            stmt = update(jobs_t).where(jobs_t.c.id == job_id).values(status=status)
+            if not conn.execute(stmt).rowcount:
+                raise NotFound(f"no job with id {job_id}")
 
-    # runs -------------------------------------------------------------------------------
+        self._write(f"finishing job {job_id}", _finish)
+
+    # runs -----------------------------------------------------------------------------
 
     def start_run(
         self,
@@ -169,91 +190,28 @@ class Store:
         log_dir: str | None,
         out_dir: str | None,
     ) -> int:
-        run = Run(
-            job_id=job_id,
-            cell=cell,
-            suite=suite,
-            backend=backend,
-            variant=variant,
-            upstream=upstream,
-            ref=ref,
-            sha=sha,
-            status="running",
-            executor=executor,
-            started_at=_now(),
-            log_dir=log_dir,
-            out_dir=out_dir,
+        """Record a run as ``running`` now; returns its id."""
+        row: dict[str, Any] = {
+            "job_id": job_id,
+            "cell": cell,
+            "suite": suite,
+            "backend": backend,
+            "variant": variant,
+            "upstream": upstream,
+            "ref": ref,
+            "sha": sha,
+            "status": "running",
+            "executor": executor,
+            "started_at": _now(),
+            "log_dir": log_dir,
+            "out_dir": out_dir,
             **dict.fromkeys(COUNT_COLUMNS.values(), 0),
-        )
-
-        def _add(s: Session) -> int:
-            s.add(run)
-            s.flush()
-            return run.id
-
-        return int(self._write(_add))
+        }
+        stmt = insert(runs_t).values(row).returning(runs_t.c.id)
+        return int(self._write(f"starting a run of {cell}", lambda c: c.execute(stmt).scalar_one()))
 
     def set_run_sha(self, run_id: int, sha: str) -> None:
-        self._write(lambda s: s.execute(update(Run).where(Run.id == run_id).values(sha=sha)))
-
-    def set_environment(self, run_id: int, fingerprint: dict[str, Any]) -> int:
-        canonical = json.loads(json.dumps(fingerprint, sort_keys=True, default=str))
-        key = digest(canonical)
-
-        def _find(s: Session) -> int | None:
-            return s.scalar(select(Environment.id).where(Environment.digest == key))
-
-        with self._session() as s:
-            env_id = _find(s)
-        if env_id is None:
-            try:
-                env_id = self._write(lambda s: _insert_env(s, key, canonical))
-            except StoreError as exc:  # a concurrent writer inserted the same digest
-                if not isinstance(exc.__cause__, IntegrityError):
-                    raise
-                with self._session() as s:
-                    env_id = _find(s)
-        self._write(
-            lambda s: s.execute(update(Run).where(Run.id == run_id).values(environment_id=env_id))
-        )
-        assert env_id is not None
-        return int(env_id)
-
-    def get_environment(self, environment_id: int) -> dict[str, Any]:
-        with self._session() as s:
-            data = s.scalar(select(Environment.data).where(Environment.id == environment_id))
-        if data is None:
-            raise StoreError(f"no environment {environment_id}")
-        return dict(data)
-
-    def add_results(
-        self, run_id: int, results: Iterable[TestResult], batch_size: int = 5000
-    ) -> dict[str, int]:
-        """Insert results in batches as they stream in; returns counts per outcome."""
-        counts = {o.value: 0 for o in OUTCOMES}
-        it = iter(results)
-        table = Result.__table__
-        try:
-            with self.engine.begin() as conn:
-                while batch := list(islice(it, batch_size)):
-                    rows = []
-                    for r in batch:
-                        counts[r.outcome.value] += 1
-                        rows.append(
-                            {
-                                "run_id": run_id,
-                                "test_id": r.test_id,
-                                "outcome": r.outcome.value,
-                                "duration_s": r.duration_s,
-                                "message": r.message,
-                            }
-                        )
-                    conn.execute(insert(table), rows)
-        except SQLAlchemyError as exc:
-            raise StoreError(
-                f"storing results of run {run_id} failed: {str(exc).splitlines()[0]}"
-            ) from exc
-        return counts
+        self._write(f"updating run {run_id}", lambda c: self._update_run(c, run_id, sha=sha))
 
     def finish_run(
         self,
@@ -264,24 +222,27 @@ class Store:
         counts: dict[str, int],
         duration_s: float,
     ) -> None:
+        """Record the end of a run: status, one-line reason, counts per outcome, duration."""
+        if status not in RUN_STATUSES:
+            raise ValueError(f"unknown run status {status!r}: one of {sorted(RUN_STATUSES)}")
         values: dict[str, Any] = {
             "status": status,
             "reason": reason,
             "duration_s": duration_s,
             "finished_at": _now(),
         }
-        for key, col in COUNT_COLUMNS.items():
-            values[col] = int(counts.get(key, 0))
-        self._write(lambda s: s.execute(update(Run).where(Run.id == run_id).values(**values)))
+        values |= {col: int(counts.get(key, 0)) for key, col in COUNT_COLUMNS.items()}
+        self._write(f"finishing run {run_id}", lambda c: self._update_run(c, run_id, **values))
 
     def get_run(self, run_id: int) -> RunRecord:
-        with self._session() as s:
-            run = s.get(Run, run_id)
-            if run is None:
-                raise RunNotFound(
-                    f"no run with id {run_id}", hint="`harness runs list` shows the recorded runs"
-                )
-            return RunRecord.from_row(run)
+        """The run ``run_id``; raises :class:`RunNotFound`."""
+        row = self._read(
+            f"reading run {run_id}",
+            lambda c: c.execute(select(runs_t).where(runs_t.c.id == run_id)).first(),
+        )
+        if row is None:
+            raise RunNotFound(f"no run with id {run_id}", hint="`harness runs list` shows the runs")
+        return RunRecord.from_row(row)
 
     def list_runs(
         self,
@@ -291,71 +252,140 @@ class Store:
         limit: int = 50,
         before_id: int | None = None,
     ) -> list[RunRecord]:
-        """Newest first. ``cell_glob`` is matched with fnmatch on the cell id."""
-        q = select(Run).order_by(Run.id.desc())
+        """Newest first. ``cell_glob`` is matched with fnmatch on the cell id.
+
+        The glob becomes a SQL LIKE pre-filter (exact on PostgreSQL; SQLite's LIKE ignores
+        case) and fnmatch has the last word; ``before_id`` pages back from a run id.
+        """
+        q: Select[Any] = select(runs_t).order_by(runs_t.c.id.desc())
         if status:
-            q = q.where(Run.status == status)
+            q = q.where(runs_t.c.status == status)
         if before_id is not None:
-            q = q.where(Run.id < before_id)
+            q = q.where(runs_t.c.id < before_id)
         if cell_glob:
-            prefix = _glob_prefix(cell_glob)
-            if prefix:
-                escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-                q = q.where(Run.cell.like(escaped + "%", escape="\\"))
-        out: list[RunRecord] = []
-        with self._session() as s:
-            for run in s.scalars(q.execution_options(yield_per=500)):
-                if cell_glob and not fnmatch.fnmatchcase(run.cell, cell_glob):
+            q = q.where(runs_t.c.cell.like(glob_to_like(cell_glob), escape="\\"))
+
+        def _list(conn: Connection) -> list[RunRecord]:
+            out: list[RunRecord] = []
+            for row in conn.execution_options(yield_per=200).execute(q):
+                if cell_glob and not fnmatch.fnmatchcase(row.cell, cell_glob):
                     continue
-                out.append(RunRecord.from_row(run))
+                out.append(RunRecord.from_row(row))
                 if len(out) >= limit:
                     break
-        return out
+            return out
+
+        return [] if limit <= 0 else self._read("listing runs", _list)
+
+    # environments ---------------------------------------------------------------------
+
+    def set_environment(self, run_id: int, fingerprint: dict[str, Any]) -> int:
+        """Attach ``fingerprint`` to the run, stored once per distinct content; its id."""
+        data = json.loads(json.dumps(fingerprint, sort_keys=True, default=str))
+        key = digest(data)
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        add = (
+            dialect.insert(envs_t)
+            .values(digest=key, data=data, created_at=_now())
+            .on_conflict_do_nothing(index_elements=["digest"])
+        )
+
+        def _set(conn: Connection) -> int:
+            conn.execute(add)  # a no-op when this content is stored (even concurrently)
+            env_id = int(
+                conn.execute(select(envs_t.c.id).where(envs_t.c.digest == key)).scalar_one()
+            )
+            self._update_run(conn, run_id, environment_id=env_id)
+            return env_id
+
+        return self._write(f"storing the environment of run {run_id}", _set)
+
+    def get_environment(self, environment_id: int) -> dict[str, Any]:
+        data = self._read(
+            f"reading environment {environment_id}",
+            lambda c: c.scalar(select(envs_t.c.data).where(envs_t.c.id == environment_id)),
+        )
+        if data is None:
+            raise NotFound(f"no environment with id {environment_id}")
+        return dict(data)
+
+    # results --------------------------------------------------------------------------
+
+    def add_results(
+        self, run_id: int, results: Iterable[TestResult], batch_size: int = 5000
+    ) -> dict[str, int]:
+        """Insert results as they stream in; returns the count per outcome (six keys).
+
+        The iterable is consumed ``batch_size`` at a time and each batch is inserted with
+        one executemany and committed, so memory stays bounded and the results read before
+        a failure (a parser that raises, an interrupt) are kept.
+        """
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        counts = {o.value: 0 for o in OUTCOMES}
+        present = exists().where(runs_t.c.id == run_id).select()
+        if not self._read(f"reading run {run_id}", lambda c: c.scalar(present)):
+            raise RunNotFound(f"no run with id {run_id}")
+        stmt = insert(results_t)
+        it = iter(results)
+        while True:
+            rows: list[dict[str, Any]] = []
+            for r in islice(it, batch_size):
+                outcome = Outcome(r.outcome).value  # refuses an unknown outcome
+                counts[outcome] += 1
+                rows.append(
+                    {
+                        "run_id": run_id,
+                        "test_id": r.test_id,
+                        "outcome": outcome,
+                        "duration_s": r.duration_s or 0.0,
+                        "message": r.message,
+                    }
+                )
+            if not rows:
+                break
+            with self._errors(f"storing results of run {run_id}"), self._writer.begin() as conn:
+                conn.execute(stmt, rows)
+        return counts
 
     def iter_results(
         self, run_id: int, *, outcomes: Collection[str] | None = None
     ) -> Iterator[TestResult]:
-        q = (
-            select(Result.test_id, Result.outcome, Result.duration_s, Result.message)
-            .where(Result.run_id == run_id)
-            .order_by(Result.id)
-        )
+        """The run's results in the order they were added, streamed from the database."""
+        q = select(*_RESULT_COLUMNS).where(results_t.c.run_id == run_id).order_by(results_t.c.id)
         if outcomes is not None:
-            q = q.where(Result.outcome.in_(list(outcomes)))
-        with self.engine.connect() as conn:
-            for row in conn.execution_options(yield_per=2000).execute(q):
-                yield TestResult(
-                    row.test_id, Outcome(row.outcome), row.duration_s or 0.0, row.message
-                )
+            q = q.where(results_t.c.outcome.in_([str(o) for o in outcomes]))
+        with self._errors(f"reading results of run {run_id}"), self.engine.connect() as conn:
+            for test_id, outcome, duration_s, message in conn.execution_options(
+                yield_per=2000
+            ).execute(q):
+                yield TestResult(test_id, Outcome(outcome), duration_s or 0.0, message)
 
     def count_results(self, run_id: int) -> int:
-        with self._session() as s:
-            return int(s.scalar(select(func.count()).where(Result.run_id == run_id)) or 0)
+        q = select(func.count()).select_from(results_t).where(results_t.c.run_id == run_id)
+        return int(self._read(f"counting results of run {run_id}", lambda c: c.scalar(q)) or 0)
 
     def test_history(
         self, suite: str, test_id: str, *, backend: str | None = None, limit: int = 50
     ) -> list[tuple[RunRecord, TestResult]]:
+        """The outcomes of one test in the newest runs of ``suite`` (on ``backend``)."""
+        r = results_t.c
         q = (
-            select(Run, Result)
-            .join(Result, Result.run_id == Run.id)
-            .where(Result.test_id == test_id, Run.suite == suite)
-            .order_by(Run.id.desc())
+            select(runs_t, *(c.label(f"r_{c.name}") for c in _RESULT_COLUMNS))
+            .join_from(runs_t, results_t, r.run_id == runs_t.c.id)
+            .where(r.test_id == test_id, runs_t.c.suite == suite)
+            .order_by(runs_t.c.id.desc(), r.id.desc())
             .limit(limit)
         )
         if backend:
-            q = q.where(Run.backend == backend)
-        with self._session() as s:
-            return [
-                (
-                    RunRecord.from_row(run),
-                    TestResult(res.test_id, Outcome(res.outcome), res.duration_s, res.message),
-                )
-                for run, res in s.execute(q)
-            ]
-
-
-def _insert_env(s: Session, key: str, data: dict[str, Any]) -> int:
-    env = Environment(digest=key, data=data, created_at=_now())
-    s.add(env)
-    s.flush()
-    return env.id
+            q = q.where(runs_t.c.backend == backend)
+        rows = self._read(f"reading the history of {test_id}", lambda c: c.execute(q).all())
+        return [
+            (
+                RunRecord.from_row(row),
+                TestResult(
+                    row.r_test_id, Outcome(row.r_outcome), row.r_duration_s or 0.0, row.r_message
+                ),
+            )
+            for row in rows
+        ]

@@ -90,31 +90,30 @@ def test_run_records_every_outcome_and_writes_reports(
 
 
 def test_counts_equal_a_direct_pytest_run(
-    harness: Harness, upstream: UpstreamRepo, tmp_path: Path, shared_cache: Path
+    harness: Harness, upstream: UpstreamRepo, tmp_path: Path, db_url: str
 ) -> None:
     res = harness("run", "demo", "--json")
     run = only_run(res)
-    # the same tests run directly, in the same environment the harness built
-    (venv,) = [p for p in (shared_cache / "venvs").iterdir() if p.is_dir()]
+    # the same tests run directly, with the interpreter of the environment the harness built
+    run_id = json.loads((job_dir(tmp_path) / "summary.json").read_text())["runs"][0]["run_id"]
+    store = Store.open(db_url)
+    try:
+        env_id = store.get_run(run_id).environment_id
+        assert env_id is not None
+        python = store.get_environment(env_id)["python"]["executable"]
+    finally:
+        store.close()
     checkout = tmp_path / "direct"
     subprocess.run(["git", "clone", "-q", upstream.url, str(checkout)], check=True)
     direct_xml = tmp_path / "direct.xml"
     subprocess.run(
-        [
-            str(venv / "bin" / "python"),
-            "-m",
-            "pytest",
-            "-q",
-            f"--junitxml={direct_xml}",
-            "tests/test_basic.py",
-        ],
+        [python, "-m", "pytest", "-q", f"--junitxml={direct_xml}", "tests/test_basic.py"],
         cwd=checkout,
         check=False,
         capture_output=True,
     )
-    stream = parse(direct_xml, "junit")
     direct = dict(ZERO)
-    for r in stream:
+    for r in parse(direct_xml, "junit"):
         direct[r.outcome.value] += 1
     assert run["counts"] == direct
 

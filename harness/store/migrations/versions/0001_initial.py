@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision = "0001"
 down_revision = None
 branch_labels = None
 depends_on = None
 
+# Frozen copies of the types in harness.store.models (a migration must not change when the
+# models do): BIGINT/JSONB on PostgreSQL, INTEGER (the rowid)/JSON text on SQLite.
 BigIntPK = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+JSONDoc = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 
 def upgrade() -> None:
@@ -25,15 +29,15 @@ def upgrade() -> None:
         sa.Column("trigger", sa.String(32), nullable=False),
         sa.Column("pattern", sa.Text(), nullable=False),
         sa.Column("ref", sa.Text(), nullable=True),
-        sa.Column("status", sa.String(16), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_jobs"),
     )
     op.create_table(
         "environments",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("digest", sa.String(64), nullable=False),
-        sa.Column("data", sa.JSON(), nullable=False),
+        sa.Column("data", JSONDoc, nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_environments"),
         sa.UniqueConstraint("digest", name="uq_environments_digest"),
@@ -87,7 +91,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name="pk_results"),
     )
-    op.create_index("ix_results_run_id", "results", ["run_id"])
+    op.create_index("ix_results_run_id_id", "results", ["run_id", "id"])
     op.create_index("ix_results_test_id_run_id", "results", ["test_id", "run_id"])
 
 

@@ -1,0 +1,1 @@
+"""Revisions, one file each, hand-written; Alembic skips this ``__init__``."""
