@@ -21,7 +21,7 @@ from harness.executors.base import CellContext, ExecutionSession, Executor
 from harness.executors.process import StepOutcome
 from harness.fingerprint import host_fingerprint
 from harness.matrix import Cell
-from harness.results import parse
+from harness.results.ingest import ingest_file
 from harness.results.model import OUTCOMES
 from harness.source import Checkout, prepare_source, release_checkout
 from harness.store import Store
@@ -319,11 +319,9 @@ def _ingest_step_results(
             )
             continue
         for path in files:
-            stream = parse(path, spec.format)
-            counts = store.add_results(run_id, stream)
-            for key, value in counts.items():
+            report = ingest_file(store, run_id, path, spec.format)
+            for key, value in report.counts.items():
                 summary.counts[key] = summary.counts.get(key, 0) + value
-            report = stream.report
             if report.crashed:
                 reason = report.crash_reason or f"{path.name}: unreadable"
                 summary.crash_reasons.append(reason)

@@ -113,21 +113,22 @@ def _walk(
                 parser.close()
         except etree.XMLSyntaxError as exc:
             # Events parsed before the error are still queued: deliver them first.
-            yield from _cases(parser.read_events())
+            for _event, elem in parser.read_events():
+                if elem.tag == "testcase":
+                    yield elem
+                    release(elem)
+                elif elem.getparent() is not None:
+                    release(elem)  # a finished <testsuite> inside <testsuites>
             _syntax_error(report, path, exc, at_close=not chunk, root_seen=root_seen)
             return
-        yield from _cases(parser.read_events())
+        for _event, elem in parser.read_events():
+            if elem.tag == "testcase":
+                yield elem
+                release(elem)
+            elif elem.getparent() is not None:
+                release(elem)  # a finished <testsuite> inside <testsuites>
         if not chunk:
             return
-
-
-def _cases(events: Iterator[tuple[str, etree._Element]]) -> Iterator[etree._Element]:
-    for _event, elem in events:
-        if elem.tag == "testcase":
-            yield elem
-            release(elem)
-        elif elem.getparent() is not None:
-            release(elem)  # a finished <testsuite> inside <testsuites>
 
 
 def _syntax_error(

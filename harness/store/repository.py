@@ -10,7 +10,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import secrets
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from itertools import islice
@@ -91,6 +91,49 @@ def glob_to_like(pattern: str) -> str:
         else:
             out.append(ch)
     return "".join(out)
+
+
+_RESULT_INSERT_COLUMNS = ("run_id", "test_id", "outcome", "duration_s", "message")
+
+
+def _no_nul(text: str) -> str:
+    """PostgreSQL text cannot hold NUL; test output sometimes has it."""
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
+
+
+#: A result row as stored, without its run: (test_id, outcome, duration_s, message).
+ResultRow = tuple[str, str, float, "str | None"]
+
+
+def _bulk_insert_results(conn: Connection, run_id: int, rows: Sequence[Sequence[Any]]) -> None:
+    """Insert result rows of one run the fastest way the driver offers.
+
+    SQLite: the driver's executemany over the rows as they are (the run id is a literal in
+    the statement, so no per-row Python work). PostgreSQL (psycopg 3): ``COPY ... FROM
+    STDIN``. Others: SQLAlchemy Core executemany. All inside the caller's transaction.
+    """
+    columns = ", ".join(_RESULT_INSERT_COLUMNS)
+    raw: Any = conn.connection.driver_connection
+    if conn.dialect.name == "sqlite":
+        cur = raw.cursor()
+        try:
+            cur.executemany(
+                f"INSERT INTO results ({columns}) VALUES ({int(run_id)}, ?, ?, ?, ?)", rows
+            )
+        finally:
+            cur.close()
+    elif conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+        with (
+            raw.cursor() as cur,
+            cur.copy(f"COPY results ({columns}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row((run_id, *row))
+    else:
+        conn.execute(
+            insert(results_t),
+            [dict(zip(_RESULT_INSERT_COLUMNS, (run_id, *r), strict=True)) for r in rows],
+        )
 
 
 class Store:
@@ -311,6 +354,11 @@ class Store:
 
     # results --------------------------------------------------------------------------
 
+    def _require_run(self, run_id: int) -> None:
+        present = exists().where(runs_t.c.id == run_id).select()
+        if not self._read(f"reading run {run_id}", lambda c: c.scalar(present)):
+            raise RunNotFound(f"no run with id {run_id}")
+
     def add_results(
         self, run_id: int, results: Iterable[TestResult], batch_size: int = 5000
     ) -> dict[str, int]:
@@ -323,30 +371,41 @@ class Store:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         counts = {o.value: 0 for o in OUTCOMES}
-        present = exists().where(runs_t.c.id == run_id).select()
-        if not self._read(f"reading run {run_id}", lambda c: c.scalar(present)):
-            raise RunNotFound(f"no run with id {run_id}")
-        stmt = insert(results_t)
+        self._require_run(run_id)
         it = iter(results)
         while True:
-            rows: list[dict[str, Any]] = []
-            for r in islice(it, batch_size):
-                outcome = Outcome(r.outcome).value  # refuses an unknown outcome
-                counts[outcome] += 1
-                rows.append(
-                    {
-                        "run_id": run_id,
-                        "test_id": r.test_id,
-                        "outcome": outcome,
-                        "duration_s": r.duration_s or 0.0,
-                        "message": r.message,
-                    }
-                )
+            rows: list[TestResult] = list(islice(it, batch_size))
             if not rows:
                 break
-            with self._errors(f"storing results of run {run_id}"), self._writer.begin() as conn:
-                conn.execute(stmt, rows)
+            for i, (test_id, outcome, _duration, message) in enumerate(rows):
+                try:
+                    counts[outcome] += 1
+                except KeyError:
+                    raise ValueError(f"unknown outcome {outcome!r} for {test_id}") from None
+                if "\x00" in test_id or (message and "\x00" in message):
+                    rows[i] = rows[i]._replace(
+                        test_id=_no_nul(test_id), message=message and _no_nul(message)
+                    )
+            self._insert_rows(run_id, rows)
         return counts
+
+    def add_result_rows(self, run_id: int, batches: Iterable[Sequence[ResultRow]]) -> int:
+        """Insert pre-batched plain rows (from a parser worker); returns how many.
+
+        The caller vouches for the rows (valid outcome values, no NUL characters): the
+        worker in :mod:`harness.results.ingest` builds them from parsed results.
+        """
+        self._require_run(run_id)
+        total = 0
+        for rows in batches:
+            if rows:
+                self._insert_rows(run_id, rows)
+                total += len(rows)
+        return total
+
+    def _insert_rows(self, run_id: int, rows: Sequence[Sequence[Any]]) -> None:
+        with self._errors(f"storing results of run {run_id}"), self._writer.begin() as conn:
+            _bulk_insert_results(conn, run_id, rows)
 
     def iter_results(
         self, run_id: int, *, outcomes: Collection[str] | None = None

@@ -1,7 +1,8 @@
 """Big result files are streamed: peak memory does not grow with the file.
 
-Runs in a subprocess so the peak RSS (``ru_maxrss``, a high-water mark) belongs to this
-check alone. The files are written case by case first (that takes no memory), the peak
+Runs in a subprocess and reads its peak RSS from ``VmHWM`` in /proc/self/status, which
+belongs to that process image alone (``ru_maxrss`` survives fork+exec on Linux, so a child
+of a big pytest worker would start with the worker's peak and show no growth at all). The files are written case by case first (that takes no memory), the peak
 is read, then every file is parsed to the end and the peak read again.
 """
 
@@ -21,13 +22,14 @@ GROWTH_LIMIT_MB = 15  # measured: 0-2 MB
 
 PROBE = textwrap.dedent(
     """
-    import json, resource, sys
+    import json, sys
     from pathlib import Path
     from harness.results import parse
     from tests.results.bigxml import write_big
 
     def peak_mb():
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+        with open("/proc/self/status") as f:
+            return next(int(l.split()[1]) for l in f if l.startswith("VmHWM")) / 1024
 
     out, cases = Path(sys.argv[1]), json.loads(sys.argv[2])
     files = {}
@@ -64,4 +66,50 @@ def test_big_files_parse_in_bounded_memory(tmp_path: Path) -> None:
         assert info["mb"] > GROWTH_LIMIT_MB, (fmt, info)
     growth = found["after_mb"] - found["before_mb"]
     assert growth < GROWTH_LIMIT_MB, f"peak RSS grew by {growth:.1f} MB: {found}"
+    assert found["after_mb"] < 200, found
+
+
+INGEST_PROBE = textwrap.dedent(
+    """
+    import json, sys
+    from pathlib import Path
+    from harness.results.ingest import ingest_file
+    from harness.store import Store
+    from tests.results.bigxml import write_big
+
+    def peak_mb():
+        with open("/proc/self/status") as f:
+            return next(int(l.split()[1]) for l in f if l.startswith("VmHWM")) / 1024
+
+    out, n = Path(sys.argv[1]), int(sys.argv[2])
+    path = out / "big.xml"
+    expected = write_big(path, "junit", n)
+    store = Store.open(f"sqlite:///{out / 'h.db'}")
+    run = store.start_run(job_id=None, cell="m/cpu/host", suite="m", backend="cpu",
+                          variant="host", upstream="o/m", ref=None, sha=None,
+                          executor="local", log_dir=None, out_dir=None)
+    before = peak_mb()
+    report = ingest_file(store, run, path, "junit")
+    print(json.dumps({"expected": expected, "cases": report.cases,
+                      "stored": store.count_results(run), "mb": path.stat().st_size / 1e6,
+                      "before_mb": before, "after_mb": peak_mb()}))
+    """
+)
+
+
+def test_big_file_is_parsed_and_stored_in_bounded_memory(tmp_path: Path) -> None:
+    """The whole ingest path of `harness run` (parser worker + SQLite store)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", INGEST_PROBE, str(tmp_path), "200000"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    found = json.loads(proc.stdout)
+    assert found["expected"] == found["cases"] == found["stored"] == 200_000
+    assert found["mb"] > 2 * GROWTH_LIMIT_MB
+    growth = found["after_mb"] - found["before_mb"]
+    assert growth < 2 * GROWTH_LIMIT_MB, f"peak RSS grew by {growth:.1f} MB: {found}"
     assert found["after_mb"] < 200, found

@@ -1,0 +1,68 @@
+"""ingest_file: inline for small files, a parser worker process for large ones."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.ingest import generate
+from harness.results import ingest
+from harness.results.ingest import ingest_file
+from harness.store import Store
+
+
+@pytest.fixture
+def store(tmp_path: Path):  # type: ignore[no-untyped-def]
+    s = Store.open(f"sqlite:///{tmp_path / 'h.db'}")
+    yield s
+    s.close()
+
+
+def new_run(store: Store) -> int:
+    return store.start_run(
+        job_id=None,
+        cell="i/cpu/host",
+        suite="i",
+        backend="cpu",
+        variant="host",
+        upstream="o/i",
+        ref=None,
+        sha=None,
+        executor="local",
+        log_dir=None,
+        out_dir=None,
+    )
+
+
+@pytest.mark.parametrize("threshold", [1 << 40, 0], ids=["inline", "worker"])
+def test_both_paths_store_the_same(
+    store: Store, tmp_path: Path, threshold: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ingest, "WORKER_THRESHOLD_BYTES", threshold)
+    xml = tmp_path / "r.xml"
+    generate(xml, 12_345)
+    run_id = new_run(store)
+    report = ingest_file(store, run_id, xml, "junit")
+    assert report.cases == 12_345
+    assert not report.crashed
+    assert sum(report.counts.values()) == 12_345
+    assert store.count_results(run_id) == 12_345
+    stored = list(store.iter_results(run_id))
+    assert stored[0].test_id == "tests.models.m0.test_mod0.TestThing::test_case_0[param-0]"
+    assert {r.outcome.value for r in stored} == {"passed", "failed", "skipped", "xfailed"}
+
+
+def test_worker_reports_a_cut_file(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ingest, "WORKER_THRESHOLD_BYTES", 0)
+    full = tmp_path / "full.xml"
+    generate(full, 20_000)
+    cut = tmp_path / "cut.xml"
+    cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    run_id = new_run(store)
+    report = ingest_file(store, run_id, cut, "junit")
+    assert report.crashed
+    assert "cut.xml: file ends early" in (report.crash_reason or "")
+    assert 0 < store.count_results(run_id) == report.cases < 20_000
