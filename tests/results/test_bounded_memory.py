@@ -1,9 +1,10 @@
 """Big result files are streamed: peak memory does not grow with the file.
 
 Runs in a subprocess and reads its peak RSS from ``VmHWM`` in /proc/self/status, which
-belongs to that process image alone (``ru_maxrss`` survives fork+exec on Linux, so a child
-of a big pytest worker would start with the worker's peak and show no growth at all). The files are written case by case first (that takes no memory), the peak
-is read, then every file is parsed to the end and the peak read again.
+belongs to that process image alone (``ru_maxrss`` survives fork+exec on Linux, so a
+child of a big pytest worker would start with the worker's peak and show no growth at
+all). The files are written case by case first (that takes no memory), the peak is read,
+then every file is parsed to the end and the peak read again.
 """
 
 from __future__ import annotations
