@@ -106,27 +106,23 @@ def _walk(
     parser = _parser(("end",), ("testcase", "testsuite"))
     while True:
         chunk = f.read(CHUNK_BYTES)
+        error: etree.XMLSyntaxError | None = None
         try:
             if chunk:
                 parser.feed(chunk)
             else:
                 parser.close()
         except etree.XMLSyntaxError as exc:
-            # Events parsed before the error are still queued: deliver them first.
-            for _event, elem in parser.read_events():
-                if elem.tag == "testcase":
-                    yield elem
-                    release(elem)
-                elif elem.getparent() is not None:
-                    release(elem)  # a finished <testsuite> inside <testsuites>
-            _syntax_error(report, path, exc, at_close=not chunk, root_seen=root_seen)
-            return
+            error = exc  # events parsed before the error are still queued: deliver them
         for _event, elem in parser.read_events():
             if elem.tag == "testcase":
                 yield elem
                 release(elem)
             elif elem.getparent() is not None:
                 release(elem)  # a finished <testsuite> inside <testsuites>
+        if error is not None:
+            _syntax_error(report, path, error, at_close=not chunk, root_seen=root_seen)
+            return
         if not chunk:
             return
 
