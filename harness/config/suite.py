@@ -41,6 +41,13 @@ def parse_duration(value: Any) -> float:
 Duration = Annotated[float, Field(json_schema_extra={"examples": [600, "30m", "1h30m"]})]
 
 
+def _inside(path: str, root: str) -> str:
+    """``path`` unchanged if it stays inside ``root`` (relative, no ``..``)."""
+    if path.startswith("/") or ".." in path.split("/"):
+        raise ValueError(f"must be relative to {root}, without '..'")
+    return path
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
 
@@ -67,9 +74,7 @@ class ResultFile(_Strict):
     @field_validator("path")
     @classmethod
     def _relative(cls, v: str) -> str:
-        if v.startswith("/") or ".." in v.split("/"):
-            raise ValueError("must be relative to the results directory, without '..'")
-        return v
+        return _inside(v, "the results directory")
 
 
 class Step(_Strict):
@@ -117,9 +122,7 @@ class Step(_Strict):
     @field_validator("workdir")
     @classmethod
     def _workdir(cls, v: str) -> str:
-        if v.startswith("/") or ".." in v.split("/"):
-            raise ValueError("must be relative to the source root, without '..'")
-        return v
+        return _inside(v, "the source root")
 
     def needs_network(self, phase: Phase) -> bool:
         if self.network is not None:

@@ -30,6 +30,14 @@ def only_run(res: Result) -> dict:  # type: ignore[type-arg]
     return data["runs"][0]  # type: ignore[no-any-return]
 
 
+def edit_suite(suites_dir: Path, old: str, new: str) -> None:
+    """Change the demo suite file for one test (the text must be there)."""
+    path = suites_dir / "demo.yaml"
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+
+
 def job_dir(tmp_path: Path) -> Path:
     (job,) = (tmp_path / "reports" / "out").iterdir()
     return job
@@ -159,15 +167,11 @@ def test_killed_interpreter_without_result_file_is_an_infra_error(harness: Harne
 def test_killed_interpreter_with_streaming_plugin_keeps_results_and_is_crashed(
     harness: Harness, suites_dir: Path
 ) -> None:
-    text = (
-        (suites_dir / "demo.yaml")
-        .read_text()
-        .replace(
-            "--junitxml={results_dir}/unit.xml",
-            "-p harness_junit_stream --harness-junit={results_dir}/unit.xml",
-        )
+    edit_suite(
+        suites_dir,
+        "--junitxml={results_dir}/unit.xml",
+        "-p harness_junit_stream --harness-junit={results_dir}/unit.xml",
     )
-    (suites_dir / "demo.yaml").write_text(text)
     res = harness("run", "demo", "--subset", "crash", "--json")
     assert res.code == 3, res.err
     run = only_run(res)
@@ -178,16 +182,12 @@ def test_killed_interpreter_with_streaming_plugin_keeps_results_and_is_crashed(
 def test_truncated_result_file_keeps_results_and_marks_crashed(
     harness: Harness, suites_dir: Path
 ) -> None:
-    text = (
-        (suites_dir / "demo.yaml")
-        .read_text()
-        .replace(
-            "python -m pytest -q --junitxml={results_dir}/unit.xml {args}",
-            "python -m pytest -q --junitxml=full.xml {args} || true; "
-            "head -c 1500 full.xml > {results_dir}/unit.xml",
-        )
+    edit_suite(
+        suites_dir,
+        "python -m pytest -q --junitxml={results_dir}/unit.xml {args}",
+        "python -m pytest -q --junitxml=full.xml {args} || true; "
+        "head -c 1500 full.xml > {results_dir}/unit.xml",
     )
-    (suites_dir / "demo.yaml").write_text(text)
     res = harness("run", "demo", "--json")
     assert res.code == 3, res.err
     run = only_run(res)
@@ -197,12 +197,11 @@ def test_truncated_result_file_keeps_results_and_marks_crashed(
 
 
 def test_missing_result_file_is_never_zero_tests(harness: Harness, suites_dir: Path) -> None:
-    text = (
-        (suites_dir / "demo.yaml")
-        .read_text()
-        .replace("python -m pytest -q --junitxml={results_dir}/unit.xml {args}", "echo ran nothing")
+    edit_suite(
+        suites_dir,
+        "python -m pytest -q --junitxml={results_dir}/unit.xml {args}",
+        "echo ran nothing",
     )
-    (suites_dir / "demo.yaml").write_text(text)
     res = harness("run", "demo", "--json")
     assert res.code == 3
     assert only_run(res)["status"] == "error"
@@ -212,15 +211,11 @@ def test_missing_result_file_is_never_zero_tests(harness: Harness, suites_dir: P
 def test_setup_failure_is_an_infra_error_and_env_is_not_reused(
     harness: Harness, suites_dir: Path
 ) -> None:
-    text = (
-        (suites_dir / "demo.yaml")
-        .read_text()
-        .replace(
-            "python -m pip install -q -r requirements.txt",
-            "python -m pip install -q -r requirements.txt; echo 'no such wheel' >&2; exit 7",
-        )
+    edit_suite(
+        suites_dir,
+        "python -m pip install -q -r requirements.txt",
+        "python -m pip install -q -r requirements.txt; echo 'no such wheel' >&2; exit 7",
     )
-    (suites_dir / "demo.yaml").write_text(text)
     for _ in range(2):
         res = harness("run", "demo", "--json")
         assert res.code == 3
