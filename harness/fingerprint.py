@@ -12,6 +12,8 @@ import json
 import os
 import platform
 import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -78,3 +80,89 @@ def python_fingerprint(python: str, env: dict[str, str] | None = None) -> dict[s
 def digest(fingerprint: dict[str, Any]) -> str:
     blob = json.dumps(fingerprint, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+# -- the software stack and drift between two runs ------------------------------------------
+
+#: The keys of :func:`stack_summary`, in display order. These are what can change a test's
+#: outcome without any change to the upstream's code.
+STACK_KEYS: tuple[str, ...] = (
+    "backend",
+    "device_model",
+    "device_count",
+    "driver",
+    "sdk",
+    "torch",
+    "device_plugin",
+    "python",
+    "image",
+    "os",
+    "harness",
+)
+
+#: distribution name (normalised) → the backend whose torch device plugin it is
+DEVICE_PLUGINS = {"torch-npu": "npu", "torch-mlu": "mlu", "intel-extension-for-pytorch": "xpu"}
+
+
+def _norm(name: str) -> str:
+    return name.lower().replace("_", "-")
+
+
+@dataclass(frozen=True, slots=True)
+class EnvChange:
+    """One stack component that differs between two fingerprints."""
+
+    key: str
+    before: str | None
+    after: str | None
+
+    def __str__(self) -> str:
+        return f"{self.key} {self.before or '(none)'} → {self.after or '(none)'}"
+
+
+def stack_summary(fingerprint: Mapping[str, Any]) -> dict[str, str | None]:
+    """The flat, comparable summary of a run fingerprint (keys: :data:`STACK_KEYS`).
+
+    Works on fingerprints written by any version of the harness: missing parts are None.
+    """
+    backend = fingerprint.get("backend")
+    b: Mapping[str, Any] = backend if isinstance(backend, Mapping) else {"name": backend}
+    models = b.get("models") or []
+    sdk = None
+    if b.get("cann"):
+        sdk = f"CANN {b['cann']}"
+    elif b.get("cuda"):
+        sdk = f"CUDA {b['cuda']}"
+    elif b.get("sdk"):
+        sdk = str(b["sdk"])
+    py = fingerprint.get("python")
+    packages: Mapping[str, str] = {}
+    py_version = None
+    if isinstance(py, Mapping):
+        packages = {_norm(k): v for k, v in (py.get("packages") or {}).items()}
+        py_version = py.get("version")
+    plugin = next((f"{name} {packages[name]}" for name in DEVICE_PLUGINS if name in packages), None)
+    os_info = fingerprint.get("os")
+    os_name = os_info.get("pretty_name") if isinstance(os_info, Mapping) else None
+    image = fingerprint.get("image")
+    image_id = image.get("digest") if isinstance(image, Mapping) else image
+    count = b.get("count")
+    return {
+        "backend": b.get("name"),
+        "device_model": ", ".join(models) if models else b.get("model"),
+        "device_count": None if count is None else str(count),
+        "driver": b.get("driver"),
+        "sdk": sdk,
+        "torch": packages.get("torch"),
+        "device_plugin": plugin,
+        "python": py_version,
+        "image": image_id,
+        "os": os_name,
+        "harness": fingerprint.get("harness"),
+    }
+
+
+def drift(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[EnvChange]:
+    """The stack components that differ between two run fingerprints, in display order."""
+    a, b = stack_summary(before), stack_summary(after)
+    return [EnvChange(k, a[k], b[k]) for k in STACK_KEYS if a[k] != b[k]]

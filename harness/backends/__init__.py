@@ -38,7 +38,7 @@ __all__ = [
     "Detection",
     "Device",
     "available_backends",
-    "choose_auto",
+    "backend_origins",
     "get_backend",
 ]
 
@@ -71,6 +71,21 @@ def backend_factories() -> dict[str, Callable[[], Backend]]:
     return {**_plugin_factories(), **BUILTIN}
 
 
+def backend_origins() -> dict[str, str]:
+    """name → where it comes from: ``built-in`` or ``<distribution> <version>``.
+
+    A plugin that reuses a built-in's name is listed as ``shadowed by built-in``.
+    """
+    origins = {name: "built-in" for name in BUILTIN}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        dist = f"{ep.dist.name} {ep.dist.version}" if ep.dist is not None else ep.value
+        if ep.name in BUILTIN:
+            origins[f"{ep.name} ({dist})"] = "shadowed by built-in"
+        else:
+            origins[ep.name] = dist
+    return origins
+
+
 def available_backends() -> list[str]:
     return sorted(backend_factories())
 
@@ -86,11 +101,3 @@ def get_backend(name: str) -> Backend:
             f"as packages registering the '{ENTRY_POINT_GROUP}' entry point",
         )
     return factories[name]()
-
-
-def choose_auto(detections: list[Detection], priorities: dict[str, int]) -> str:
-    """The usable backend with the highest priority (cpu is always usable)."""
-    usable = [d.backend for d in detections if d.usable]
-    if not usable:
-        return "cpu"
-    return max(usable, key=lambda n: (priorities.get(n, 0), n))

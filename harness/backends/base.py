@@ -18,7 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 class Device:
     """One device as the backend's runtime indexes it (``index``) and as the host names it."""
 
-    index: int  # logical index: what *_VISIBLE_DEVICES and torch take
+    index: int  # what pinning takes: *_VISIBLE_DEVICES / torch index, or a CPU core id
     host_id: str  # how the host tool names it (npu-smi NPU id, nvidia-smi index, cpu id)
     model: str
     healthy: bool = True
@@ -37,6 +37,7 @@ class Detection:
     devices: list[Device] = field(default_factory=list)
     reason: str | None = None  # why not present/usable
     hint: str | None = None  # what to do about it
+    warnings: list[str] = field(default_factory=list)  # usable, but something is off
     details: dict[str, Any] = field(default_factory=dict)  # versions etc. for the fingerprint
 
     @property
@@ -64,6 +65,9 @@ class Backend(Protocol):
     device_type: str
     #: Higher wins when ``--backend auto`` chooses among usable backends.
     priority: int
+    #: The variable that restricts a process to some devices by logical index
+    #: (``ASCEND_RT_VISIBLE_DEVICES``); None when pinning is not done by a variable (cpu).
+    visible_devices_env: str | None
 
     def detect(self) -> Detection: ...
 

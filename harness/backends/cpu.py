@@ -24,11 +24,13 @@ class CpuBackend:
     name = "cpu"
     device_type = "cpu"
     priority = 0
+    visible_devices_env: str | None = None
 
     def detect(self) -> Detection:
         cores = sorted(os.sched_getaffinity(0))
         model = _cpu_model()
-        devices = [Device(index=i, host_id=str(core), model=model) for i, core in enumerate(cores)]
+        # a CPU "device" is a core the harness may use; pinning sets affinity to core ids
+        devices = [Device(index=core, host_id=str(core), model=model) for core in cores]
         return Detection(
             backend=self.name,
             present=True,
@@ -41,11 +43,11 @@ class CpuBackend:
         return {"TRANSFORMERS_TEST_DEVICE": "cpu", "DS_ACCELERATOR": "cpu"}
 
     def container_options(self, devices: Sequence[Device]) -> ContainerOptions:
-        cpuset = ",".join(d.host_id for d in devices) if devices else None
+        cpuset = ",".join(str(d.index) for d in devices) if devices else None
         return ContainerOptions(cpuset=cpuset, env=self.suite_environment())
 
     def pin_environment(self, devices: Sequence[Device]) -> dict[str, str]:
-        cores = ",".join(d.host_id for d in devices)
+        cores = ",".join(str(d.index) for d in devices)
         return {"HARNESS_CPUSET": cores, "OMP_NUM_THREADS": str(max(1, len(devices)))}
 
     def fingerprint(self, detection: Detection) -> dict[str, Any]:

@@ -57,6 +57,7 @@ class CudaBackend:
     name = "cuda"
     device_type = "cuda"
     priority = 20
+    visible_devices_env: str | None = "CUDA_VISIBLE_DEVICES"
 
     def detect(self) -> Detection:
         out = run_tool(QUERY)

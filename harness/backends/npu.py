@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.backends.base import ContainerOptions, Detection, Device
-from harness.backends.npu_smi import chip_family, parse_npu_smi_info
+from harness.backends.npu_smi import chip_family, parse_npu_smi_info, parse_npu_smi_list
 from harness.backends.probe import probe_python_imports, read_key_values, run_tool
 
 MANAGEMENT_DEVICES = ("/dev/davinci_manager", "/dev/devmm_svm", "/dev/hisi_hdc")
@@ -34,6 +34,7 @@ DRIVER_MOUNTS = (
     "/usr/local/Ascend/driver/version.info",
     "/etc/ascend_install.info",
 )
+HCCN_TOOL = "/usr/local/Ascend/driver/tools/hccn_tool"
 SET_ENV_HINT = (
     "source the CANN toolkit environment first: `source /usr/local/Ascend/ascend-toolkit/"
     "set_env.sh` (CANN ≤ 8.3) or `source $ASCEND_TOOLKIT_HOME/set_env.sh` (8.5+), or run "
@@ -144,9 +145,11 @@ class NpuBackend:
     name = "npu"
     device_type = "npu"
     priority = 30
+    visible_devices_env: str | None = "ASCEND_RT_VISIBLE_DEVICES"
 
     def __init__(self, python: str | None = None) -> None:
-        self.python = python or sys.executable
+        # where torch/torch_npu are checked: `harness doctor --python` sets the variable
+        self.python = python or os.environ.get("HARNESS_PROBE_PYTHON") or sys.executable
 
     def detect(self) -> Detection:
         out = run_tool(["npu-smi", "info"])
@@ -173,6 +176,9 @@ class NpuBackend:
             )
             for c in smi.chips
         ]
+        listed = run_tool(["npu-smi", "info", "-l"])
+        total, entries = parse_npu_smi_list(listed.stdout) if listed.ok else (None, [])
+        products = sorted({e.product_name for e in entries if e.product_name})
         cann = read_cann_version()
         details: dict[str, Any] = {
             "driver": read_driver_version() or smi.driver_version,
@@ -180,6 +186,8 @@ class NpuBackend:
             "chip": chip_family(smi.chips[0].name) if smi.chips else None,
             "models": sorted({c.name for c in smi.chips}),
             "count": len(devices),
+            "npus_listed": total,
+            "products": products,
             "cann": cann.get("version"),
             "cann_layout": cann.get("layout"),
         }
@@ -199,7 +207,15 @@ class NpuBackend:
         else:
             detection.usable = True
             if not torch_npu.get("ok"):
+                # the cell's own environment installs torch_npu; here it is a warning
+                detection.warnings.append(f"{torch_npu['error']} (in {self.python})")
                 detection.hint = torch_npu.get("hint")
+        unhealthy = [d for d in devices if not d.healthy]
+        if unhealthy and detection.healthy_devices:
+            detection.warnings.append(
+                "unhealthy NPU(s) left out: "
+                + ", ".join(f"{d.index} (npu-smi {d.host_id})" for d in unhealthy)
+            )
         return detection
 
     def suite_environment(self) -> dict[str, str]:
@@ -212,6 +228,8 @@ class NpuBackend:
     def container_options(self, devices: Sequence[Device]) -> ContainerOptions:
         nodes = tuple(p for d in devices for p in d.device_paths) + MANAGEMENT_DEVICES
         mounts = tuple((m, m, True) for m in DRIVER_MOUNTS)
+        if len(devices) > 1:  # HCCL collectives across cards need the host's hccn_tool
+            mounts += ((HCCN_TOOL, HCCN_TOOL, True),)
         return ContainerOptions(
             devices=nodes, mounts=mounts, env=self.suite_environment(), shm_size="1g"
         )
@@ -224,4 +242,7 @@ class NpuBackend:
         }
 
     def fingerprint(self, detection: Detection) -> dict[str, Any]:
-        return {"backend": self.name, **detection.details}
+        # the torch_npu probe ran in the harness's interpreter, not the cell's: a run's
+        # torch/torch_npu versions come from the cell environment's packages instead
+        details = {k: v for k, v in detection.details.items() if k != "torch_npu"}
+        return {"backend": self.name, **details}
