@@ -15,8 +15,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
+from harness.backends.target import BackendTarget
 from harness.config.suite import Phase, Step, Suite
-from harness.errors import HarnessError
+from harness.errors import HarnessError, StepError
 from harness.executors.base import CellContext, ExecutionSession, Executor
 from harness.executors.process import StepOutcome
 from harness.fingerprint import host_fingerprint
@@ -130,6 +131,7 @@ def run_cell(
     cell: Cell,
     suite: Suite,
     *,
+    target: BackendTarget,
     store: Store,
     executor: Executor,
     options: RunOptions,
@@ -137,7 +139,11 @@ def run_cell(
     out_dir: Path,
     display: Display,
 ) -> RunSummary:
-    """Run one cell and record it; see the module docstring."""
+    """Run one cell on ``target`` and record it; see the module docstring.
+
+    A backend that is not usable here makes the run ``error`` with the reason and what to
+    do, before anything is checked out: a missing result is never silent.
+    """
     recipe = suite.backends[cell.backend]
     url = options.source or suite.upstream.clone_url
     log_dir = out_dir / "logs" / cell.slug
@@ -163,7 +169,13 @@ def run_cell(
     started = time.monotonic()
     interrupted = False
     display.cell_started(cell)
+    # every run row carries a fingerprint, even one that fails before its first step
+    fingerprint = {**host_fingerprint(), "backend": target.fingerprint(), "executor": executor.name}
     try:
+        store.set_environment(run_id, fingerprint)
+        if (unusable := target.unusable_reason()) is not None:
+            raise StepError(unusable)
+        display.note(cell, target.describe())
         work_dir = options.cache_dir / "work" / f"{out_dir.name}-{cell.slug}"
         checkout = prepare_source(
             url=url,
@@ -187,14 +199,20 @@ def run_cell(
             log_dir=log_dir,
             args=selection_args(suite, options),
             pass_env=options.pass_env,
+            backend_env=target.environment(),
+            backend_vars=target.variables(),
             on_line=lambda text: display.line(cell, text),
         )
         with executor.session(ctx) as session:
-            _run_cell_steps(session, ctx, store, run_id, summary, problem, display)
-            fingerprint = {**host_fingerprint(), "backend": cell.backend, **session.fingerprint()}
-            if checkout.dirty:
-                fingerprint["source_dirty"] = True
-            store.set_environment(run_id, fingerprint)
+            try:
+                _run_cell_steps(session, ctx, store, run_id, summary, problem, display)
+            finally:
+                # the cell environment's part (interpreter, packages, image) is added
+                # whatever happened to the steps
+                fingerprint.update(session.fingerprint())
+                if checkout.dirty:
+                    fingerprint["source_dirty"] = True
+                store.set_environment(run_id, fingerprint)
     except KeyboardInterrupt:
         problem.add(RunStatus.CANCELLED, "interrupted by the user")
         interrupted = True

@@ -35,9 +35,10 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from harness.cli import matrix_cmd, run_cmd, runs_cmd, schema_cmd
+    from harness.cli import doctor_cmd, matrix_cmd, run_cmd, runs_cmd, schema_cmd
 
     cli.add_command(run_cmd.run)
+    cli.add_command(doctor_cmd.doctor)
     cli.add_command(runs_cmd.runs)
     cli.add_command(matrix_cmd.matrix)
     cli.add_command(schema_cmd.schema)

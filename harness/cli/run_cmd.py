@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from harness.backends.target import BackendDetector, narrow_to_backend, parse_device_list
 from harness.cli.options import db_option, default_cache_dir, json_option, suites_option
 from harness.config.loader import default_suites_dir, load_suites
 from harness.errors import (
@@ -19,7 +20,7 @@ from harness.errors import (
     ConfigError,
 )
 from harness.executors.local import LocalExecutor
-from harness.matrix import Cell, expand, select
+from harness.matrix import expand, select
 from harness.reporting.console import ConsoleDisplay, summary_table
 from harness.reporting.outputs import write_merged_junit, write_summary_json, write_summary_md
 from harness.runner import CellInterrupted, RunOptions, RunStatus, RunSummary, run_cell
@@ -89,6 +90,18 @@ def exit_code_for(runs: list[RunSummary]) -> int:
     metavar="NAME",
     help="Also pass this host variable to steps (secrets are never passed implicitly).",
 )
+@click.option(
+    "--backend",
+    metavar="auto|NAME",
+    help="Only cells on this backend (npu, cuda, cpu or a plugin's name); 'auto' runs each "
+    "suite on the best backend usable here and says which.",
+)
+@click.option(
+    "--devices",
+    metavar="LIST",
+    help="Logical device indices the cells may use, e.g. 0,1 or 0-3 (default: every "
+    "healthy device; for cpu, core ids).",
+)
 @click.option("--keep-worktree", is_flag=True, help="Keep the checkout after the run.")
 @db_option
 @suites_option
@@ -105,6 +118,8 @@ def run(
     cache_dir: Path | None,
     pass_env: tuple[str, ...],
     keep_worktree: bool,
+    backend: str | None,
+    devices: str | None,
     db_url: str | None,
     suites_dir: Path | None,
     as_json: bool,
@@ -122,6 +137,12 @@ def run(
             if subset not in suites[cell.suite].subsets:
                 known = ", ".join(suites[cell.suite].subsets) or "none"
                 raise ConfigError(f"suite '{cell.suite}' has no subset '{subset}' (known: {known})")
+    detector = BackendDetector()
+    notes: list[str] = []
+    if backend is not None:
+        cells, notes = narrow_to_backend(cells, backend, detector)
+    device_ids = parse_device_list(devices) if devices else None
+    targets = {name: detector.target(name, device_ids) for name in {c.backend for c in cells}}
     if source and not ("://" in source or source.startswith("git@")) and not Path(source).exists():
         raise ConfigError(f"--source '{source}' is neither an existing directory nor a git URL")
     options = RunOptions(
@@ -144,12 +165,24 @@ def run(
         console.print(
             f"job [bold]{job_id}[/]: {len(cells)} cell(s); reports in {job_out}", highlight=False
         )
+        for note in notes:
+            console.print(note, highlight=False)
         interrupted = False
         with ConsoleDisplay(console) as display:
             for cell in cells:
                 try:
                     runs.append(
-                        _run_one(cell, suites, store, exec_, options, job_id, job_out, display)
+                        run_cell(
+                            cell,
+                            suites[cell.suite],
+                            target=targets[cell.backend],
+                            store=store,
+                            executor=exec_,
+                            options=options,
+                            job_id=job_id,
+                            out_dir=job_out,
+                            display=display,
+                        )
                     )
                 except CellInterrupted as exc:
                     runs.append(exc.summary)
@@ -168,25 +201,3 @@ def run(
     else:
         Console().print(summary_table(runs))
     raise click.exceptions.Exit(code)
-
-
-def _run_one(
-    cell: Cell,
-    suites: dict,  # type: ignore[type-arg]
-    store: Store,
-    exec_: LocalExecutor,
-    options: RunOptions,
-    job_id: str,
-    job_out: Path,
-    display: ConsoleDisplay,
-) -> RunSummary:
-    return run_cell(
-        cell,
-        suites[cell.suite],
-        store=store,
-        executor=exec_,
-        options=options,
-        job_id=job_id,
-        out_dir=job_out,
-        display=display,
-    )

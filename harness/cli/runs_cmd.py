@@ -1,4 +1,4 @@
-"""``harness runs list|show``: read the run history."""
+"""``harness runs list|show|env``: read the run history and the environments runs had."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from harness.cli.options import db_option, json_option
+from harness.errors import StoreError
+from harness.fingerprint import drift, stack_summary
 from harness.reporting.console import STATUS_STYLE
 from harness.results.model import OUTCOMES
 from harness.runner import RunStatus
@@ -140,16 +142,68 @@ def show_run(run_id: int, show: str, db_url: str | None, as_json: bool) -> None:
         if rec.log_dir:
             console.print(f"logs: {rec.log_dir}", highlight=False)
         if env:
-            py = env.get("python", {})
-            console.print(
-                f"environment: {env.get('os', {}).get('pretty_name', '?')}, "
-                f"{env.get('arch', '?')}, python {py.get('version', '?')}, "
-                f"{len(py.get('packages', {}))} packages, harness {env.get('harness', '?')}",
-                highlight=False,
-            )
+            stack = stack_summary(env)
+            shown = ", ".join(f"{k} {v}" for k, v in stack.items() if v)
+            console.print(f"environment: {escape(shown)}", highlight=False)
         for res in store.iter_results(run_id, outcomes=outcomes):
             first = (res.message or "").strip().splitlines()[:1]
             msg = f"  [dim]{escape(first[0][:160])}[/]" if first else ""
             console.print(f"  {res.outcome.value:8} {escape(res.test_id)}{msg}", highlight=False)
     finally:
         store.close()
+
+
+@runs.command("env")
+@click.argument("run_id", type=int)
+@click.option(
+    "--against",
+    "other_id",
+    type=int,
+    metavar="RUN",
+    help="Show what changed from RUN to RUN_ID (environment drift).",
+)
+@db_option
+@json_option
+def run_env(run_id: int, other_id: int | None, db_url: str | None, as_json: bool) -> None:
+    """Show a run's environment: backend, devices, driver, SDK, torch, device plugin,
+    Python, image, OS and harness version; with --against, the drift between two runs."""
+    store = Store.open(db_url)
+    try:
+        env = _environment_of(store, run_id)
+        before = _environment_of(store, other_id) if other_id is not None else None
+    finally:
+        store.close()
+    if before is not None:
+        changes = drift(before, env)
+        if as_json:
+            out = {
+                "run": run_id,
+                "against": other_id,
+                "changes": [{"key": c.key, "before": c.before, "after": c.after} for c in changes],
+            }
+            json.dump(out, sys.stdout, indent=2)
+            sys.stdout.write("\n")
+            return
+        console = Console()
+        if not changes:
+            console.print(f"no environment drift from run {other_id} to run {run_id}")
+        for c in changes:
+            console.print(escape(str(c)), highlight=False)
+        return
+    if as_json:
+        json.dump(
+            {"run": run_id, "stack": stack_summary(env), "fingerprint": env}, sys.stdout, indent=2
+        )
+        sys.stdout.write("\n")
+        return
+    table = Table(show_header=False)
+    for key, value in stack_summary(env).items():
+        table.add_row(key, escape(value or "-"))
+    Console().print(table)
+
+
+def _environment_of(store: Store, run_id: int) -> dict[str, Any]:
+    rec = store.get_run(run_id)
+    if rec.environment_id is None:
+        raise StoreError(f"run {run_id} has no recorded environment")
+    return store.get_environment(rec.environment_id)

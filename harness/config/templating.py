@@ -19,7 +19,9 @@ KNOWN_VARIABLES: dict[str, str] = {
     "python": "the cell environment's Python interpreter",
     "args": "selection arguments (a subset's args, --test-args, or default_args)",
     "backend": "backend name (cpu, npu, cuda, ...)",
-    "device": "device type string for the backend (cpu, npu, cuda)",
+    "device": "torch device type of the backend (cpu, npu, cuda, or a plugin's)",
+    "devices": "logical indices of the devices the cell may use, comma-separated (0,1,2,3)",
+    "device_count": "how many devices the cell may use (cpu: cores)",
     "cell": "the cell id, e.g. comfyui/cpu/host",
     "jobs": "number of CPU cores available to the cell",
 }

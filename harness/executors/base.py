@@ -30,6 +30,10 @@ class CellContext:
     results_dir: Path
     log_dir: Path
     args: str = ""
+    #: the backend's environment (suite targeting, device pinning, shard variables)
+    backend_env: dict[str, str] = field(default_factory=dict)
+    #: the backend's recipe variables ({device}, {devices}, {device_count})
+    backend_vars: dict[str, str] = field(default_factory=dict)
     extra_env: dict[str, str] = field(default_factory=dict)
     pass_env: tuple[str, ...] = ()
     on_line: Callable[[str], None] | None = None

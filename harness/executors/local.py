@@ -95,6 +95,7 @@ class LocalSession:
             "device": self.ctx.cell.backend,
             "cell": self.ctx.cell.id,
             "jobs": str(len(os.sched_getaffinity(0))),
+            **self.ctx.backend_vars,
         }
 
     def _base_env(self) -> dict[str, str]:
@@ -104,6 +105,7 @@ class LocalSession:
         env["PYTHONNOUSERSITE"] = "1"
         env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
         env.update(as_environment(self._variables()))
+        env.update(self.ctx.backend_env)
         env.update(self.ctx.suite.env)
         env.update(self.ctx.recipe.env)
         env.update(self.ctx.extra_env)

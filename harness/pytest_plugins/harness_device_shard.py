@@ -9,7 +9,8 @@ and the recipe adds ``-n N -p harness_device_shard``. Worker ``gwI`` then gets d
 * ``npu``  → ``ASCEND_RT_VISIBLE_DEVICES=<index>``
 * ``cuda`` → ``CUDA_VISIBLE_DEVICES=<index>``
 * ``cpu``  → the worker's CPU affinity is set to its share of the listed cores
-* other    → ``HARNESS_SHARD_VISIBLE_ENV`` names the variable to set
+* other    → the variable the backend names (the harness sets ``HARNESS_SHARD_VISIBLE_ENV``
+  from the backend's ``visible_devices_env``, which also wins for npu and cuda)
 
 Every worker also gets ``HARNESS_DEVICE_INDEX`` (its device) and ``HARNESS_WORKER_INDEX``.
 Without xdist (or without the variables) the plugin does nothing.
@@ -49,7 +50,7 @@ def pin_current_process() -> dict[str, str]:
         applied["OMP_NUM_THREADS"] = str(len(share))
     else:
         device = devices[index % len(devices)].strip()
-        var = VISIBLE_ENV.get(backend) or os.environ.get("HARNESS_SHARD_VISIBLE_ENV")
+        var = os.environ.get("HARNESS_SHARD_VISIBLE_ENV") or VISIBLE_ENV.get(backend)
         if var:
             applied[var] = device
         applied["HARNESS_DEVICE_INDEX"] = device

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.fake_devices import isolated_path
 from tests.fixture_upstream import download_wheels, make_upstream, suite_yaml
 from tests.gitrepos import UpstreamRepo
 
@@ -86,3 +87,14 @@ def harness(
         return Result(proc.returncode, proc.stdout, proc.stderr)
 
     return _run
+
+
+@pytest.fixture(scope="session")
+def host_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Host tools for runs with an isolated PATH (see tests/fake_devices.py), shared by the
+    session so cells keep reusing one virtualenv: the interpreter path is part of its key."""
+    bin_dir = tmp_path_factory.mktemp("host-bin")
+    isolated_path(bin_dir)
+    python = Path(sys.base_prefix) / "bin" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    (bin_dir / "python3").symlink_to(python.resolve())
+    return bin_dir

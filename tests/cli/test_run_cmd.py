@@ -79,7 +79,7 @@ def test_run_records_every_outcome_and_writes_reports(
         assert rec.counts == BASIC_COUNTS
         assert rec.environment_id is not None
         env = store.get_environment(rec.environment_id)
-        assert env["backend"] == "cpu"
+        assert env["backend"]["name"] == "cpu"
         assert "pytest" in env["python"]["packages"]
         ids = {r.test_id: r.outcome.value for r in store.iter_results(run_id)}
         assert ids["tests.test_basic::test_fail"] == "failed"

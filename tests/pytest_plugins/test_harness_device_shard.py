@@ -27,7 +27,9 @@ def test_record(i, tmp_path_factory):
 """
 
 
-def run_probe(tmp_path: Path, backend: str, devices: str, var: str) -> list[dict]:  # type: ignore[type-arg]
+def run_probe(  # type: ignore[type-arg]
+    tmp_path: Path, backend: str, devices: str, var: str, **extra: str
+) -> list[dict]:
     (tmp_path / "test_probe.py").write_text(PROBE)
     out = tmp_path / "out"
     out.mkdir()
@@ -38,6 +40,7 @@ def run_probe(tmp_path: Path, backend: str, devices: str, var: str) -> list[dict
         "HARNESS_SHARD_DEVICES": devices,
         "PROBE_OUT": str(out),
         "PROBE_VAR": var,
+        **extra,
     }
     proc = subprocess.run(
         [
@@ -77,6 +80,22 @@ def test_npu_workers_get_distinct_devices(tmp_path: Path) -> None:
 def test_cuda_uses_cuda_visible_devices(tmp_path: Path) -> None:
     records = run_probe(tmp_path, "cuda", "2,3", "CUDA_VISIBLE_DEVICES")
     assert {r["visible"] for r in records} == {"2", "3"}
+
+
+def test_plugin_backend_pins_with_the_variable_it_names(tmp_path: Path) -> None:
+    records = run_probe(
+        tmp_path,
+        "xacc",
+        "0,1",
+        "XACC_VISIBLE_DEVICES",
+        HARNESS_SHARD_VISIBLE_ENV="XACC_VISIBLE_DEVICES",
+    )
+    assert {r["worker"]: r["visible"] for r in records} == {"gw0": "0", "gw1": "1"}
+
+
+def test_more_workers_than_devices_wrap_around(tmp_path: Path) -> None:
+    records = run_probe(tmp_path, "npu", "3", "ASCEND_RT_VISIBLE_DEVICES")
+    assert {r["visible"] for r in records} == {"3"}  # worker i -> device i mod 1
 
 
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPU cores")
