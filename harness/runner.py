@@ -199,6 +199,7 @@ def run_cell(
             log_dir=log_dir,
             args=selection_args(suite, options),
             pass_env=options.pass_env,
+            target=target,
             backend_env=target.environment(),
             backend_vars=target.variables(),
             on_line=lambda text: display.line(cell, text),

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from harness.backends.target import BackendTarget
 from harness.config.suite import BackendRecipe, Phase, Step, Suite
 from harness.executors.process import StepOutcome
 from harness.matrix import Cell
@@ -30,6 +31,10 @@ class CellContext:
     results_dir: Path
     log_dir: Path
     args: str = ""
+    #: the backend and devices the cell runs on (a container executor exposes the devices
+    #: with ``target.backend.container_options(target.devices)`` and uses the environment
+    #: of ``target.for_container()``, where device indices restart at 0)
+    target: BackendTarget | None = None
     #: the backend's environment (suite targeting, device pinning, shard variables)
     backend_env: dict[str, str] = field(default_factory=dict)
     #: the backend's recipe variables ({device}, {devices}, {device_count})
