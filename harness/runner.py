@@ -24,7 +24,8 @@ from harness.fingerprint import host_fingerprint
 from harness.matrix import Cell
 from harness.results.ingest import ingest_file
 from harness.results.model import OUTCOMES
-from harness.source import Checkout, prepare_source, release_checkout
+from harness.source import Checkout, mask_url, prepare_source, release_checkout
+from harness.source.pairing import PullRequestBranch, companion_ref
 from harness.store import Store
 
 
@@ -66,6 +67,8 @@ class RunOptions:
     cache_dir: Path = Path(".harness/cache")
     keep_worktree: bool = False
     pass_env: tuple[str, ...] = ()
+    #: the pull request's head branch, for pairing companion repositories
+    pr_branch: PullRequestBranch | None = None
 
 
 @dataclass(slots=True)
@@ -166,6 +169,7 @@ def run_cell(
     summary = RunSummary(cell=cell, run_id=run_id, ref=options.ref, log_dir=log_dir)
     problem = _Problem()
     checkout: Checkout | None = None
+    companions: list[Checkout] = []
     started = time.monotonic()
     interrupted = False
     display.cell_started(cell)
@@ -190,7 +194,12 @@ def run_cell(
             store.set_run_sha(run_id, checkout.sha)
         if checkout.dirty:
             display.note(cell, f"source {checkout.path} has uncommitted changes")
+        repos_dir = work_dir.with_name(f"{work_dir.name}-repos")
+        sources = _checkout_companions(suite, options, repos_dir, companions, cell, display)
+        if sources:
+            fingerprint["sources"] = sources
         ctx = CellContext(
+            repos_dir=repos_dir,
             cell=cell,
             suite=suite,
             recipe=recipe,
@@ -232,11 +241,12 @@ def run_cell(
                 problem.add(RunStatus.FAILED, f"{n} test(s) failed")
         summary.status = problem.status
         summary.reason = problem.reason
-        if checkout is not None and not options.keep_worktree:
-            try:
-                release_checkout(checkout, options.cache_dir)
-            except HarnessError as exc:
-                display.note(cell, f"could not remove the worktree: {exc}")
+        if not options.keep_worktree:
+            for done in [*companions, *([checkout] if checkout is not None else [])]:
+                try:
+                    release_checkout(done, options.cache_dir)
+                except HarnessError as exc:
+                    display.note(cell, f"could not remove the worktree {done.path}: {exc}")
         store.finish_run(
             run_id,
             status=summary.status.value,
@@ -248,6 +258,39 @@ def run_cell(
     if interrupted:
         raise CellInterrupted(summary)
     return summary
+
+
+def _checkout_companions(
+    suite: Suite,
+    options: RunOptions,
+    repos_dir: Path,
+    done: list[Checkout],
+    cell: Cell,
+    display: Display,
+) -> dict[str, dict[str, str | None]]:
+    """Check out the suite's companion repositories under ``repos_dir`` (appending each
+    to ``done`` for release); returns url/ref/sha per companion for the fingerprint."""
+    sources: dict[str, dict[str, str | None]] = {}
+    for companion in suite.companions:
+        try:
+            chosen = companion_ref(companion, options.pr_branch)
+            display.note(cell, f"companion {companion.name}: {chosen.why}")
+            co = prepare_source(
+                url=chosen.url,
+                ref=chosen.ref,
+                default_branch=companion.default_branch,
+                cache_dir=options.cache_dir,
+                work_dir=repos_dir / companion.name,
+                progress=lambda text: display.note(cell, text),
+            )
+        except HarnessError as exc:
+            if not companion.optional:
+                raise
+            display.note(cell, f"optional companion {companion.name} left out: {exc.message}")
+            continue
+        done.append(co)
+        sources[companion.name] = {"url": mask_url(chosen.url), "ref": chosen.ref, "sha": co.sha}
+    return sources
 
 
 def _run_phase(

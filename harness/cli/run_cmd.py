@@ -24,6 +24,7 @@ from harness.matrix import expand, select
 from harness.reporting.console import ConsoleDisplay, summary_table
 from harness.reporting.outputs import write_merged_junit, write_summary_json, write_summary_md
 from harness.runner import CellInterrupted, RunOptions, RunStatus, RunSummary, run_cell
+from harness.source.pairing import PullRequestBranch
 from harness.store import Store
 
 EXECUTORS = {"local": LocalExecutor}
@@ -56,6 +57,13 @@ def exit_code_for(runs: list[RunSummary]) -> int:
     metavar="REF",
     help="Branch, tag, SHA, refs/pull/N/head or "
     "refs/pull/N/merge (also pr/N, pr/N/merge). Default: the default branch.",
+)
+@click.option(
+    "--pr-head",
+    metavar="[OWNER:]BRANCH",
+    help="The pull request's head (GitHub's label, e.g. alice:fix-resize): companion "
+    "repositories are checked out at the branch of that name when OWNER's fork or the "
+    "companion has it, as OpenCV's CI pairs opencv and opencv_contrib PRs.",
 )
 @click.option("--skip", "skip", multiple=True, metavar="PATTERN", help="Leave out these cells.")
 @click.option("--subset", metavar="NAME", help="A subset defined in the suite (its args).")
@@ -110,6 +118,7 @@ def run(
     patterns: tuple[str, ...],
     source: str | None,
     ref: str | None,
+    pr_head: str | None,
     skip: tuple[str, ...],
     subset: str | None,
     test_args: str | None,
@@ -153,6 +162,7 @@ def run(
         cache_dir=(cache_dir or default_cache_dir()).resolve(),
         keep_worktree=keep_worktree,
         pass_env=pass_env,
+        pr_branch=_pr_branch(pr_head),
     )
     store = Store.open(db_url)
     runs: list[RunSummary] = []
@@ -201,3 +211,12 @@ def run(
     else:
         Console().print(summary_table(runs))
     raise click.exceptions.Exit(code)
+
+
+def _pr_branch(head: str | None) -> PullRequestBranch | None:
+    if not head:
+        return None
+    owner, sep, branch = head.rpartition(":")
+    if not branch:
+        raise ConfigError(f"--pr-head '{head}': no branch name")
+    return PullRequestBranch(branch=branch, owner=owner if sep and owner else None)

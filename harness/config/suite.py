@@ -8,6 +8,7 @@ and which result files its test steps write. The model is strict: unknown keys a
 
 from __future__ import annotations
 
+import difflib
 import re
 from enum import StrEnum
 from typing import Annotated, Any
@@ -64,7 +65,8 @@ class ResultFile(_Strict):
     path: str = Field(description="Path relative to the results directory; globs allowed.")
     format: str = Field(
         default="junit",
-        description="Parser name: junit (pytest xunit1/xunit2), ctest-junit, gtest-xml, ...",
+        description="Parser name: junit (pytest xunit1/xunit2), ctest-junit, gtest-xml, "
+        "test-backend-ops (llama.cpp console output), test-backend-ops-csv, test-backend-ops-sql",
     )
     optional: bool = Field(
         default=False,
@@ -75,6 +77,17 @@ class ResultFile(_Strict):
     @classmethod
     def _relative(cls, v: str) -> str:
         return _inside(v, "the results directory")
+
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, v: str) -> str:
+        from harness.results import FORMATS  # results import nothing from config
+
+        if v not in FORMATS:
+            close = difflib.get_close_matches(v, FORMATS, n=1)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            raise ValueError(f"unknown result format '{v}'; {hint}known: {', '.join(FORMATS)}")
+        return v
 
 
 class Step(_Strict):
@@ -168,6 +181,21 @@ class Upstream(_Strict):
         return self.url or f"https://github.com/{self.repo}.git"
 
 
+class Companion(Upstream):
+    """Another repository a cell needs beside the upstream (OpenCV: opencv + opencv_contrib,
+    opencv_extra test data), checked out to ``{repos_dir}/<name>``."""
+
+    name: str = Field(pattern=NAME_RE, description="Directory name under {repos_dir}.")
+    pair_branch: bool = Field(
+        default=True,
+        description="For a pull request, use the branch of the same name when the PR author's "
+        "fork (or this repository) has one, as OpenCV's CI pairs opencv/opencv_contrib PRs.",
+    )
+    optional: bool = Field(
+        default=False, description="When true, a failed checkout is a note, not an error."
+    )
+
+
 class Subset(_Strict):
     args: str = Field(description="Extra arguments for the test command, as {args}.")
     description: str = ""
@@ -198,6 +226,10 @@ class Suite(_Strict):
     python: str = Field(
         default="python3", description="Interpreter used to create the cell's virtualenv."
     )
+    companions: list[Companion] = Field(
+        default_factory=list,
+        description="More repositories checked out for every cell, under {repos_dir}.",
+    )
     backends: dict[str, BackendRecipe] = Field(min_length=1)
     default_args: str = Field(default="", description="{args} when no subset is chosen.")
     subsets: dict[str, Subset] = Field(default_factory=dict)
@@ -210,4 +242,14 @@ class Suite(_Strict):
         for name in v:
             if not re.match(NAME_RE, name):
                 raise ValueError(f"backend name {name!r} must match {NAME_RE}")
+        return v
+
+    @field_validator("companions")
+    @classmethod
+    def _unique_companions(cls, v: list[Companion]) -> list[Companion]:
+        seen: set[str] = set()
+        for c in v:
+            if c.name in seen:
+                raise ValueError(f"two companions are named '{c.name}'")
+            seen.add(c.name)
         return v

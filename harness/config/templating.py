@@ -16,6 +16,7 @@ from collections.abc import Mapping
 KNOWN_VARIABLES: dict[str, str] = {
     "source_dir": "root of the upstream checkout",
     "results_dir": "directory where test steps write result files",
+    "repos_dir": "directory holding the suite's companion repositories, one per name",
     "python": "the cell environment's Python interpreter",
     "args": "selection arguments (a subset's args, --test-args, or default_args)",
     "backend": "backend name (cpu, npu, cuda, ...)",

@@ -31,6 +31,8 @@ class CellContext:
     results_dir: Path
     log_dir: Path
     args: str = ""
+    #: where the suite's companion repositories are checked out (one directory per name)
+    repos_dir: Path | None = None
     #: the backend and devices the cell runs on (a container executor exposes the devices
     #: with ``target.backend.container_options(target.devices)`` and uses the environment
     #: of ``target.for_container()``, where device indices restart at 0)

@@ -89,6 +89,7 @@ class LocalSession:
         return {
             "source_dir": str(self.ctx.source_dir),
             "results_dir": str(self.ctx.results_dir),
+            "repos_dir": str(self.ctx.repos_dir or ""),
             "python": self.python,
             "args": self.ctx.args,
             "backend": self.ctx.cell.backend,
