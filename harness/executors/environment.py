@@ -3,7 +3,8 @@
 Steps run upstream code, so they get an allow-list of the host environment, never the
 whole of it: locale, proxy and CA settings, pip/uv settings (so an operator can point
 heavy installs such as torch or torch_npu at a local wheel folder or index with
-``PIP_FIND_LINKS``/``PIP_INDEX_URL``), and ``HARNESS_*`` recipe knobs. Anything that looks
+``PIP_FIND_LINKS``/``PIP_INDEX_URL``), and ``HARNESS_*`` recipe knobs, and the device stack's runtime environment (CANN's
+``ASCEND_*``/``ATB_*`` and ``LD_LIBRARY_PATH`` as ``set_env.sh`` exports them). Anything that looks
 like a credential is dropped even when allowed, unless named explicitly with ``--pass-env``.
 """
 
@@ -19,9 +20,11 @@ PASS_NAMES = frozenset(
         "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
         "NODE_EXTRA_CA_CERTS", "HF_HOME", "HF_HUB_OFFLINE", "HF_ENDPOINT", "TRANSFORMERS_OFFLINE",
         "XDG_CACHE_HOME", "CMAKE_GENERATOR", "CC", "CXX",
+        # device stacks: the CANN / CUDA environment a host or image sets up (set_env.sh)
+        "LD_LIBRARY_PATH", "TOOLCHAIN_HOME", "CUDA_HOME", "CUDA_PATH",
     }
 )  # fmt: skip
-PASS_PREFIXES = ("LC_", "PIP_", "UV_", "HARNESS_")
+PASS_PREFIXES = ("LC_", "PIP_", "UV_", "HARNESS_", "ASCEND_", "ATB_", "ASDOPS_", "LCCL_")
 #: Never passed implicitly: the harness's own database URL may carry a password.
 NEVER_IMPLICIT = frozenset({"HARNESS_DB", "HARNESS_WEBHOOK_SECRET", "HARNESS_GITHUB_TOKEN"})
 SECRET_RE = re.compile(
