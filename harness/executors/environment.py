@@ -3,9 +3,10 @@
 Steps run upstream code, so they get an allow-list of the host environment, never the
 whole of it: locale, proxy and CA settings, pip/uv settings (so an operator can point
 heavy installs such as torch or torch_npu at a local wheel folder or index with
-``PIP_FIND_LINKS``/``PIP_INDEX_URL``), and ``HARNESS_*`` recipe knobs, and the device stack's runtime environment (CANN's
-``ASCEND_*``/``ATB_*`` and ``LD_LIBRARY_PATH`` as ``set_env.sh`` exports them). Anything that looks
-like a credential is dropped even when allowed, unless named explicitly with ``--pass-env``.
+``PIP_FIND_LINKS``/``PIP_INDEX_URL``), ``HARNESS_*`` recipe knobs, and the device stack's
+runtime environment (CANN's ``ASCEND_*``/``ATB_*`` and ``LD_LIBRARY_PATH`` as
+``set_env.sh`` exports them). Anything that looks like a credential is dropped even when
+allowed, unless named explicitly with ``--pass-env``.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from harness.errors import ConfigError, ResultFileError
+from harness.results.backend_ops import OP_FORMATS, make_parser
 from harness.results.ctest import parse_ctest_junit
 from harness.results.gtest import parse_gtest_xml
 from harness.results.junit import parse_pytest_junit
@@ -23,6 +24,7 @@ FORMATS: dict[str, Parser] = {
     "junit": parse_pytest_junit,
     "ctest-junit": parse_ctest_junit,
     "gtest-xml": parse_gtest_xml,
+    **{fmt: make_parser(fmt) for fmt in OP_FORMATS},
 }
 
 __all__ = [

@@ -1,0 +1,95 @@
+"""A real llama.cpp ``test-backend-ops`` binary for parser tests, built from upstream source.
+
+The source is the full llama.cpp tree that the ``llama-cpp-python`` sdist on PyPI vendors
+(``vendor/llama.cpp``): an upstream tree reachable offline through a package index. Only
+the ``ggml`` target (all test-backend-ops needs) is built, with upstream's own CMake
+configuration, then ``tests/test-backend-ops.cpp`` is compiled and linked against it, as
+``llama_build`` does minus libllama. The
+result is cached under ``$HARNESS_TEST_CACHE`` (default ``~/.cache/accel-harness-tests``)
+by sdist version, so later test runs on the same machine reuse it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+SDIST = "llama-cpp-python"
+VERSION = "0.3.36"
+
+
+def cache_root() -> Path:
+    base = os.environ.get("HARNESS_TEST_CACHE") or str(
+        Path.home() / ".cache" / "accel-harness-tests"
+    )
+    return Path(base)
+
+
+def _run(cmd: list[str], log: Path, cwd: Path | None = None) -> None:
+    with log.open("a") as out:
+        out.write(f"$ {' '.join(cmd)}\n")
+        out.flush()
+        proc = subprocess.run(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, check=False)
+    if proc.returncode != 0:
+        tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-30:])
+        raise RuntimeError(f"{cmd[0]} failed ({proc.returncode}); log {log}:\n{tail}")
+
+
+def build_test_backend_ops() -> Path:
+    """Path of a test-backend-ops binary (built once per machine and sdist version)."""
+    root = cache_root() / f"llama.cpp-{VERSION}"
+    binary = root / "bin" / "test-backend-ops"
+    if binary.is_file():
+        return binary
+    root.mkdir(parents=True, exist_ok=True)
+    log = root / "build.log"
+    log.write_text("")
+    dl = root / "download"
+    _run(
+        [
+            sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
+            f"{SDIST}=={VERSION}", "-d", str(dl),
+        ],
+        log,
+    )  # fmt: skip
+    (sdist,) = dl.glob("*.tar.gz")
+    src = root / "src"
+    if src.exists():
+        shutil.rmtree(src)
+    prefix = f"llama_cpp_python-{VERSION}/vendor/llama.cpp/"
+    with tarfile.open(sdist) as tar:
+        members = [m for m in tar.getmembers() if m.name.startswith(prefix)]
+        for m in members:
+            m.name = m.name[len(prefix) :]
+        tar.extractall(src, members=[m for m in members if m.name], filter="data")
+    build = root / "build"
+    jobs = str(max(1, len(os.sched_getaffinity(0))))
+    _run(
+        [
+            "cmake", "-S", str(src), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release",
+            "-DGGML_NATIVE=OFF", "-DLLAMA_BUILD_TESTS=OFF", "-DLLAMA_BUILD_COMMON=OFF",
+            "-DLLAMA_BUILD_TOOLS=OFF", "-DLLAMA_BUILD_EXAMPLES=OFF", "-DLLAMA_BUILD_SERVER=OFF",
+            "-DLLAMA_CURL=OFF", "-DLLAMA_OPENSSL=OFF",
+        ],
+        log,
+    )  # fmt: skip
+    _run(["cmake", "--build", str(build), "-j", jobs, "--target", "ggml"], log)
+    libdir = build / "bin"
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    partial = binary.with_suffix(".partial")
+    _run(
+        [
+            "g++", "-O2", "-std=c++17", f"-I{src / 'ggml' / 'include'}",
+            str(src / "tests" / "test-backend-ops.cpp"), "-o", str(partial),
+            f"-L{libdir}", "-lggml", "-lggml-base", "-lggml-cpu",
+            f"-Wl,-rpath,{libdir}", "-lpthread",
+        ],
+        log,
+    )  # fmt: skip
+    partial.rename(binary)  # only a complete binary is ever reused
+    shutil.rmtree(dl, ignore_errors=True)
+    return binary

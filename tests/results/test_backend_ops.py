@@ -1,0 +1,151 @@
+"""llama.cpp test-backend-ops parsers on output of the real binary (built from upstream
+source, see tests/llama_cpp.py), in console, csv and sql forms, test and support modes."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from harness.results import parse
+from harness.results.backend_ops import iter_op_records, parse_console_line
+from harness.results.model import Outcome
+from tests.conftest import missing_tool
+from tests.llama_cpp import build_test_backend_ops
+
+OPS = "ADD,SOFT_MAX"
+
+
+@pytest.fixture(scope="session")
+def backend_ops() -> Path:
+    for tool in ("cmake", "g++"):
+        if shutil.which(tool) is None:
+            missing_tool(f"{tool} not found (Debian: apt-get install cmake g++)")
+    try:
+        return build_test_backend_ops()
+    except RuntimeError as exc:
+        missing_tool(f"could not build llama.cpp's test-backend-ops: {exc}")
+        raise
+
+
+@pytest.fixture(scope="session")
+def outputs(backend_ops: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Each output form once per session (a few seconds each on the CPU)."""
+    out = tmp_path_factory.mktemp("backend-ops")
+    runs = {
+        "test.txt": ["test", "-b", "CPU", "-o", OPS],
+        "test.csv": ["test", "-b", "CPU", "-o", OPS, "--output", "csv"],
+        "test.sql": ["test", "-b", "CPU", "-o", "ADD", "--output", "sql"],
+        "support.txt": ["support", "-b", "CPU", "-o", OPS],
+        "support.csv": ["support", "-b", "CPU", "-o", OPS, "--output", "csv"],
+        "nob.txt": ["test", "-o", "ADD"],  # no -b: the CPU device is skipped
+    }
+    files = {}
+    for name, args in runs.items():
+        path = out / name
+        with path.open("w") as f:
+            proc = subprocess.run(
+                [str(backend_ops), *args], stdout=f, stderr=subprocess.PIPE, check=False
+            )
+        assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-2000:]
+        files[name] = path
+    return files
+
+
+def test_console_test_mode_counts_match_the_tools_summary(outputs: dict[str, Path]) -> None:
+    text = outputs["test.txt"].read_text()
+    passed, total = map(int, re.search(r"(\d+)/(\d+) tests passed", text).groups())  # type: ignore[union-attr]
+    stream = parse(outputs["test.txt"], "test-backend-ops")
+    results = list(stream)
+    assert not stream.report.crashed
+    assert len(results) == total
+    assert sum(r.outcome is Outcome.PASSED for r in results) == passed
+    assert {r.test_id.split("(", 1)[0] for r in results} == {"ADD", "SOFT_MAX"}
+    assert results[0].test_id.startswith("ADD(type=")
+    assert "\x1b" not in "".join(r.test_id for r in results)
+
+
+def test_csv_and_sql_give_the_same_results_as_the_console(outputs: dict[str, Path]) -> None:
+    console = {r.test_id: r.outcome for r in parse(outputs["test.txt"], "test-backend-ops")}
+    from_csv = {r.test_id: r.outcome for r in parse(outputs["test.csv"], "test-backend-ops-csv")}
+    assert from_csv == console
+    from_sql = {r.test_id: r.outcome for r in parse(outputs["test.sql"], "test-backend-ops-sql")}
+    assert from_sql == {k: v for k, v in console.items() if k.startswith("ADD(")}
+
+
+def test_support_mode_is_coverage_not_tests(outputs: dict[str, Path]) -> None:
+    text = outputs["support.txt"].read_text()
+    n_lines = text.count("SUPPORTED")
+    stream = parse(outputs["support.txt"], "test-backend-ops")
+    assert list(stream) == []
+    assert not stream.report.crashed
+    records = list(iter_op_records(outputs["support.txt"], "test-backend-ops"))
+    assert len(records) == n_lines
+    assert {(r.backend, r.mode) for r in records} == {("CPU", "support")}
+    assert all(r.supported for r in records)  # the CPU supports every op it is asked
+    csv_records = list(iter_op_records(outputs["support.csv"], "test-backend-ops-csv"))
+    assert Counter((r.op, r.params, r.supported) for r in csv_records) == Counter(
+        (r.op, r.params, r.supported) for r in records
+    )
+
+
+def test_without_a_backend_the_cpu_is_skipped_and_nothing_is_a_test(
+    outputs: dict[str, Path],
+) -> None:
+    stream = parse(outputs["nob.txt"], "test-backend-ops")
+    assert list(stream) == []
+    assert not stream.report.crashed
+
+
+def test_cut_short_console_keeps_results_and_is_crashed(
+    outputs: dict[str, Path], tmp_path: Path
+) -> None:
+    lines = outputs["test.txt"].read_text().splitlines(keepends=True)
+    first_op = next(i for i, line in enumerate(lines) if line.startswith("  ADD("))
+    cut = tmp_path / "cut.txt"
+    # 10 complete op lines, then one whose status never printed (the process died)
+    cut.write_text("".join(lines[: first_op + 10]) + lines[first_op + 10].split(": ")[0] + ": ")
+    stream = parse(cut, "test-backend-ops")
+    assert len(list(stream)) == 10
+    assert stream.report.crashed
+    assert "stopped early after 'ADD(" in (stream.report.crash_reason or "")
+
+
+def test_cut_short_csv_is_crashed(outputs: dict[str, Path], tmp_path: Path) -> None:
+    text = outputs["test.csv"].read_text()
+    cut = tmp_path / "cut.csv"
+    cut.write_text(text[: len(text) // 2].rsplit(",", 1)[0])
+    stream = parse(cut, "test-backend-ops-csv")
+    results = list(stream)
+    assert results
+    assert stream.report.crashed
+
+
+@pytest.mark.parametrize(
+    ("line", "outcome", "message"),
+    [
+        # the console printer's formats (test-backend-ops.cpp: print_test_console,
+        # print_operation) for outcomes a CPU-only machine cannot produce
+        ("  ADD(type=f32,ne=[10,5,4,3]): not supported [CANN0] ", Outcome.SKIPPED,
+         "not supported [CANN0]"),
+        ("  ROPE(type=f16,ne=[2,3]): \x1b[1;31mFAIL\x1b[0m", Outcome.FAILED, "FAIL"),
+        ("  MUL_MAT(type_a=q4_0): [MUL_MAT] MAA = 0.123456789 > 0.000500000 "
+         "compare failed \x1b[1;31mFAIL\x1b[0m", Outcome.FAILED,
+         "[MUL_MAT] MAA = 0.123456789 > 0.000500000 compare failed"),
+        ("  CPY(type_src=f32): skipping large tensors for speed ", Outcome.SKIPPED,
+         "skipped: large tensors"),
+    ],
+)  # fmt: skip
+def test_console_statuses(line: str, outcome: Outcome, message: str) -> None:
+    rec = parse_console_line(line, "CANN0")
+    assert rec is not None
+    from harness.results.backend_ops import _as_test_result
+
+    result = _as_test_result(rec)
+    assert result is not None
+    assert result.outcome is outcome
+    assert result.message == message
