@@ -22,11 +22,14 @@ from harness.executors.base import CellContext, ExecutionSession, Executor
 from harness.executors.process import StepOutcome
 from harness.fingerprint import host_fingerprint
 from harness.matrix import Cell
+from harness.results.backend_ops import OP_FORMATS, iter_op_records
+from harness.results.fallback import scan_log_files
 from harness.results.ingest import ingest_file
 from harness.results.model import OUTCOMES
 from harness.source import Checkout, mask_url, prepare_source, release_checkout
 from harness.source.pairing import PullRequestBranch, companion_ref
 from harness.store import Store
+from harness.store.coverage import add_fallbacks, add_op_records
 
 
 class RunStatus(StrEnum):
@@ -332,6 +335,24 @@ def _run_cell_steps(
     if failed is not None:
         problem.add(_status_of_failed_step(failed), _step_reason(Phase.BUILD, failed))
         return
+    try:
+        _run_test_steps(session, ctx, store, run_id, summary, problem, display)
+    finally:
+        # operators the device plugin ran on the CPU, from whatever the steps logged
+        logs = sorted(ctx.log_dir.glob(f"{Phase.TEST.value}-*.log"))
+        add_fallbacks(store, run_id, scan_log_files(logs))
+
+
+def _run_test_steps(
+    session: ExecutionSession,
+    ctx: CellContext,
+    store: Store,
+    run_id: int,
+    summary: RunSummary,
+    problem: _Problem,
+    display: Display,
+) -> None:
+    cell, recipe = ctx.cell, ctx.recipe
     for i, step in enumerate(recipe.test):
         display.step_started(cell, Phase.TEST, step)
         outcome = session.run_step(step, Phase.TEST, i)
@@ -382,6 +403,8 @@ def _ingest_step_results(
             continue
         for path in files:
             report = ingest_file(store, run_id, path, spec.format)
+            if spec.format in OP_FORMATS:  # the op coverage matrix, from the same file
+                add_op_records(store, run_id, iter_op_records(path, spec.format))
             for key, value in report.counts.items():
                 summary.counts[key] = summary.counts.get(key, 0) + value
             if report.crashed:

@@ -9,12 +9,14 @@ a missing tool is a failure: CI must test everything.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.llama_cpp import build_test_backend_ops
 from tests.pg import PostgresCluster, find_pg_bin
 
 
@@ -54,3 +56,15 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     yield server.rsplit("/", 1)[0] + f"/{name}"
     with psycopg.connect(server, autocommit=True) as admin:
         admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="session")
+def backend_ops() -> Path:
+    for tool in ("cmake", "g++"):
+        if shutil.which(tool) is None:
+            missing_tool(f"{tool} not found (Debian: apt-get install cmake g++)")
+    try:
+        return build_test_backend_ops()
+    except RuntimeError as exc:
+        missing_tool(f"could not build llama.cpp's test-backend-ops: {exc}")
+        raise

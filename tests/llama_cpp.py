@@ -11,6 +11,7 @@ by sdist version, so later test runs on the same machine reuse it.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -40,12 +41,19 @@ def _run(cmd: list[str], log: Path, cwd: Path | None = None) -> None:
 
 
 def build_test_backend_ops() -> Path:
-    """Path of a test-backend-ops binary (built once per machine and sdist version)."""
+    """Path of a test-backend-ops binary (built once per machine and sdist version; pytest
+    workers building at the same time wait for each other on a lock file)."""
     root = cache_root() / f"llama.cpp-{VERSION}"
+    root.mkdir(parents=True, exist_ok=True)
+    with (root.parent / f"{root.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build(root)
+
+
+def _build(root: Path) -> Path:
     binary = root / "bin" / "test-backend-ops"
     if binary.is_file():
         return binary
-    root.mkdir(parents=True, exist_ok=True)
     log = root / "build.log"
     log.write_text("")
     dl = root / "download"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -20,6 +21,7 @@ from harness.reporting.console import STATUS_STYLE
 from harness.results.model import OUTCOMES
 from harness.runner import RunStatus
 from harness.store import RunRecord, Store
+from harness.store.coverage import OpCoverage, fallbacks, op_coverage
 
 
 def _jsonable(value: Any) -> Any:
@@ -97,19 +99,28 @@ def list_runs(
     default=True,
     help="List failing results (default).",
 )
+@click.option("--ops", "all_ops", is_flag=True, help="List every op of the op coverage matrix.")
 @db_option
 @json_option
-def show_run(run_id: int, show: str, db_url: str | None, as_json: bool) -> None:
-    """Show one run: status, counts, environment and its failing (or all) results."""
+def show_run(run_id: int, show: str, all_ops: bool, db_url: str | None, as_json: bool) -> None:
+    """Show one run: status, counts, environment, op coverage (suites that report it, such
+    as llama.cpp's test-backend-ops), operators that fell back to the CPU, and its failing
+    (or all) results."""
     store = Store.open(db_url)
     try:
         rec = store.get_run(run_id)
         env = store.get_environment(rec.environment_id) if rec.environment_id else None
         outcomes = None if show == "all" else ["failed", "error"]
+        ops = op_coverage(store, run_id)
+        cpu_fallbacks = fallbacks(store, run_id)
         if as_json:
             out = sys.stdout
             head = record_json(rec)
             head["environment"] = env
+            head["op_coverage"] = [{**asdict(o), "status": o.status} for o in ops]
+            head["cpu_fallbacks"] = [
+                {"backend": b, "op": op, "warnings": n} for b, op, n in cpu_fallbacks
+            ]
             # stream results so a huge run does not need to fit in memory
             out.write(json.dumps(head, indent=2)[:-2] + ',\n  "results": [')
             for i, res in enumerate(store.iter_results(run_id, outcomes=outcomes)):
@@ -145,6 +156,14 @@ def show_run(run_id: int, show: str, db_url: str | None, as_json: bool) -> None:
             stack = stack_summary(env)
             shown = ", ".join(f"{k} {v}" for k, v in stack.items() if v)
             console.print(f"environment: {escape(shown)}", highlight=False)
+        if ops:
+            _print_op_coverage(console, ops, all_ops)
+        if cpu_fallbacks:
+            console.print(
+                f"{len(cpu_fallbacks)} operator(s) fell back to the CPU: "
+                + ", ".join(f"{escape(op)} ({n}x)" for _b, op, n in cpu_fallbacks[:20]),
+                highlight=False,
+            )
         for res in store.iter_results(run_id, outcomes=outcomes):
             first = (res.message or "").strip().splitlines()[:1]
             msg = f"  [dim]{escape(first[0][:160])}[/]" if first else ""
@@ -207,3 +226,33 @@ def _environment_of(store: Store, run_id: int) -> dict[str, Any]:
     if rec.environment_id is None:
         raise StoreError(f"run {run_id} has no recorded environment")
     return store.get_environment(rec.environment_id)
+
+
+def _print_op_coverage(console: Console, ops: list[OpCoverage], all_ops: bool) -> None:
+    by_status = Counter(o.status for o in ops)
+    devices = sorted({o.device for o in ops})
+    console.print(
+        f"op coverage on {', '.join(devices)}: {len(ops)} ops, "
+        + ", ".join(f"{n} {status}" for status, n in sorted(by_status.items())),
+        highlight=False,
+    )
+    shown = ops if all_ops else [o for o in ops if o.status in {"failing", "partial"}]
+    if not shown:
+        return
+    table = Table()
+    for col in ("device", "op", "cases", "supported", "passed", "failed", "status"):
+        table.add_column(
+            col, justify="right" if col in {"cases", "supported", "passed", "failed"} else "left"
+        )
+    styles = {"failing": "red", "partial": "yellow", "unsupported": "dim", "passing": "green"}
+    for o in shown:
+        table.add_row(
+            escape(o.device),
+            escape(o.op),
+            str(o.cases),
+            str(o.supported),
+            str(o.passed),
+            str(o.failed),
+            f"[{styles[o.status]}]{o.status}[/]",
+        )
+    console.print(table)

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Dialect,
     Float,
@@ -161,6 +162,37 @@ class Result(Base):
     outcome: Mapped[str] = mapped_column(String(16))
     duration_s: Mapped[float] = mapped_column(Float, default=0.0)
     message: Mapped[str | None] = mapped_column(Text)
+
+
+class OpResult(Base):
+    """One operator with one parameter set on one device, in one mode, of one run: the op
+    coverage matrix (llama.cpp test-backend-ops ``test`` and ``support`` modes)."""
+
+    __tablename__ = "op_results"
+    __table_args__ = (Index("ix_op_results_run_id_op", "run_id", "op"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    device: Mapped[str] = mapped_column(String(64))
+    op: Mapped[str] = mapped_column(String(128))
+    params: Mapped[str] = mapped_column(Text)
+    mode: Mapped[str] = mapped_column(String(16))
+    supported: Mapped[bool] = mapped_column(Boolean)
+    passed: Mapped[bool | None] = mapped_column(Boolean)
+    message: Mapped[str | None] = mapped_column(Text)
+
+
+class OpFallback(Base):
+    """An operator a torch device plugin ran on the CPU during a run, from its logs."""
+
+    __tablename__ = "op_fallbacks"
+    __table_args__ = (Index("ix_op_fallbacks_run_id", "run_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    backend: Mapped[str] = mapped_column(String(50))
+    op: Mapped[str] = mapped_column(Text)
+    count: Mapped[int] = mapped_column(Integer)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,6 @@ source, see tests/llama_cpp.py), in console, csv and sql forms, test and support
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from collections import Counter
 from pathlib import Path
@@ -14,22 +13,8 @@ import pytest
 from harness.results import parse
 from harness.results.backend_ops import iter_op_records, parse_console_line
 from harness.results.model import Outcome
-from tests.conftest import missing_tool
-from tests.llama_cpp import build_test_backend_ops
 
 OPS = "ADD,SOFT_MAX"
-
-
-@pytest.fixture(scope="session")
-def backend_ops() -> Path:
-    for tool in ("cmake", "g++"):
-        if shutil.which(tool) is None:
-            missing_tool(f"{tool} not found (Debian: apt-get install cmake g++)")
-    try:
-        return build_test_backend_ops()
-    except RuntimeError as exc:
-        missing_tool(f"could not build llama.cpp's test-backend-ops: {exc}")
-        raise
 
 
 @pytest.fixture(scope="session")

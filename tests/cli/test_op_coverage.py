@@ -1,0 +1,74 @@
+"""A run whose test steps run llama.cpp's real test-backend-ops: the op support matrix is
+stored and shown by ``harness runs show``; CPU-fallback warnings in step logs are counted."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.cli.conftest import Result
+from tests.gitrepos import UpstreamRepo
+
+Harness = Callable[..., Result]
+
+
+def ops_suite(url: str) -> str:
+    tbo = '"$HARNESS_TBO"'
+    return textwrap.dedent(
+        f"""\
+        name: ops
+        upstream:
+          repo: example/demo
+          url: {url}
+        backends:
+          cpu:
+            test:
+              - name: backend-ops
+                run: |
+                  {tbo} test -b CPU -o ADD > {{results_dir}}/backend-ops.txt
+                  cat {{source_dir}}/fallback.log
+                results:
+                  - path: backend-ops.txt
+                    format: test-backend-ops
+              - name: support
+                run: >-
+                  {tbo} support -b CPU -o ADD,SCALE --output csv
+                  > {{results_dir}}/support.csv
+                results:
+                  - path: support.csv
+                    format: test-backend-ops-csv
+        """
+    )
+
+
+def test_op_matrix_and_fallbacks_are_stored_and_shown(
+    harness: Harness, backend_ops: Path, suites_dir: Path, tmp_path: Path
+) -> None:
+    repo = UpstreamRepo(tmp_path / "ops-upstream", name="ops")
+    line = (
+        "[W VariableFallbackKernel.cpp:51] Warning: CAUTION: The operator "
+        "'aten::isin.Tensor_Tensor_out' is not currently supported on the NPU backend and "
+        "will fall back to run on the CPU. This may have performance implications. "
+        "(function npu_cpu_fallback)\n"
+    )
+    repo.commit({"fallback.log": line * 2})
+    (suites_dir / "ops.yaml").write_text(ops_suite(repo.url))
+    res = harness("run", "ops/cpu", "--json", env={"HARNESS_TBO": str(backend_ops)})
+    assert res.code == 0, res.err
+    (run,) = res.json()["runs"]
+    assert run["counts"]["passed"] > 0
+    shown = harness("runs", "show", "1", "--json").json()
+    cov = {(o["device"], o["op"]): o for o in shown["op_coverage"]}
+    assert set(cov) == {("CPU", "ADD"), ("CPU", "SCALE")}
+    add = cov[("CPU", "ADD")]
+    # ADD appears in test mode (every case passed) and support mode
+    assert add["passed"] == run["counts"]["passed"]
+    assert add["failed"] == 0
+    assert add["status"] == "passing"
+    assert shown["cpu_fallbacks"] == [
+        {"backend": "npu", "op": "aten::isin.Tensor_Tensor_out", "warnings": 2}
+    ]
+    text = harness("runs", "show", "1", "--ops", env={"COLUMNS": "200"})
+    assert "op coverage on CPU: 2 ops, 2 passing" in text.out
+    assert "fell back to the CPU: aten::isin.Tensor_Tensor_out (2x)" in text.out
