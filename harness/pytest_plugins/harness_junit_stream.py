@@ -97,7 +97,15 @@ class StreamWriter:
             self._write(report.nodeid, self.pending.pop(report.nodeid))
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
-        if report.failed:
+        if report.skipped:  # a module-level skip (pytest.skip(allow_module_level=True),
+            # pytest.importorskip): one skipped case for the module, as junitxml writes it
+            longrepr = report.longrepr
+            reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+            self._write(
+                report.nodeid,
+                {"time": 0.0, "outcome": "skipped", "tag": "skipped", "msg": reason, "text": ""},
+            )
+        elif report.failed:
             self._write(
                 report.nodeid,
                 {
