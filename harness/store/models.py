@@ -144,6 +144,12 @@ class Run(Base):
     environment_id: Mapped[int | None] = mapped_column(ForeignKey("environments.id"))
     log_dir: Mapped[str | None] = mapped_column(Text)
     out_dir: Mapped[str | None] = mapped_column(Text)
+    #: For a pull-request run: the merge base of its head with the upstream's default
+    #: branch, where the verdict looks for a baseline. ``None``: not known.
+    base_sha: Mapped[str | None] = mapped_column(String(64))
+    #: Whether the run tested the upstream's default branch (a push, a schedule).
+    #: ``None``: not recorded; the verdict then takes a run without a ``ref`` as one.
+    is_default_branch: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class Result(Base):
@@ -159,6 +165,23 @@ class Result(Base):
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
     test_id: Mapped[str] = mapped_column(Text)
+    outcome: Mapped[str] = mapped_column(String(16))
+    duration_s: Mapped[float] = mapped_column(Float, default=0.0)
+    message: Mapped[str | None] = mapped_column(Text)
+
+
+class Rerun(Base):
+    """One re-execution of a test of a run, after its first attempt (stored in
+    ``results``): a failed test that passes on a rerun is flaky."""
+
+    __tablename__ = "reruns"
+    __table_args__ = (Index("ix_reruns_run_id_test_id", "run_id", "test_id"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    test_id: Mapped[str] = mapped_column(Text)
+    #: 1 for the first rerun, 2 for the second, …
+    attempt: Mapped[int] = mapped_column(Integer)
     outcome: Mapped[str] = mapped_column(String(16))
     duration_s: Mapped[float] = mapped_column(Float, default=0.0)
     message: Mapped[str | None] = mapped_column(Text)
@@ -219,6 +242,8 @@ class RunRecord:
     environment_id: int | None
     log_dir: str | None
     out_dir: str | None
+    base_sha: str | None = None
+    is_default_branch: bool | None = None
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> RunRecord:

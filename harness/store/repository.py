@@ -24,7 +24,7 @@ from harness.errors import EXIT_CONFIG, StoreError
 from harness.fingerprint import digest
 from harness.results.model import OUTCOMES, Outcome, TestResult
 from harness.store import db
-from harness.store.models import COUNT_COLUMNS, Environment, Job, Result, Run, RunRecord
+from harness.store.models import COUNT_COLUMNS, Environment, Job, Rerun, Result, Run, RunRecord
 
 T = TypeVar("T")
 
@@ -37,6 +37,7 @@ runs_t = cast(Table, Run.__table__)
 results_t = cast(Table, Result.__table__)
 envs_t = cast(Table, Environment.__table__)
 jobs_t = cast(Table, Job.__table__)
+reruns_t = cast(Table, Rerun.__table__)
 
 
 class NotFound(StoreError, KeyError):
@@ -448,3 +449,58 @@ class Store:
             )
             for row in rows
         ]
+
+    # what the verdict needs -----------------------------------------------------------
+
+    def set_run_base(
+        self, run_id: int, *, base_sha: str | None, is_default_branch: bool | None
+    ) -> None:
+        """Record where a run sits on the upstream: its merge base with the default branch
+        (a pull request's) and whether it tested the default branch itself.
+
+        The verdict looks for a baseline at ``base_sha``; default-branch runs are the
+        baselines and the history flake scores and quarantine suggestions come from.
+        """
+        values = {"base_sha": base_sha, "is_default_branch": is_default_branch}
+        self._write(f"updating run {run_id}", lambda c: self._update_run(c, run_id, **values))
+
+    def add_reruns(
+        self, run_id: int, reruns: Iterable[tuple[str, int, str, float, str | None]]
+    ) -> int:
+        """Store re-executions of a run's tests: ``(test_id, attempt, outcome, duration_s,
+        message)``, ``attempt`` 1 for the first rerun. The first attempt stays in
+        ``results``; returns how many rows were added."""
+        self._require_run(run_id)
+        rows: list[dict[str, Any]] = []
+        for test_id, attempt, outcome, duration_s, message in reruns:
+            if outcome not in COUNT_COLUMNS:
+                raise ValueError(f"unknown outcome {outcome!r} for {test_id}")
+            if attempt < 1:
+                raise ValueError(f"rerun attempt {attempt} of {test_id}: attempts start at 1")
+            rows.append(
+                {
+                    "run_id": run_id,
+                    "test_id": _no_nul(test_id),
+                    "attempt": attempt,
+                    "outcome": str(outcome),
+                    "duration_s": duration_s,
+                    "message": message and _no_nul(message),
+                }
+            )
+        if rows:
+            self._write(
+                f"storing reruns of run {run_id}", lambda c: c.execute(insert(reruns_t), rows)
+            )
+        return len(rows)
+
+    def rerun_outcomes(self, run_id: int) -> dict[str, list[Outcome]]:
+        """Per test id, the outcomes of its reruns in attempt order (tests without reruns
+        are absent)."""
+        c = reruns_t.c
+        q = select(c.test_id, c.outcome).where(c.run_id == run_id).order_by(c.test_id, c.attempt)
+        out: dict[str, list[Outcome]] = {}
+        for test_id, outcome in self._read(
+            f"reading reruns of run {run_id}", lambda conn: conn.execute(q).all()
+        ):
+            out.setdefault(test_id, []).append(Outcome(outcome))
+        return out

@@ -1,0 +1,83 @@
+"""Test ids as upstream tools take them: pytest node ids, gtest filters, and the command
+that reproduces one test locally.
+
+The store keeps pytest ids as JUnit writes them (``tests.test_basic::test_param[1]``, the
+dotted classname, then the name); pytest selects by node id
+(``tests/test_basic.py::test_param[1]``). The mapping back is pytest's junitxml naming
+reversed: the dotted parts up to the first one that names a test class (``Test…``, pytest's
+default ``python_classes``) are the module path.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+#: Result formats whose ids are pytest's.
+PYTEST_FORMATS = frozenset({"junit"})
+GTEST_FORMATS = frozenset({"gtest-xml"})
+BACKEND_OPS_FORMATS = frozenset(
+    {"test-backend-ops", "test-backend-ops-csv", "test-backend-ops-sql"}
+)
+
+
+def pytest_node_id(test_id: str) -> str | None:
+    """``tests.test_x.TestA::test_b[1]`` → ``tests/test_x.py::TestA::test_b[1]``; ``None`` for
+    an id that is not pytest's (no ``::``)."""
+    classname, sep, name = test_id.partition("::")
+    if not sep or not classname or not name:
+        return None
+    parts = classname.split(".")
+    split = next(
+        (i for i, p in enumerate(parts) if i > 0 and p.startswith("Test")),
+        len(parts),
+    )
+    path = "/".join(parts[:split]) + ".py"
+    return "::".join([path, *parts[split:], name])
+
+
+def pytest_node_prefix(pattern: str) -> str | None:
+    """A node-id prefix for a test id glob whose only wildcard is one trailing ``*`` after
+    the module (``tests.test_x::test_param*`` → ``tests/test_x.py::test_param``)."""
+    if "?" in pattern or "*" in pattern[:-1] or not pattern.endswith("*"):
+        return None
+    head = pattern[:-1]
+    if head.endswith("::"):  # every test of a module or class
+        node = pytest_node_id(head + "_")
+        return node[:-1] if node else None
+    return pytest_node_id(head)
+
+
+def selection_args(test_id: str, result_format: str | None) -> str | None:
+    """What ``--test-args`` selects just this test with, for a suite whose test steps write
+    ``result_format``; ``None`` when there is no such argument (ctest, mixed formats)."""
+    if result_format in PYTEST_FORMATS:
+        node = pytest_node_id(test_id)
+        return shlex.quote(node) if node else None
+    if result_format in GTEST_FORMATS:
+        return f"--gtest_filter={shlex.quote(test_id)}"
+    if result_format in BACKEND_OPS_FORMATS:
+        op = test_id.split("(", 1)[0]
+        return f"-o {shlex.quote(op)}" if op else None
+    return None
+
+
+def reproduce_command(cell: str, ref: str | None, test_id: str, result_format: str | None) -> str:
+    """``harness run CELL --ref SHA --test-args 'ARGS'``: the run of one test, locally."""
+    cmd = ["harness", "run", cell]
+    if ref:
+        cmd += ["--ref", ref]
+    args = selection_args(test_id, result_format)
+    if args:
+        cmd += ["--test-args", args]
+    return " ".join(shell_word(w) for w in cmd)
+
+
+def shell_word(word: str) -> str:
+    """``word`` quoted for a POSIX shell, readably: as is when safe, in double quotes when
+    that needs no escapes (``"'a b'"``), else single-quoted by :func:`shlex.quote`."""
+    quoted = shlex.quote(word)
+    if quoted == word:
+        return word
+    if not any(ch in word for ch in '"$`\\!\n'):
+        return f'"{word}"'
+    return quoted
