@@ -195,6 +195,10 @@ def run_cell(
         summary.sha = checkout.sha
         if checkout.sha:
             store.set_run_sha(run_id, checkout.sha)
+        if checkout.base_sha is not None or checkout.on_default_branch is not None:
+            store.set_run_base(
+                run_id, base_sha=checkout.base_sha, is_default_branch=checkout.on_default_branch
+            )
         if checkout.dirty:
             display.note(cell, f"source {checkout.path} has uncommitted changes")
         repos_dir = work_dir.with_name(f"{work_dir.name}-repos")

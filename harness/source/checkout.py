@@ -22,7 +22,13 @@ from harness.source.git import (
     mirror_path,
     shown_command,
 )
-from harness.source.refs import check_ref_syntax, extra_ref, resolve_default, resolve_ref
+from harness.source.refs import (
+    check_ref_syntax,
+    extra_ref,
+    resolve_default,
+    resolve_ref,
+    rev_parse,
+)
 
 SourceKind = Literal["in_place", "mirror"]
 Progress = Callable[[str], None]
@@ -39,6 +45,12 @@ class Checkout:
     url: str
     in_place: bool = False
     dirty: bool = False
+    #: the merge base of ``sha`` with the upstream's default branch (``sha`` itself for a
+    #: default-branch commit); ``None`` when not known (a directory used in place)
+    base_sha: str | None = None
+    #: whether ``sha`` is on the default branch (the branch's head or one of its
+    #: ancestors): such a run can be a baseline; ``None`` when not known
+    on_default_branch: bool | None = None
 
 
 def resolve_source_kind(url: str, ref: str | None) -> SourceKind:
@@ -130,7 +142,36 @@ def prepare_source(
         except BaseException:
             _remove_worktree(git, mirror, work_dir)
             raise
-    return Checkout(path=work_dir, sha=head.strip(), ref=ref, url=url)
+        base_sha, on_default = _place(git, mirror, head.strip(), default_branch, ref)
+    return Checkout(
+        path=work_dir,
+        sha=head.strip(),
+        ref=ref,
+        url=url,
+        base_sha=base_sha,
+        on_default_branch=on_default,
+    )
+
+
+def _place(
+    git: Git, mirror: Path, sha: str, default_branch: str, ref: str | None
+) -> tuple[str | None, bool | None]:
+    """(merge base with the default branch, whether ``sha`` is on it), from the mirror.
+
+    A commit is on the default branch when it is the branch's head or an ancestor of it
+    (a pull request's merge base, an older release point); a pull request's head or merge
+    ref is not, and its merge base is where the verdict looks for a baseline.
+    """
+    if ref is None or ref == "HEAD":
+        return sha, True
+    tip = rev_parse(git, mirror, f"refs/heads/{default_branch}") if default_branch else None
+    if tip is None:
+        return None, None
+    proc = git("--git-dir", str(mirror), "merge-base", tip, sha, check=False)
+    base = proc.stdout.strip() if proc.returncode == 0 else ""
+    if not base:  # unrelated histories
+        return None, False
+    return base, base == sha
 
 
 def release_checkout(checkout: Checkout, cache_dir: Path) -> None:

@@ -191,3 +191,20 @@ def test_normalize_pr_ref() -> None:
     assert normalize_pr_ref("refs/pull/12/merge") == "refs/pull/12/merge"
     assert normalize_pr_ref("main") is None
     assert normalize_pr_ref("pr/x") is None
+
+
+def test_where_a_checkout_sits_on_the_default_branch(
+    upstream: UpstreamRepo, prepare: Prepare
+) -> None:
+    """The verdict's baseline lookup: a PR's merge base, and whether a commit is on main."""
+    main = upstream.rev_parse("main")
+    head = prepare(upstream, "pr/5", "pr-head")
+    assert (head.base_sha, head.on_default_branch) == (main, False)
+    merge = prepare(upstream, "refs/pull/5/merge", "pr-merge")
+    assert (merge.base_sha, merge.on_default_branch) == (main, False)
+    tip = prepare(upstream, None, "tip")
+    assert (tip.base_sha, tip.on_default_branch) == (main, True)
+    older = prepare(upstream, upstream.rev_parse("main~1"), "older")
+    assert (older.base_sha, older.on_default_branch) == (older.sha, True)
+    dev = prepare(upstream, "dev", "dev")  # a branch off main's tip: not on main
+    assert (dev.base_sha, dev.on_default_branch) == (main, False)
