@@ -22,6 +22,7 @@ from harness.executors.base import CellContext, ExecutionSession, Executor
 from harness.executors.process import StepOutcome
 from harness.fingerprint import host_fingerprint
 from harness.matrix import Cell
+from harness.rerun import StepFailures, rerun_failures
 from harness.results.backend_ops import OP_FORMATS, iter_op_records
 from harness.results.fallback import scan_log_files
 from harness.results.ingest import ingest_file
@@ -72,6 +73,8 @@ class RunOptions:
     pass_env: tuple[str, ...] = ()
     #: the pull request's head branch, for pairing companion repositories
     pr_branch: PullRequestBranch | None = None
+    #: re-runs of failed tests; ``None``: the suite's ``reruns``
+    reruns: int | None = None
 
 
 @dataclass(slots=True)
@@ -219,6 +222,7 @@ def run_cell(
             backend_env=target.environment(),
             backend_vars=target.variables(),
             on_line=lambda text: display.line(cell, text),
+            reruns=suite.reruns if options.reruns is None else options.reruns,
         )
         with executor.session(ctx) as session:
             try:
@@ -343,7 +347,9 @@ def _run_cell_steps(
         _run_test_steps(session, ctx, store, run_id, summary, problem, display)
     finally:
         # operators the device plugin ran on the CPU, from whatever the steps logged
-        logs = sorted(ctx.log_dir.glob(f"{Phase.TEST.value}-*.log"))
+        logs = sorted(
+            p for p in ctx.log_dir.glob(f"{Phase.TEST.value}-*.log") if ".rerun" not in p.name
+        )
         add_fallbacks(store, run_id, scan_log_files(logs))
 
 
@@ -357,12 +363,17 @@ def _run_test_steps(
     display: Display,
 ) -> None:
     cell, recipe = ctx.cell, ctx.recipe
+    failed_steps: list[StepFailures] = []
     for i, step in enumerate(recipe.test):
         display.step_started(cell, Phase.TEST, step)
         outcome = session.run_step(step, Phase.TEST, i)
         display.step_finished(cell, Phase.TEST, step, outcome)
         failures_before = summary.counts["failed"] + summary.counts["error"]
-        found_any = _ingest_step_results(step, ctx, store, run_id, summary, problem, outcome)
+        failed = StepFailures(i, step)
+        failed_steps.append(failed)
+        found_any = _ingest_step_results(
+            step, ctx, store, run_id, summary, problem, outcome, failed
+        )
         new_failures = summary.counts["failed"] + summary.counts["error"] - failures_before
         if outcome.timed_out:
             problem.add(RunStatus.TIMEOUT, f"test step '{step.name}' {outcome.describe()}")
@@ -379,6 +390,18 @@ def _run_test_steps(
                 f"test step '{step.name}' {outcome.describe()} but its results show no failure "
                 f"(see {outcome.log_path.name})",
             )
+    if ctx.reruns > 0 and any(f.failing for f in failed_steps):
+        done = rerun_failures(
+            session,
+            ctx,
+            store,
+            run_id,
+            failed_steps,
+            attempts=ctx.reruns,
+            note=lambda text: display.note(cell, text),
+        )
+        for text in done.notes:
+            display.note(cell, text)
 
 
 def _ingest_step_results(
@@ -389,8 +412,10 @@ def _ingest_step_results(
     summary: RunSummary,
     problem: _Problem,
     outcome: StepOutcome,
+    failed: StepFailures,
 ) -> bool:
-    """Parse and store every result file of ``step``; False when a required one is missing."""
+    """Parse and store every result file of ``step``; False when a required one is missing.
+    The failing test ids go to ``failed`` (for reruns)."""
     found_all = True
     for spec in step.results:
         files = sorted(ctx.results_dir.glob(spec.path))
@@ -407,6 +432,10 @@ def _ingest_step_results(
             continue
         for path in files:
             report = ingest_file(store, run_id, path, spec.format)
+            failed.failing.extend(report.failing)
+            failed.truncated |= len(report.failing) < report.counts.get(
+                "failed", 0
+            ) + report.counts.get("error", 0)
             if spec.format in OP_FORMATS:  # the op coverage matrix, from the same file
                 add_op_records(store, run_id, iter_op_records(path, spec.format))
             for key, value in report.counts.items():

@@ -110,6 +110,13 @@ def exit_code_for(runs: list[RunSummary]) -> int:
     help="Logical device indices the cells may use, e.g. 0,1 or 0-3 (default: every "
     "healthy device; for cpu, core ids).",
 )
+@click.option(
+    "--reruns",
+    type=click.IntRange(0, 10),
+    metavar="N",
+    help="Re-run failed tests up to N times in the same environment (pytest and googletest "
+    "results); a test that then passes is flaky. Default: the suite's reruns.",
+)
 @click.option("--keep-worktree", is_flag=True, help="Keep the checkout after the run.")
 @db_option
 @suites_option
@@ -126,6 +133,7 @@ def run(
     out_dir: Path,
     cache_dir: Path | None,
     pass_env: tuple[str, ...],
+    reruns: int | None,
     keep_worktree: bool,
     backend: str | None,
     devices: str | None,
@@ -163,6 +171,7 @@ def run(
         keep_worktree=keep_worktree,
         pass_env=pass_env,
         pr_branch=_pr_branch(pr_head),
+        reruns=reruns,
     )
     store = Store.open(db_url)
     runs: list[RunSummary] = []

@@ -234,6 +234,14 @@ class Suite(_Strict):
     default_args: str = Field(default="", description="{args} when no subset is chosen.")
     subsets: dict[str, Subset] = Field(default_factory=dict)
     known_failures: list[KnownFailure] = Field(default_factory=list)
+    reruns: int = Field(
+        default=0,
+        ge=0,
+        le=10,
+        description="Times a failed test is re-run in the same environment after the test "
+        "steps (pytest and googletest results); one that then passes is flaky, not broken. "
+        "harness run --reruns overrides it.",
+    )
     schema_: str | None = Field(default=None, alias="$schema", exclude=True)
 
     @field_validator("backends")

@@ -43,14 +43,29 @@ class CellContext:
     backend_vars: dict[str, str] = field(default_factory=dict)
     extra_env: dict[str, str] = field(default_factory=dict)
     pass_env: tuple[str, ...] = ()
+    #: how many times failed tests are re-run after the test steps (0: never)
+    reruns: int = 0
     on_line: Callable[[str], None] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rerun:
+    """A test step run again for its failed tests: the same command, writing its result
+    files to ``results_dir`` instead, with ``env`` added (the selection: see
+    :mod:`harness.rerun`), logging to ``<log>.rerun<attempt>.log``."""
+
+    attempt: int
+    results_dir: Path
+    env: dict[str, str] = field(default_factory=dict)
 
 
 class ExecutionSession(Protocol):
     #: Whether the dependency environment is already built (setup steps are skipped).
     environment_ready: bool
 
-    def run_step(self, step: Step, phase: Phase, index: int) -> StepOutcome: ...
+    def run_step(
+        self, step: Step, phase: Phase, index: int, rerun: Rerun | None = None
+    ) -> StepOutcome: ...
 
     def mark_environment_ready(self) -> None: ...
 
@@ -63,8 +78,11 @@ class Executor(Protocol):
     def session(self, ctx: CellContext) -> contextlib.AbstractContextManager[ExecutionSession]: ...
 
 
-def step_log_path(log_dir: Path, phase: Phase, index: int, step: Step) -> Path:
-    return log_dir / f"{phase.value}-{index:02d}-{step.name}.log"
+def step_log_path(
+    log_dir: Path, phase: Phase, index: int, step: Step, rerun: Rerun | None = None
+) -> Path:
+    suffix = f".rerun{rerun.attempt}" if rerun is not None else ""
+    return log_dir / f"{phase.value}-{index:02d}-{step.name}{suffix}.log"
 
 
 @contextlib.contextmanager

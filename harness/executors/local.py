@@ -24,7 +24,7 @@ from typing import Any
 from harness.config.suite import Phase, Step
 from harness.config.templating import as_environment, render
 from harness.errors import ConfigError, StepError
-from harness.executors.base import CellContext, step_log_path
+from harness.executors.base import CellContext, Rerun, step_log_path
 from harness.executors.environment import filtered_host_env
 from harness.executors.process import StepOutcome, run_command
 from harness.fingerprint import python_fingerprint
@@ -115,19 +115,27 @@ class LocalSession:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (plugins, env.get("PYTHONPATH")) if p)
         return env
 
-    def run_step(self, step: Step, phase: Phase, index: int) -> StepOutcome:
-        script = render(step.run, self._variables())
+    def run_step(
+        self, step: Step, phase: Phase, index: int, rerun: Rerun | None = None
+    ) -> StepOutcome:
+        variables = self._variables()
+        env = {**self._env, **step.env}
+        if rerun is not None:
+            variables["results_dir"] = str(rerun.results_dir)
+            env.update(as_environment({"results_dir": variables["results_dir"]}))
+            env.update(rerun.env)
+        script = render(step.run, variables)
         cwd = self.ctx.source_dir / step.workdir
         if not cwd.is_dir():
             raise StepError(f"step '{step.name}': working directory '{step.workdir}' not found")
-        env = {**self._env, **step.env}
-        header = f"[harness] {phase.value} step '{step.name}' in {cwd}\n[harness] $ {script}"
+        what = f"{phase.value} step '{step.name}'" + (f" (rerun {rerun.attempt})" if rerun else "")
+        header = f"[harness] {what} in {cwd}\n[harness] $ {script}"
         return run_command(
             ["bash", "-eo", "pipefail", "-c", script],
             cwd=cwd,
             env=env,
             timeout_s=step.timeout,
-            log_path=step_log_path(self.ctx.log_dir, phase, index, step),
+            log_path=step_log_path(self.ctx.log_dir, phase, index, step, rerun),
             on_line=self.ctx.on_line,
             header=header,
         )

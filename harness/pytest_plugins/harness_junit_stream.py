@@ -51,7 +51,9 @@ def _clean(text: str) -> str:
     return _ILLEGAL_XML.sub("?", text)
 
 
-def _names(nodeid: str) -> tuple[str, str]:
+def junit_names(nodeid: str) -> tuple[str, str]:
+    """pytest junitxml's ``(classname, name)`` for a node id; the harness's test id is
+    ``classname::name``."""
     path, bracket, params = nodeid.partition("[")
     parts = path.split("::")
     parts[0] = re.sub(r"\.py$", "", parts[0].replace("/", "."))
@@ -118,7 +120,7 @@ class StreamWriter:
             )
 
     def _write(self, nodeid: str, case: dict[str, Any]) -> None:
-        classname, name = _names(nodeid)
+        classname, name = junit_names(nodeid)
         attrs = f"classname={quoteattr(_clean(classname))} name={quoteattr(_clean(name))}"
         attrs += f' time="{case["time"]:.3f}"'
         if case["outcome"] == "xpassed":

@@ -18,6 +18,8 @@ from harness.results.gtest import parse_gtest_xml
 from harness.results.junit import parse_pytest_junit
 from harness.results.model import OUTCOMES, Outcome, ParseReport, TestResult
 
+_FAILING = frozenset({Outcome.FAILED, Outcome.ERROR})
+
 Parser = Callable[[Path, ParseReport], Iterator[TestResult]]
 
 FORMATS: dict[str, Parser] = {
@@ -74,6 +76,8 @@ class ResultStream:
             # Outcome is a StrEnum: the member finds the "passed"... key directly
             counts[result.outcome] = counts.get(result.outcome, 0) + 1
             report.cases += 1
+            if result.outcome in _FAILING:
+                report.note_failing(result.test_id)
             yield result
 
 

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 #: Files at least this big are parsed in a worker process.
 WORKER_THRESHOLD_BYTES = 4 << 20
 BATCH = 5000
+_FAILING = frozenset({Outcome.FAILED.value, Outcome.ERROR.value})
 
 
 def ingest_file(store: Store, run_id: int, path: Path, fmt: str) -> ParseReport:
@@ -100,6 +101,9 @@ class WorkerStream:
                     self._crashed("the parser process ended without a report")
                     return
                 if isinstance(msg, list):
+                    for row in msg:
+                        if row[1] in _FAILING:
+                            self.report.note_failing(row[0])
                     yield msg
                     continue
                 if msg[0] == "error":

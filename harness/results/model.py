@@ -46,6 +46,11 @@ class TestResult(NamedTuple):
     message: str | None = None
 
 
+#: Failing test ids a :class:`ParseReport` keeps (a broken build fails everything; its
+#: failures are counted, not listed).
+MAX_TRACKED_FAILURES = 1000
+
+
 @dataclass(slots=True)
 class ParseReport:
     """What a parser learned about the file besides its test cases.
@@ -61,6 +66,13 @@ class ParseReport:
     crashed: bool = False
     crash_reason: str | None = None
     counts: dict[str, int] = field(default_factory=lambda: {o.value: 0 for o in OUTCOMES})
+    #: ids of failed and errored cases, in file order, at most :data:`MAX_TRACKED_FAILURES`
+    #: (the runner re-runs them)
+    failing: list[str] = field(default_factory=list)
+
+    def note_failing(self, test_id: str) -> None:
+        if len(self.failing) < MAX_TRACKED_FAILURES:
+            self.failing.append(test_id)
 
 
 def truncate_message(text: str | None, limit: int = MAX_MESSAGE_CHARS) -> str | None:

@@ -1,0 +1,167 @@
+"""Re-run a cell's failed tests in the same environment, to tell flaky from broken.
+
+After the test steps, each step with failed tests runs again, up to ``reruns`` times,
+with the same command and selection, narrowed to the tests still failing:
+
+- pytest (``junit`` results): the ``harness_select`` plugin, enabled through
+  ``PYTEST_ADDOPTS``, deselects every collected test not listed in a file of test ids;
+- googletest (``gtest-xml``): ``GTEST_FILTER`` (a recipe that passes ``--gtest_filter`` on
+  the command line overrides it, and then its reruns run its whole selection);
+- other formats (ctest, llama.cpp's test-backend-ops) are not re-run.
+
+Reruns write their result files under ``results/<cell>/rerun-<attempt>/<step>/`` and are
+stored apart from the first attempt (:meth:`harness.store.Store.add_reruns`): the run's
+counts and status stay those of the first attempt; the verdict calls a test that failed
+and then passed *flaky*. A test passing on a rerun is not run again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.config.suite import Phase, Step
+from harness.errors import HarnessError
+from harness.executors.base import CellContext, ExecutionSession, Rerun
+from harness.results import parse
+from harness.results.model import Outcome
+from harness.store import Store
+
+#: Result formats whose failed tests can be selected for a rerun.
+RERUNNABLE_FORMATS = frozenset({"junit", "gtest-xml"})
+#: A step with more failed tests than this is not re-run: that is a broken build or a
+#: broken backend, not flakiness, and re-running it would double the cell's time.
+MAX_RERUN_TESTS = 100
+SELECT_PLUGIN = "harness_select"
+_FAILING = frozenset({Outcome.FAILED, Outcome.ERROR})
+_OK = frozenset({Outcome.PASSED, Outcome.XFAILED, Outcome.XPASSED})
+
+
+@dataclass(slots=True)
+class StepFailures:
+    """A test step of this run and the ids its result files reported failing."""
+
+    index: int
+    step: Step
+    failing: list[str] = field(default_factory=list)
+    #: the step's result files reported more failures than were tracked
+    truncated: bool = False
+
+
+@dataclass(slots=True)
+class RerunSummary:
+    rerun: int = 0
+    passed_on_rerun: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def rerun_format(step: Step) -> str | None:
+    """The one rerunnable result format of ``step``, or ``None``."""
+    formats = {r.format for r in step.results}
+    if len(formats) == 1 and (fmt := formats.pop()) in RERUNNABLE_FORMATS:
+        return fmt
+    return None
+
+
+def selection_env(
+    fmt: str, test_ids: Sequence[str], select_file: Path, prior_addopts: str | None
+) -> dict[str, str]:
+    """The environment that narrows a step of result format ``fmt`` to ``test_ids``."""
+    if fmt == "junit":
+        select_file.parent.mkdir(parents=True, exist_ok=True)
+        select_file.write_text("".join(f"{t}\n" for t in test_ids), encoding="utf-8")
+        addopts = " ".join(p for p in (prior_addopts, f"-p {SELECT_PLUGIN}") if p)
+        return {"HARNESS_SELECT_FILE": str(select_file), "PYTEST_ADDOPTS": addopts}
+    if fmt == "gtest-xml":
+        return {"GTEST_FILTER": ":".join(test_ids)}
+    raise ValueError(f"result format {fmt!r} cannot be re-run")
+
+
+def _prior_addopts(ctx: CellContext, step: Step) -> str | None:
+    for env in (step.env, ctx.recipe.env, ctx.suite.env):
+        if "PYTEST_ADDOPTS" in env:
+            return env["PYTEST_ADDOPTS"]
+    return None
+
+
+def rerun_failures(
+    session: ExecutionSession,
+    ctx: CellContext,
+    store: Store,
+    run_id: int,
+    steps: Sequence[StepFailures],
+    *,
+    attempts: int,
+    note: Callable[[str], None],
+) -> RerunSummary:
+    """Re-run the failed tests of ``steps`` up to ``attempts`` times (module docstring)
+    and store each attempt's outcomes."""
+    summary = RerunSummary()
+    for sf in steps:
+        if not sf.failing:
+            continue
+        fmt = rerun_format(sf.step)
+        if fmt is None:
+            formats = ", ".join(sorted({r.format for r in sf.step.results}))
+            summary.notes.append(f"step '{sf.step.name}': {formats} results cannot be re-run")
+            continue
+        if sf.truncated or len(sf.failing) > MAX_RERUN_TESTS:
+            summary.notes.append(
+                f"step '{sf.step.name}': more than {MAX_RERUN_TESTS} failed tests, not re-run "
+                "(a broken build or backend rather than flaky tests)"
+            )
+            continue
+        still = list(dict.fromkeys(sf.failing))
+        summary.rerun += len(still)
+        for attempt in range(1, attempts + 1):
+            if not still:
+                break
+            note(f"rerun {attempt}/{attempts} of step '{sf.step.name}': {len(still)} test(s)")
+            outcomes = _run_once(session, ctx, sf, fmt, still, attempt)
+            rows = [(t, attempt, o.value, d, m) for t, (o, d, m) in outcomes.items() if t in still]
+            store.add_reruns(run_id, rows)
+            passed = [t for t in still if outcomes.get(t, (None,))[0] in _OK]
+            summary.passed_on_rerun += len(passed)
+            missing = [t for t in still if t not in outcomes]
+            if missing:
+                summary.notes.append(
+                    f"step '{sf.step.name}' rerun {attempt}: {len(missing)} test(s) not in its "
+                    f"results (e.g. {missing[0]})"
+                )
+            still = [t for t in still if t not in passed and t in outcomes]
+    if summary.rerun:
+        summary.notes.insert(
+            0,
+            f"re-ran {summary.rerun} failed test(s): {summary.passed_on_rerun} passed on a rerun "
+            "(flaky)",
+        )
+    return summary
+
+
+def _run_once(
+    session: ExecutionSession,
+    ctx: CellContext,
+    sf: StepFailures,
+    fmt: str,
+    test_ids: Sequence[str],
+    attempt: int,
+) -> dict[str, tuple[Outcome, float, str | None]]:
+    """One rerun of one step: outcome, duration and message per test id it reported."""
+    results_dir = ctx.results_dir / f"rerun-{attempt}" / sf.step.name
+    results_dir.mkdir(parents=True, exist_ok=True)
+    env = selection_env(fmt, test_ids, results_dir / "select.txt", _prior_addopts(ctx, sf.step))
+    session.run_step(sf.step, Phase.TEST, sf.index, Rerun(attempt, results_dir, env))
+    wanted = set(test_ids)
+    out: dict[str, tuple[Outcome, float, str | None]] = {}
+    for spec in sf.step.results:
+        for path in sorted(results_dir.glob(spec.path)):
+            try:
+                for r in parse(path, spec.format):
+                    if r.test_id in wanted and (
+                        r.test_id not in out or r.outcome in _FAILING
+                    ):  # a test listed twice: the failing occurrence wins
+                        out[r.test_id] = (r.outcome, r.duration_s, r.message)
+            except HarnessError:
+                continue  # an unreadable rerun file: its tests count as not re-run
+    return out
