@@ -307,6 +307,11 @@ def test_no_baseline_is_neutral_and_says_what_to_run(harness: Harness, vsuite: P
     assert data["conclusion"] == "neutral"
     text = harness("verdict", str(pr)).out
     assert "no baseline" in text
+    # running the cell at the merge base makes the baseline, even after the PR's run
+    made = run(harness, "vdemo/cpu", "--ref", data["baseline"]["missing_at"])
+    again = verdict(harness, pr)
+    assert (again["baseline"]["run"]["id"], again["baseline"]["exact"]) == (made, True)
+    assert again["conclusion"] == "failure"
 
 
 def test_quarantine_suggest_and_export_from_history(
