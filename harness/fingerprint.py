@@ -19,7 +19,7 @@ from typing import Any
 
 from harness import __version__
 
-_PY_PROBE = r"""
+PY_PROBE = r"""
 import json, platform, sys
 try:
     from importlib import metadata
@@ -59,7 +59,7 @@ def python_fingerprint(python: str, env: dict[str, str] | None = None) -> dict[s
     """Version and installed distributions of the interpreter ``python``."""
     try:
         proc = subprocess.run(
-            [python, "-c", _PY_PROBE],
+            [python, "-c", PY_PROBE],
             capture_output=True,
             text=True,
             timeout=120,

@@ -375,7 +375,12 @@ def _run_test_steps(
             step, ctx, store, run_id, summary, problem, outcome, failed
         )
         new_failures = summary.counts["failed"] + summary.counts["error"] - failures_before
-        if outcome.timed_out:
+        if outcome.infra_reason:
+            problem.add(
+                RunStatus.ERROR,
+                f"test step '{step.name}' {outcome.infra_reason}; results may be incomplete",
+            )
+        elif outcome.timed_out:
             problem.add(RunStatus.TIMEOUT, f"test step '{step.name}' {outcome.describe()}")
         elif not found_any:
             continue  # already recorded as an infrastructure error

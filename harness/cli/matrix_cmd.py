@@ -12,7 +12,8 @@ from rich.table import Table
 
 from harness.cli.options import json_option, suites_option
 from harness.config.loader import default_suites_dir, load_suites
-from harness.matrix import expand, select
+from harness.matrix import select
+from harness.planner import all_cells, image_matrix
 
 
 @click.group()
@@ -30,7 +31,7 @@ def list_cells(
 ) -> None:
     """List cells matching PATTERNS (all when none), e.g. 'comfyui/*' or '*/{cpu,npu}'."""
     suites = load_suites(suites_dir or default_suites_dir())
-    cells = select(expand(suites), list(patterns), list(skip))
+    cells = select(all_cells(suites, image_matrix()), list(patterns), list(skip))
     if as_json:
         data = {
             "cells": [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -12,6 +13,7 @@ from rich.console import Console
 from harness.backends.target import BackendDetector, narrow_to_backend, parse_device_list
 from harness.cli.options import db_option, default_cache_dir, json_option, suites_option
 from harness.config.loader import default_suites_dir, load_suites
+from harness.container_engine import ContainerEngine
 from harness.errors import (
     EXIT_INFRA,
     EXIT_INTERRUPTED,
@@ -19,15 +21,21 @@ from harness.errors import (
     EXIT_TEST_FAILURES,
     ConfigError,
 )
+from harness.executors.base import Executor
+from harness.executors.docker import DockerExecutor
 from harness.executors.local import LocalExecutor
-from harness.matrix import expand, select
+from harness.matrix import select
+from harness.planner import EXECUTOR_CHOICES, all_cells, for_executor, image_matrix
 from harness.reporting.console import ConsoleDisplay, summary_table
 from harness.reporting.outputs import write_merged_junit, write_summary_json, write_summary_md
 from harness.runner import CellInterrupted, RunOptions, RunStatus, RunSummary, run_cell
 from harness.source.pairing import PullRequestBranch
 from harness.store import Store
 
-EXECUTORS = {"local": LocalExecutor}
+EXECUTORS: dict[str, Callable[[Path], Executor]] = {
+    "local": LocalExecutor,
+    "docker": DockerExecutor,
+}
 
 
 def exit_code_for(runs: list[RunSummary]) -> int:
@@ -74,10 +82,12 @@ def exit_code_for(runs: list[RunSummary]) -> int:
 )
 @click.option(
     "--executor",
-    type=click.Choice(sorted(EXECUTORS)),
+    type=click.Choice(EXECUTOR_CHOICES),
     default="local",
     show_default=True,
-    help="Where steps run.",
+    help="Where steps run: local (a virtualenv here; host cells), docker (containers from "
+    "the cell's image variant; image cells) or auto (docker when an engine answers). "
+    "Containers: HARNESS_DOCKER_MEMORY/CPUS/PIDS/NETWORK/BASE_IMAGE, HARNESS_CANN_PACKAGES.",
 )
 @click.option(
     "--out-dir",
@@ -148,7 +158,9 @@ def run(
     and OUT_DIR/<job-id>/ gets summary.json, summary.md, a merged junit.xml and the logs.
     """
     suites = load_suites(suites_dir or default_suites_dir())
-    cells = select(expand(suites), list(patterns), list(skip))
+    cells = select(all_cells(suites, image_matrix()), list(patterns), list(skip))
+    executor, executor_note = _choose_executor(executor)
+    cells = for_executor(cells, executor)
     if subset is not None:
         for cell in cells:
             if subset not in suites[cell.suite].subsets:
@@ -184,7 +196,7 @@ def run(
         console.print(
             f"job [bold]{job_id}[/]: {len(cells)} cell(s); reports in {job_out}", highlight=False
         )
-        for note in notes:
+        for note in [*([executor_note] if executor_note else []), *notes]:
             console.print(note, highlight=False)
         interrupted = False
         with ConsoleDisplay(console) as display:
@@ -220,6 +232,16 @@ def run(
     else:
         Console().print(summary_table(runs))
     raise click.exceptions.Exit(code)
+
+
+def _choose_executor(executor: str) -> tuple[str, str | None]:
+    """``auto``: docker when an engine answers, else local (and say why)."""
+    if executor != "auto":
+        return executor, None
+    engine, why = ContainerEngine.available()
+    if engine is not None:
+        return "docker", f"--executor auto: docker ({engine.version()})"
+    return "local", f"--executor auto: local ({why})"
 
 
 def _pr_branch(head: str | None) -> PullRequestBranch | None:

@@ -143,10 +143,35 @@ class Step(_Strict):
         return phase is not Phase.TEST
 
 
+class ImageSpec(_Strict):
+    """What the ``docker`` executor runs this backend's cells on."""
+
+    variants: list[str] = Field(
+        default_factory=list,
+        description="Image variant id globs from images/matrix.yaml "
+        "(cann8.5.0-910b-*); default: the backend's default variants.",
+    )
+    packages: list[str] = Field(
+        default_factory=list,
+        description="System packages (the variant's package manager) in the suite's layer.",
+    )
+
+    @field_validator("packages")
+    @classmethod
+    def _package_names(cls, v: list[str]) -> list[str]:
+        for name in v:
+            if not re.match(r"^[A-Za-z0-9][A-Za-z0-9.+_:=-]*$", name):
+                raise ValueError(f"{name!r} is not a package name")
+        return v
+
+
 class BackendRecipe(_Strict):
     """The steps for one backend (``cpu``, ``npu``, ``cuda`` or a plugin's name)."""
 
     env: dict[str, str] = Field(default_factory=dict)
+    image: ImageSpec | None = Field(
+        default=None, description="Image variants and system packages for containerized runs."
+    )
     setup: list[Step] = Field(
         default_factory=list,
         description="Dependency installs into the cell's environment; skipped while the "

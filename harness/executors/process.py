@@ -35,12 +35,17 @@ class StepOutcome:
     duration_s: float
     log_path: Path
     tail: tuple[str, ...]
+    #: an infrastructure cause the executor knows (a container OOM-killed at its memory
+    #: limit); the step's failure is then the infrastructure's, not the tests'
+    infra_reason: str | None = None
 
     @property
     def ok(self) -> bool:
-        return self.exit_code == 0 and not self.timed_out
+        return self.exit_code == 0 and not self.timed_out and self.infra_reason is None
 
     def describe(self) -> str:
+        if self.infra_reason:
+            return self.infra_reason
         if self.timed_out:
             return f"timed out after {self.duration_s:.0f} s"
         if self.signal is not None:

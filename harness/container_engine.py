@@ -1,0 +1,353 @@
+"""The one class that talks to the container engine (the docker SDK; never the CLI).
+
+Images build from a :class:`~harness.images.render.BuildSpec` with streamed logs (a tag
+that exists is not rebuilt); containers run one command each, with resource limits, a
+timeout that kills, logs streamed to a file and the caller, and are removed whatever
+happens. Everything else in the harness goes through :class:`ContainerEngine`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import shutil
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+from harness.images.render import BuildSpec
+
+Progress = Callable[[str], None]
+TAIL_LINES = 40
+#: label on everything the harness creates, for cleanup
+LABEL = "org.accel-harness"
+
+
+class EngineError(HarnessError):
+    """The container engine is not reachable or refused an operation."""
+
+
+class ImageBuildError(HarnessError):
+    """A build failed: ``step`` is the failing Dockerfile step, ``tail`` its last log lines."""
+
+    def __init__(self, tag: str, step: str | None, error: str, tail: Sequence[str]) -> None:
+        self.tag, self.step, self.error, self.tail = tag, step, error, tuple(tail)
+        where = f" at {step}" if step else ""
+        super().__init__(
+            f"building {tag} failed{where}: {error.strip()}",
+            hint="last build output:\n" + "\n".join(self.tail[-15:]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Mount:
+    host: Path
+    container: str
+    read_only: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    cpus: float | None = None
+    memory: str | None = None  # "4g"
+    pids: int | None = 4096
+    shm_size: str | None = None
+    cpuset: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunSpec:
+    image: str
+    command: Sequence[str]
+    env: Mapping[str, str] = field(default_factory=dict)
+    mounts: Sequence[Mount] = ()
+    devices: Sequence[str] = ()
+    gpu_requests: Sequence[str] = ()
+    workdir: str | None = None
+    user: str | None = None
+    network: bool = False
+    #: the network mode when ``network`` is on ("host" where the daemon has no bridge);
+    #: None: the engine's default network
+    network_mode: str | None = None
+    limits: Limits = field(default_factory=Limits)
+    timeout_s: float = 1800.0
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerResult:
+    exit_code: int | None
+    timed_out: bool
+    oom_killed: bool
+    duration_s: float
+    tail: tuple[str, ...]
+    #: the container's id while it existed (committed images name it)
+    container_id: str = ""
+    error: str | None = None
+
+
+_STEP_RE = re.compile(r"^Step (\d+/\d+) : (.*)$")
+
+
+class ContainerEngine:
+    """A docker engine reached through the SDK (``DOCKER_HOST`` or the local socket)."""
+
+    def __init__(self, client: Any | None = None) -> None:
+        if client is None:
+            import docker
+
+            try:
+                client = docker.from_env(timeout=120)
+                client.ping()
+            except Exception as exc:  # the SDK raises several kinds; all mean "not here"
+                raise EngineError(
+                    f"no container engine answers: {str(exc).splitlines()[0][:200]}",
+                    hint="start dockerd (or set DOCKER_HOST), or use --executor local",
+                ) from exc
+        self.client = client
+
+    @classmethod
+    def available(cls) -> tuple[ContainerEngine | None, str | None]:
+        """(engine, None) when one answers, else (None, why not)."""
+        try:
+            return cls(), None
+        except EngineError as exc:
+            return None, exc.message
+
+    def version(self) -> str:
+        info = self.client.version()
+        return f"{info.get('Version', '?')} (API {info.get('ApiVersion', '?')})"
+
+    # images ------------------------------------------------------------------------
+
+    def image_id(self, tag: str) -> str | None:
+        import docker.errors
+
+        try:
+            return str(self.client.images.get(tag).id)
+        except docker.errors.ImageNotFound:
+            return None
+        except docker.errors.APIError as exc:
+            raise EngineError(f"cannot inspect image {tag}: {exc.explanation or exc}") from exc
+
+    def build(self, spec: BuildSpec, progress: Progress | None = None) -> tuple[str, bool]:
+        """Build ``spec`` unless its tag exists; returns (image id, built?)."""
+        tag = spec.tag
+        existing = self.image_id(tag)
+        if existing is not None:
+            return existing, False
+        say = progress or (lambda _line: None)
+        tail: deque[str] = deque(maxlen=TAIL_LINES)
+        step: str | None = None
+        with tempfile.TemporaryDirectory(prefix="harness-build-") as tmp:
+            ctx = Path(tmp)
+            (ctx / "Dockerfile").write_text(spec.dockerfile, encoding="utf-8")
+            for rel, src in spec.context.items():
+                dest = ctx / rel
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                with contextlib.suppress(OSError):  # same filesystem: no copy
+                    dest.hardlink_to(src)
+                if not dest.exists():
+                    shutil.copy2(src, dest)
+            kwargs: dict[str, Any] = {
+                "path": str(ctx),
+                "tag": tag,
+                "rm": True,
+                "forcerm": True,
+                "decode": True,
+                "labels": {LABEL: "1", **spec.labels},
+            }
+            if spec.network_mode:
+                kwargs["network_mode"] = spec.network_mode
+            try:
+                for chunk in self.client.api.build(**kwargs):
+                    if "stream" in chunk:
+                        for line in str(chunk["stream"]).splitlines():
+                            if not line.strip():
+                                continue
+                            tail.append(line)
+                            m = _STEP_RE.match(line)
+                            if m:
+                                step = f"step {m.group(1)} ({m.group(2)[:120]})"
+                            say(line)
+                    elif "error" in chunk:
+                        raise ImageBuildError(tag, step, str(chunk["error"]), tail)
+            except ImageBuildError:
+                raise
+            except Exception as exc:
+                raise ImageBuildError(tag, step, str(exc), tail) from exc
+        image_id = self.image_id(tag)
+        if image_id is None:
+            raise ImageBuildError(tag, step, "the engine reported success but has no image", tail)
+        return image_id, True
+
+    def remove_image(self, tag: str) -> None:
+        import docker.errors
+
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            self.client.images.remove(tag, force=True)
+
+    # containers -----------------------------------------------------------------------
+
+    def _create(self, spec: RunSpec) -> Any:
+        from docker.types import DeviceRequest
+
+        volumes = {
+            str(m.host): {"bind": m.container, "mode": "ro" if m.read_only else "rw"}
+            for m in spec.mounts
+        }
+        lim = spec.limits
+        kwargs: dict[str, Any] = {
+            "image": spec.image,
+            "command": list(spec.command),
+            "environment": dict(spec.env),
+            "volumes": volumes,
+            "working_dir": spec.workdir,
+            "user": spec.user,
+            "labels": {LABEL: "1", **spec.labels},
+            "detach": True,
+            "cap_drop": ["ALL"],
+            "security_opt": ["no-new-privileges"],
+            "init": True,
+        }
+        if not spec.network:
+            kwargs["network_mode"] = "none"
+        elif spec.network_mode:
+            kwargs["network_mode"] = spec.network_mode
+        if spec.devices:
+            kwargs["devices"] = [f"{d}:{d}:rwm" for d in spec.devices]
+        if spec.gpu_requests:
+            kwargs["device_requests"] = [
+                DeviceRequest(device_ids=list(spec.gpu_requests), capabilities=[["gpu"]])
+            ]
+        if lim.cpus:
+            kwargs["nano_cpus"] = int(lim.cpus * 1e9)
+        if lim.memory:
+            kwargs["mem_limit"] = lim.memory
+            kwargs["memswap_limit"] = lim.memory
+        if lim.pids:
+            kwargs["pids_limit"] = lim.pids
+        if lim.shm_size:
+            kwargs["shm_size"] = lim.shm_size
+        if lim.cpuset:
+            kwargs["cpuset_cpus"] = lim.cpuset
+        return self.client.containers.create(**kwargs)
+
+    @contextlib.contextmanager
+    def container(self, spec: RunSpec) -> Iterator[Any]:
+        """A created (not started) container, removed on exit whatever happened."""
+        import docker.errors
+
+        try:
+            c = self._create(spec)
+        except docker.errors.ImageNotFound as exc:
+            raise EngineError(f"image {spec.image} not found") from exc
+        except docker.errors.APIError as exc:
+            raise EngineError(f"cannot create a container: {exc.explanation or exc}") from exc
+        try:
+            yield c
+        finally:
+            with contextlib.suppress(docker.errors.APIError, docker.errors.NotFound):
+                c.remove(force=True)
+
+    def run(
+        self,
+        spec: RunSpec,
+        *,
+        log_path: Path | None = None,
+        on_line: Progress | None = None,
+        header: str | None = None,
+        keep: Callable[[Any, ContainerResult], None] | None = None,
+    ) -> ContainerResult:
+        """Run ``spec`` to the end or its timeout (then kill); ``keep(container, result)``
+        is called before the container is removed (to commit it)."""
+        with self.container(spec) as c:
+            result = self._start_and_wait(c, spec, log_path, on_line, header)
+            if keep is not None:
+                keep(c, result)
+            return result
+
+    def _start_and_wait(
+        self,
+        c: Any,
+        spec: RunSpec,
+        log_path: Path | None,
+        on_line: Progress | None,
+        header: str | None,
+    ) -> ContainerResult:
+        tail: deque[str] = deque(maxlen=TAIL_LINES)
+        log = log_path.open("w", encoding="utf-8", errors="replace") if log_path else None
+        if log and header:
+            log.write(header + "\n")
+            log.flush()
+        start = time.monotonic()
+        c.start()
+        reader = threading.Thread(target=self._pump, args=(c, log, tail, on_line), daemon=True)
+        reader.start()
+        timed_out = False
+        exit_code: int | None = None
+        error = None
+        try:
+            status = c.wait(timeout=spec.timeout_s)
+            exit_code = int(status.get("StatusCode", -1))
+            error = (status.get("Error") or {}).get("Message") if status.get("Error") else None
+        except Exception:  # requests' ReadTimeout or ConnectionError: the timeout
+            timed_out = True
+            with contextlib.suppress(Exception):
+                c.kill()
+            with contextlib.suppress(Exception):
+                status = c.wait(timeout=30)
+                exit_code = int(status.get("StatusCode", -1))
+        reader.join(timeout=10)
+        duration = time.monotonic() - start
+        oom = False
+        with contextlib.suppress(Exception):
+            c.reload()
+            oom = bool(c.attrs.get("State", {}).get("OOMKilled"))
+        if log:
+            if timed_out:
+                log.write(f"[harness] killed after the {spec.timeout_s:.0f} s timeout\n")
+            if oom:
+                log.write("[harness] the container ran out of memory (OOM-killed)\n")
+            log.close()
+        return ContainerResult(
+            exit_code=exit_code,
+            timed_out=timed_out,
+            oom_killed=oom,
+            duration_s=duration,
+            tail=tuple(tail),
+            container_id=str(c.id),
+            error=error,
+        )
+
+    @staticmethod
+    def _pump(c: Any, log: Any, tail: deque[str], on_line: Progress | None) -> None:
+        buf = b""
+        with contextlib.suppress(Exception):
+            for chunk in c.logs(stream=True, follow=True, stdout=True, stderr=True):
+                buf += chunk
+                *lines, buf = buf.split(b"\n")
+                for raw in lines:
+                    line = raw.decode("utf-8", "replace").rstrip("\r")
+                    tail.append(line)
+                    if log:
+                        log.write(line + "\n")
+                        log.flush()
+                    if on_line:
+                        on_line(line)
+        if buf:
+            line = buf.decode("utf-8", "replace")
+            tail.append(line)
+            if log:
+                log.write(line + "\n")
+
+    def commit(self, container: Any, repository: str, tag: str) -> str:
+        """Save a stopped container's filesystem as ``repository:tag``; its image id."""
+        image = container.commit(repository=repository, tag=tag)
+        return str(image.id)

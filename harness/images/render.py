@@ -1,0 +1,189 @@
+"""Render image variants and suite layers into Dockerfiles with content-hash tags.
+
+A :class:`BuildSpec` is everything a build needs: the rendered Dockerfile, the files of
+its build context and the repository name. Its tag is a hash of all of that (and of the
+base image's id when the base is a local image), so an unchanged build is a no-op and a
+changed template, package list or base rebuilds exactly what it affects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jinja2
+
+from harness.errors import ConfigError
+from harness.images import cann
+from harness.images.matrix import ARCHES, Variant
+
+#: Base images per family when the matrix does not give one.
+DEFAULT_BASES = {
+    "cann": "openeuler/openeuler:{os_version}",
+    "cpu": "debian:bookworm-slim",
+    "cuda": "nvidia/cuda:{cuda}-runtime-ubuntu{os_version}",
+}
+SUITE_LAYER_TEMPLATE = "suite-layer.Dockerfile.j2"
+PACKAGE_MANAGERS = {"openeuler": "yum", "debian": "apt", "ubuntu": "apt"}
+#: The unprivileged user cell steps run as in containers.
+CELL_UID = 1000
+CELL_GID = 1000
+HASH_CHARS = 16
+
+
+@dataclass(frozen=True, slots=True)
+class BuildSpec:
+    """One image to build: Dockerfile text, context files and a content-hash tag."""
+
+    repository: str
+    dockerfile: str
+    #: path inside the build context → file on this machine
+    context: Mapping[str, Path] = field(default_factory=dict)
+    #: inputs that change the image without showing in the Dockerfile (a local base's id)
+    inputs: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    #: run the build with network ("host" where the daemon has no bridge); None: default
+    network_mode: str | None = None
+
+    @property
+    def digest(self) -> str:
+        h = hashlib.sha256()
+        h.update(self.dockerfile.encode())
+        for name in sorted(self.inputs):
+            h.update(f"\0input {name}={self.inputs[name]}".encode())
+        for rel in sorted(self.context):
+            h.update(f"\0file {rel}\0".encode())
+            with self.context[rel].open("rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
+        return h.hexdigest()
+
+    @property
+    def tag(self) -> str:
+        return f"{self.repository}:{self.digest[:HASH_CHARS]}"
+
+
+def _environment(directory: Path) -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(directory)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,  # Dockerfiles, not HTML
+    )
+
+
+def _render(directory: Path, template: str, values: Mapping[str, object]) -> str:
+    try:
+        return _environment(directory).get_template(template).render(**values)
+    except jinja2.TemplateError as exc:
+        where = f"{directory / template}"
+        line = getattr(exc, "lineno", None)
+        raise ConfigError(f"{where}{f':{line}' if line else ''}: {exc}") from exc
+
+
+def base_image(variant: Variant) -> str:
+    if variant.base:
+        return variant.base
+    return DEFAULT_BASES[variant.family].format(**variant.params)
+
+
+def render_variant(
+    variant: Variant,
+    directory: Path,
+    *,
+    arch: str,
+    base: str | None = None,
+    base_id: str | None = None,
+    cann_packages: Path | None = None,
+    cann_mirror: str | None = None,
+) -> BuildSpec:
+    """The build of ``variant`` for ``arch``.
+
+    ``base`` replaces the variant's base image (a local image when no registry is
+    reachable; ``base_id`` is then its image id, part of the tag). ``cann_packages`` is
+    a directory holding the CANN ``.run`` files (copied into the build instead of
+    downloaded); ``cann_mirror`` replaces the download mirror.
+    """
+    if arch not in variant.arches:
+        built = ", ".join(variant.arches)
+        raise ConfigError(f"variant {variant.id} is not built for {arch} ({built})")
+    p = variant.params
+    values: dict[str, object] = {
+        **p,
+        "variant_id": variant.id,
+        "template": variant.template,
+        "arch": arch,
+        "uname_arch": ARCHES[arch],
+        "base": base or base_image(variant),
+        "python_full": variant.python_full or p["python"],
+    }
+    context: dict[str, Path] = {}
+    if variant.family == "cann":
+        pk = cann.CannPackages(p["cann"], p["chip"], ARCHES[arch])
+        mirror = cann_mirror or os.environ.get("HARNESS_CANN_MIRROR") or variant.cann_mirror
+        if cann_packages is not None:
+            for file in pk.files:
+                path = cann_packages / file
+                if not path.is_file():
+                    raise ConfigError(
+                        f"CANN package {file} not found in {cann_packages}",
+                        hint=f"{variant.id} ({arch}) needs {', '.join(pk.files)}",
+                    )
+                context[f"cann/{file}"] = path
+        full = str(values["python_full"])
+        values.update(
+            cann=pk,
+            cann_urls={f: pk.url(str(mirror), f) for f in pk.files},
+            local_packages=cann_packages is not None,
+            install_flags=cann.INSTALL_FLAGS,
+            cann_env=cann.environment(p["cann"]),
+            python_url=f"https://www.python.org/ftp/python/{full}/Python-{full}.tgz",
+            numpy='"numpy==1.24.0"' if cann.version_key(p["cann"]) < (8, 2) else '"numpy<2"',
+            gcc12_fix=p["os_version"].startswith("24.03"),
+            nnal_abi_flag=cann.version_key(p["cann"]) >= (9, 0),
+        )
+    text = _render(directory, variant.template, values)
+    inputs = {"arch": arch}
+    if base_id:
+        inputs["base_id"] = base_id
+    return BuildSpec(
+        repository=f"harness/{variant.id}",
+        dockerfile=text,
+        context=context,
+        inputs=inputs,
+        labels={
+            "org.accel-harness.variant": variant.id,
+            "org.accel-harness.backend": variant.backend,
+            "org.accel-harness.arch": arch,
+        },
+    )
+
+
+def render_suite_layer(
+    suite: str,
+    variant: Variant,
+    directory: Path,
+    *,
+    base_tag: str,
+    packages: Sequence[str] = (),
+) -> BuildSpec:
+    """The suite's layer on the variant image ``base_tag`` (see the template)."""
+    values = {
+        "suite": suite,
+        "variant_id": variant.id,
+        "template": SUITE_LAYER_TEMPLATE,
+        "base": base_tag,
+        "packages": sorted(set(packages)),
+        "package_manager": PACKAGE_MANAGERS[variant.params["os"]],
+        "uid": CELL_UID,
+        "gid": CELL_GID,
+    }
+    text = _render(directory, SUITE_LAYER_TEMPLATE, values)
+    return BuildSpec(
+        repository=f"harness/{suite}-{variant.id}",
+        dockerfile=text,
+        labels={"org.accel-harness.suite": suite, "org.accel-harness.variant": variant.id},
+    )
