@@ -141,6 +141,8 @@ class DockerSession:
         self.environment_ready = ready
         self.image_info = image_info
         self._setup_images: list[str] = []
+        #: where image probes are cached (by image id); None: not cached
+        self.probe_cache: Path | None = None
         target = ctx.target.for_container() if ctx.target is not None else None
         self._target_env = target.environment() if target is not None else {}
         self._container_options = (
@@ -286,7 +288,21 @@ class DockerSession:
         info = dict(self.image_info)
         image_id = self.engine.image_id(self.image)
         info.update(tag=self.image, digest=image_id)
-        return {"executor": "docker", "image": info, **self._probe()}
+        return {"executor": "docker", "image": info, **self._probe_cached(image_id)}
+
+    def _probe_cached(self, image_id: str | None) -> dict[str, Any]:
+        """:meth:`_probe`, once per image id (an image does not change)."""
+        if image_id is None or self.probe_cache is None:
+            return self._probe()
+        path = self.probe_cache / f"{image_id.replace(':', '-')}.json"
+        with contextlib.suppress(OSError, ValueError):
+            cached: dict[str, Any] = json.loads(path.read_text())
+            return cached
+        data = self._probe()
+        if "error" not in data.get("python", {}):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(data))
+        return data
 
     def _probe(self) -> dict[str, Any]:
         """Python and OS as the cell sees them, from a container of its image."""
@@ -404,6 +420,8 @@ class DockerExecutor:
         ready = self.engine.image_id(env_tag) is not None
         _make_writable(ctx.source_dir, ctx.results_dir, ctx.repos_dir)
         info = {"variant": variant.id, "arch": arch, "variant_tag": spec.tag, "layer": layer.tag}
-        yield DockerSession(
+        session = DockerSession(
             ctx, self.engine, self.options, env_tag if ready else layer.tag, env_tag, ready, info
         )
+        session.probe_cache = self.cache_dir / "docker-probes"
+        yield session

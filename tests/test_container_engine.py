@@ -1,0 +1,70 @@
+"""The container engine on a real daemon: builds stream and are skipped when their tag
+exists; a failed build names its step and keeps the log tail; containers are removed."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.container_engine import LABEL, ContainerEngine, ImageBuildError, Limits, RunSpec
+from harness.images.render import BuildSpec
+from tests.docker_support import debian_base, require_docker
+
+
+@pytest.fixture(scope="module")
+def engine() -> ContainerEngine:
+    return require_docker()
+
+
+@pytest.fixture(scope="module")
+def base(engine: ContainerEngine) -> str:
+    return debian_base(engine)
+
+
+def test_build_once_then_no_op(engine: ContainerEngine, base: str) -> None:
+    spec = BuildSpec("harness-test/engine", f"FROM {base}\nRUN echo built > /built.txt\n")
+    engine.remove_image(spec.tag)
+    lines: list[str] = []
+    image_id, built = engine.build(spec, lines.append)
+    assert built
+    assert any(line.startswith("Step 2/3 : RUN echo built") for line in lines)
+    again_id, again = engine.build(spec, lines.append)
+    assert (again_id, again) == (image_id, False)
+    result = engine.run(RunSpec(image=spec.tag, command=["cat", "/built.txt"], timeout_s=60))
+    assert (result.exit_code, result.tail) == (0, ("built",))
+    assert engine.client.containers.list(all=True, filters={"label": LABEL}) == []
+
+
+def test_a_failed_build_names_the_step_and_keeps_the_tail(
+    engine: ContainerEngine, base: str
+) -> None:
+    dockerfile = (
+        f"FROM {base}\nRUN echo preparing\n"
+        "RUN echo 'compiling kernels' && echo 'fatal: no space for ops' >&2 && exit 3\n"
+        "RUN echo never\n"
+    )
+    spec = BuildSpec("harness-test/broken", dockerfile)
+    with pytest.raises(ImageBuildError) as info:
+        engine.build(spec)
+    err = info.value
+    assert err.step is not None
+    assert err.step.startswith("step 3/5 (RUN echo 'compiling kernels'")
+    assert "returned a non-zero code: 3" in err.error
+    assert any("fatal: no space for ops" in line for line in err.tail)
+    assert engine.image_id(spec.tag) is None
+
+
+def test_limits_reach_the_container(engine: ContainerEngine, base: str) -> None:
+    spec = RunSpec(
+        image=base,
+        command=[
+            "sh",
+            "-c",
+            "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max; id -u",
+        ],
+        user="1000:1000",
+        limits=Limits(memory="128m", pids=64, cpus=0.5),
+        timeout_s=60,
+    )
+    result = engine.run(spec)
+    assert result.exit_code == 0
+    assert result.tail == ("64", "1000")
