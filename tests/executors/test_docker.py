@@ -98,8 +98,8 @@ def _no_leftover_containers(engine: ContainerEngine) -> Iterator[None]:
     assert left == [], "containers left behind"
 
 
-def run(harness: Harness, env: dict[str, str], *args: str) -> dict:
-    res = harness("run", CELL, "--executor", "docker", "--json", *args, env=env, timeout=900)
+def run(harness: Harness, env: dict[str, str], *args: str, executor: str = "docker") -> dict:
+    res = harness("run", CELL, "--executor", executor, "--json", *args, env=env, timeout=900)
     assert res.code in (0, 1, 3), res.err
     (summary,) = res.json()["runs"]
     return {"code": res.code, "err": res.err, **summary}
@@ -120,10 +120,12 @@ def test_same_counts_as_the_local_executor_and_an_image_fingerprint(
     assert env["image"]["tag"].startswith("harness-env/demo-cpu-debian12-py3.11:")
     assert "pytest" in env["python"]["packages"]
     assert env["os"]["id"] == "debian"
-    # the second run reuses the cell environment image: setup is skipped
-    again = run(harness, docker_env)
+    # the second run reuses the cell environment image: setup is skipped; auto finds
+    # the engine
+    again = run(harness, docker_env, executor="auto")
     assert again["counts"] == BASIC_COUNTS
     assert "environment already built" in again["err"]
+    assert "--executor auto: docker (" in again["err"]
 
 
 def test_isolation_inside_the_container(
