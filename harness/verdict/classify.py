@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from harness.fingerprint import EnvChange
+from harness.fingerprint import STACK_KEYS, EnvChange
 from harness.results.model import Outcome
 from harness.verdict.baseline import COMPLETE_STATUSES
 from harness.verdict.categories import (
@@ -49,20 +49,7 @@ from harness.verdict.quarantine import Matcher
 
 #: Stack components whose change explains new failures (see :func:`harness.fingerprint.drift`).
 #: A new harness version alone does not.
-EXPLAINING_KEYS: frozenset[str] = frozenset(
-    {
-        "backend",
-        "device_model",
-        "device_count",
-        "driver",
-        "sdk",
-        "torch",
-        "device_plugin",
-        "python",
-        "image",
-        "os",
-    }
-)
+EXPLAINING_KEYS: frozenset[str] = frozenset(STACK_KEYS) - {"harness"}
 
 #: Categories of baseline tests that are not in the run.
 _NOT_HERE = frozenset({Category.REMOVED, Category.INFRA_ERROR})
