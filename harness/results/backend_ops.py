@@ -17,9 +17,10 @@ CPU reference. Three output forms are read:
   ('…', …);`` lines with every field, ``passed`` included.
 
 As test results (the :data:`~harness.results.FORMATS` parsers) only test- and grad-mode
-rows count: the ``test_id`` is ``OP(params)``, not supported and skipped-for-size rows are
-``skipped``. Every row, support mode included, is also an :class:`OpRecord` for the op
-coverage matrix (:func:`iter_op_records`).
+rows count: the ``test_id`` is ``OP(params)`` (``CANN1:OP(params)`` for the second and
+later devices of a run, which test the same ops in files of their own), not supported
+and skipped-for-size rows are ``skipped``. Every row, support mode included, is also an
+:class:`OpRecord` for the op coverage matrix (:func:`iter_op_records`).
 """
 
 from __future__ import annotations
@@ -180,10 +181,17 @@ def iter_op_records(path: Path, fmt: str, report: ParseReport | None = None) -> 
     return _READERS[fmt](path, report or ParseReport(path=str(path), format=fmt))
 
 
+#: a device after the first of its kind; device 0 (and CPU) keep plain ids, so a
+#: one-device run compares with the cpu run and with other one-device runs
+_EXTRA_DEVICE = re.compile(r"^[A-Za-z_]+[1-9]\d*$")
+
+
 def _as_test_result(rec: OpRecord) -> TestResult | None:
     if rec.mode not in {"test", "grad"}:
         return None
     test_id = f"{rec.op}({rec.params})"
+    if _EXTRA_DEVICE.match(rec.backend):  # CANN1, CUDA2: one file per device in a run
+        test_id = f"{rec.backend}:{test_id}"
     if rec.mode == "grad":
         test_id = f"grad:{test_id}"
     if rec.passed is True:

@@ -134,3 +134,20 @@ def test_console_statuses(line: str, outcome: Outcome, message: str) -> None:
     assert result is not None
     assert result.outcome is outcome
     assert result.message == message
+
+
+def test_each_device_of_a_run_has_its_own_ids() -> None:
+    """The npu recipe writes one console file per CANN device; their rows must not
+    collide, and device 0 keeps the ids a cpu run has (comparable coverage)."""
+    from harness.results.backend_ops import _as_test_result
+
+    line = "  ADD(type=f32,ne=[10,5,4,3]): \x1b[1;32mOK\x1b[0m"
+    ids = []
+    for device in ("CPU", "CANN0", "CANN1", "CANN12", "CUDA0"):
+        rec = parse_console_line(line, device)
+        assert rec is not None
+        result = _as_test_result(rec)
+        assert result is not None
+        ids.append(result.test_id)
+    plain = "ADD(type=f32,ne=[10,5,4,3])"
+    assert ids == [plain, plain, f"CANN1:{plain}", f"CANN12:{plain}", plain]
