@@ -35,7 +35,15 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from harness.cli import doctor_cmd, images_cmd, matrix_cmd, run_cmd, runs_cmd, schema_cmd
+    from harness.cli import (
+        doctor_cmd,
+        images_cmd,
+        matrix_cmd,
+        run_cmd,
+        runs_cmd,
+        schema_cmd,
+        serve_cmd,
+    )
     from harness.cli.quarantine_cmd import quarantine
     from harness.cli.verdict_cmd import compare, verdict
 
@@ -46,6 +54,7 @@ def _register() -> None:
     cli.add_command(schema_cmd.schema)
     cli.add_command(schema_cmd.suites)
     cli.add_command(images_cmd.images)
+    cli.add_command(serve_cmd.serve)
     cli.add_command(verdict)
     cli.add_command(compare)
     cli.add_command(quarantine)

@@ -187,6 +187,24 @@ class Rerun(Base):
     message: Mapped[str | None] = mapped_column(Text)
 
 
+class WebhookDelivery(Base):
+    """One GitHub webhook delivery as received (signature verified), kept whole so that
+    nothing is lost: the worker acts on it later. ``delivery_id`` (X-GitHub-Delivery) is
+    unique, so a redelivery is recognised and not acted on twice."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[str] = mapped_column(String(64), unique=True)
+    event: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str | None] = mapped_column(String(64))
+    repository: Mapped[str | None] = mapped_column(String(200))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: ``received``; later stages (queued, ignored, …) belong to the worker
+    status: Mapped[str] = mapped_column(String(16), default="received")
+    payload: Mapped[str] = mapped_column(Text)
+
+
 class OpResult(Base):
     """One operator with one parameter set on one device, in one mode, of one run: the op
     coverage matrix (llama.cpp test-backend-ops ``test`` and ``support`` modes)."""

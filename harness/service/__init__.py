@@ -1,0 +1,1 @@
+"""The GitHub-facing service: webhook intake (``harness serve``)."""

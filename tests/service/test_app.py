@@ -1,0 +1,200 @@
+"""The webhook intake with GitHub's real example payloads: signed deliveries are stored
+once and answered 202; forged, unsigned, oversized and malformed ones are refused and
+leave nothing behind; a real ``harness serve`` process answers over HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx  # what starlette's TestClient uses too
+import pytest
+from fastapi.testclient import TestClient
+
+from harness.service.app import create_app
+from harness.service.signature import sign, verify
+from harness.store import Store
+from harness.store.deliveries import delivery_counts, get_delivery
+
+SECRET = b"It's a Secret to Everybody"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    with Store.open(f"sqlite:///{tmp_path / 'svc.db'}") as s:
+        yield s
+
+
+@pytest.fixture
+def client(store: Store) -> TestClient:
+    return TestClient(create_app(store, SECRET, max_body=1 << 20))
+
+
+def deliver(
+    client: TestClient,
+    event: str,
+    payload: dict[str, Any],
+    delivery: str,
+    *,
+    secret: bytes = SECRET,
+    signature: str | None = None,
+) -> httpx.Response:
+    body = json.dumps(payload).encode()
+    headers = {
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": delivery,
+        "X-Hub-Signature-256": signature if signature is not None else sign(secret, body),
+        "Content-Type": "application/json",
+    }
+    return client.post("/webhook", content=body, headers=headers)
+
+
+def test_signature_check() -> None:
+    # GitHub's documented example: secret "It's a Secret to Everybody", body "Hello, World!"
+    expected = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
+    assert sign(SECRET, b"Hello, World!") == expected
+    assert verify(SECRET, b"Hello, World!", expected)
+    assert not verify(SECRET, b"Hello, World?", expected)
+    assert not verify(SECRET, b"Hello, World!", expected.replace("sha256=", "sha1="))
+    assert not verify(SECRET, b"Hello, World!", None)
+    assert not verify(b"", b"Hello, World!", expected)
+
+
+def test_real_payloads_are_stored_once_per_delivery(
+    client: TestClient, store: Store, webhook_examples: dict[str, list[dict[str, Any]]]
+) -> None:
+    events = ["ping", "pull_request", "issue_comment", "check_run", "push", "star"]
+    n = 0
+    for event in events:
+        for i, payload in enumerate(webhook_examples[event]):
+            n += 1
+            res = deliver(client, event, payload, f"{event}-{i}")
+            assert res.status_code == 202, res.text
+            assert res.json() == {
+                "delivery": f"{event}-{i}",
+                "event": event,
+                "duplicate": False,
+                "handled": event != "star",
+            }
+    counts = delivery_counts(store)
+    assert sum(counts.values()) == n
+    assert counts["pull_request"] == len(webhook_examples["pull_request"])
+    opened = next(p for p in webhook_examples["pull_request"] if p.get("action") == "opened")
+    idx = webhook_examples["pull_request"].index(opened)
+    row = get_delivery(store, f"pull_request-{idx}")
+    assert row is not None
+    assert (row["action"], row["repository"]) == ("opened", opened["repository"]["full_name"])
+    assert json.loads(str(row["payload"])) == opened
+    # GitHub redelivers with the same delivery id: recognised, nothing stored twice
+    again = deliver(client, "pull_request", opened, f"pull_request-{idx}")
+    assert again.status_code == 202
+    assert again.json()["duplicate"] is True
+    assert sum(delivery_counts(store).values()) == n
+    metrics = client.get("/metrics").text
+    assert 'harness_webhook_deliveries_total{outcome="duplicate"} 1' in metrics
+    assert 'harness_webhook_deliveries_total{outcome="accepted",event="pull_request"}' in metrics
+
+
+def test_forged_unsigned_and_malformed_deliveries_are_refused(
+    client: TestClient, store: Store, webhook_examples: dict[str, list[dict[str, Any]]]
+) -> None:
+    payload = webhook_examples["pull_request"][0]
+    assert deliver(client, "pull_request", payload, "f1", secret=b"guess").status_code == 401
+    assert deliver(client, "pull_request", payload, "f2", signature="").status_code == 401
+    body = json.dumps(payload).encode()
+    tampered = client.post(
+        "/webhook",
+        content=body.replace(b'"opened"', b'"closed"') + b" ",
+        headers={"X-GitHub-Event": "pull_request", "X-GitHub-Delivery": "f3",
+                 "X-Hub-Signature-256": sign(SECRET, body)},
+    )  # fmt: skip
+    assert tampered.status_code == 401
+    no_delivery = deliver(client, "pull_request", payload, "")
+    assert no_delivery.status_code == 400
+    not_json = client.post(
+        "/webhook",
+        content=b"not json",
+        headers={"X-GitHub-Event": "ping", "X-GitHub-Delivery": "f4",
+                 "X-Hub-Signature-256": sign(SECRET, b"not json")},
+    )  # fmt: skip
+    assert not_json.status_code == 400
+    big = b"[" + b"0," * (1 << 20) + b"0]"
+    too_big = client.post(
+        "/webhook",
+        content=big,
+        headers={"X-GitHub-Event": "ping", "X-GitHub-Delivery": "f5",
+                 "X-Hub-Signature-256": sign(SECRET, big)},
+    )  # fmt: skip
+    assert too_big.status_code == 413
+    assert delivery_counts(store) == {}
+    metrics = client.get("/metrics").text
+    assert 'outcome="rejected",reason="signature"} 3' in metrics
+
+
+def test_health() -> None:
+    with Store.open("sqlite://") as s:
+        c = TestClient(create_app(s, SECRET))
+        assert c.get("/healthz").json()["status"] == "ok"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_harness_serve_answers_over_http(
+    tmp_path: Path, webhook_examples: dict[str, list[dict[str, Any]]]
+) -> None:
+    port = free_port()
+    secret_file = tmp_path / "secret"
+    secret_file.write_text(SECRET.decode() + "\n")
+    env = {**os.environ, "HARNESS_DB": f"sqlite:///{tmp_path / 'serve.db'}"}
+    env.pop("HARNESS_WEBHOOK_SECRET", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness", "serve", "--port", str(port),
+         "--webhook-secret-file", str(secret_file)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        body = json.dumps(webhook_examples["ping"][0]).encode()
+        headers = {"X-GitHub-Event": "ping", "X-GitHub-Delivery": "d-1",
+                   "X-Hub-Signature-256": sign(SECRET, body)}  # fmt: skip
+        started = time.perf_counter()
+        res = httpx.post(f"{base}/webhook", content=body, headers=headers, timeout=5)
+        elapsed = time.perf_counter() - started
+        assert res.status_code == 202, res.text
+        assert res.json()["event"] == "ping"
+        forged = httpx.post(f"{base}/webhook", content=body, headers={**headers,
+                            "X-Hub-Signature-256": sign(b"x", body)}, timeout=5)  # fmt: skip
+        assert forged.status_code == 401
+        assert elapsed < 5
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=10)
+    assert SECRET.decode() not in out  # the secret is never logged
+
+
+def test_serve_refuses_to_start_without_a_secret(tmp_path: Path) -> None:
+    env = {**os.environ, "HARNESS_DB": f"sqlite:///{tmp_path / 'x.db'}"}
+    env.pop("HARNESS_WEBHOOK_SECRET", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness", "serve"], env=env, capture_output=True, text=True,
+        timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "no webhook secret" in proc.stderr
