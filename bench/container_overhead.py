@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from harness.container_engine import ContainerEngine, Mount, RunSpec  # noqa: E402
 from harness.images.matrix import host_arch, load_matrix  # noqa: E402
-from harness.images.render import CELL_UID, render_variant  # noqa: E402
+from harness.images.render import cell_user, render_variant  # noqa: E402
 from tests.docker_support import debian_base  # noqa: E402
 from tests.fixture_upstream import download_wheels, suite_yaml  # noqa: E402
 from tests.gitrepos import UpstreamRepo  # noqa: E402
@@ -125,7 +125,7 @@ def main() -> None:
             command=["python", "-m", "pytest", "-q", "--junitxml=/work/results/unit.xml", "tests"],
             mounts=[Mount(worktree, "/work/source"), Mount(results, "/work/results")],
             workdir="/work/source",
-            user=f"{CELL_UID}:{CELL_UID}",
+            user="{}:{}".format(*cell_user()),
             timeout_s=600,
         )
         t_plain, t_harness = [], []

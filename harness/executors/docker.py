@@ -46,7 +46,7 @@ from harness.executors.local import PYTEST_PLUGIN_DIR, environment_key
 from harness.executors.process import StepOutcome
 from harness.fingerprint import PY_PROBE
 from harness.images.matrix import ImageMatrix, host_arch, load_matrix
-from harness.images.render import CELL_UID, render_suite_layer, render_variant
+from harness.images.render import cell_user, render_suite_layer, render_variant
 
 SOURCE = "/work/source"
 RESULTS = "/work/results"
@@ -237,8 +237,7 @@ class DockerSession:
             devices=co.devices if co else (),
             gpu_requests=co.gpu_requests if co else (),
             workdir=f"{SOURCE}/{step.workdir}".rstrip("/.") or SOURCE,
-            user=f"{CELL_UID if os.getuid() == 0 else os.getuid()}:"
-            f"{CELL_UID if os.getuid() == 0 else os.getgid()}",
+            user="{}:{}".format(*cell_user()),
             network=network,
             network_mode=self.options.network_mode,
             limits=limits,
@@ -322,7 +321,7 @@ class DockerSession:
         spec = RunSpec(
             image=self.image,
             command=["python3", "-c", script],
-            user=f"{CELL_UID}:{CELL_UID}",
+            user="{}:{}".format(*cell_user()),
             timeout_s=120,
             limits=Limits(memory="1g"),
         )

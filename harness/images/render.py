@@ -28,9 +28,19 @@ DEFAULT_BASES = {
 }
 SUITE_LAYER_TEMPLATE = "suite-layer.Dockerfile.j2"
 PACKAGE_MANAGERS = {"openeuler": "yum", "debian": "apt", "ubuntu": "apt"}
-#: The unprivileged user cell steps run as in containers.
+#: The unprivileged user cell steps run as in containers when the harness runs as root.
 CELL_UID = 1000
 CELL_GID = 1000
+
+
+def cell_user() -> tuple[int, int]:
+    """(uid, gid) cell steps run as in containers: the harness's own user, so files in
+    the mounted checkout and results stay its own; uid 1000 when it runs as root (steps
+    never run as root)."""
+    uid = os.getuid()
+    return (uid, os.getgid()) if uid != 0 else (CELL_UID, CELL_GID)
+
+
 HASH_CHARS = 16
 
 
@@ -178,8 +188,8 @@ def render_suite_layer(
         "base": base_tag,
         "packages": sorted(set(packages)),
         "package_manager": PACKAGE_MANAGERS[variant.params["os"]],
-        "uid": CELL_UID,
-        "gid": CELL_GID,
+        "uid": cell_user()[0],
+        "gid": cell_user()[1],
     }
     text = _render(directory, SUITE_LAYER_TEMPLATE, values)
     return BuildSpec(
