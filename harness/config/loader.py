@@ -11,7 +11,7 @@ import difflib
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -99,15 +99,27 @@ def describe_validation_error(
     return "\n".join(lines)
 
 
-def load_suite(path: Path, text: str | None = None) -> Suite:
-    """Load and validate one suite file; :class:`ConfigError` names file, line and key."""
+M = TypeVar("M", bound=BaseModel)
+
+
+def load_document(
+    path: Path, text: str | None, model: type[M], what: str
+) -> tuple[YamlDocument, M]:
+    """Parse a YAML file with positions and validate it as ``model``; the document is
+    returned for locating later problems. :class:`ConfigError` names file, line and key;
+    ``what`` says what the file must be ("a suite file must be a mapping of keys")."""
     doc = load_yaml_with_positions(path, text)
     if not isinstance(doc.data, dict):
-        raise ConfigError(f"{doc.where(())}: a suite file must be a mapping of keys")
+        raise ConfigError(f"{doc.where(())}: {what}")
     try:
-        suite = Suite.model_validate(doc.data)
+        return doc, model.model_validate(doc.data)
     except ValidationError as exc:
-        raise ConfigError(describe_validation_error(doc, exc, Suite)) from None
+        raise ConfigError(describe_validation_error(doc, exc, model)) from None
+
+
+def load_suite(path: Path, text: str | None = None) -> Suite:
+    """Load and validate one suite file; :class:`ConfigError` names file, line and key."""
+    doc, suite = load_document(path, text, Suite, "a suite file must be a mapping of keys")
     if suite.name != path.stem and path.suffix in {".yaml", ".yml"}:
         raise ConfigError(
             f"{doc.where(('name',))}: name: '{suite.name}' does not match the file name "

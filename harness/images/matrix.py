@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from harness.config.loader import describe_validation_error
-from harness.config.yamlsource import load_yaml_with_positions
+from harness.config.loader import load_document
 from harness.errors import ConfigError
 from harness.matrix import matches_any
 
@@ -180,11 +179,7 @@ def load_matrix(directory: Path | None = None) -> ImageMatrix:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the image matrix: {exc.strerror}") from exc
-    doc = load_yaml_with_positions(path, text)
-    try:
-        parsed = MatrixFile.model_validate(doc.data)
-    except ValidationError as exc:
-        raise ConfigError(describe_validation_error(doc, exc, MatrixFile)) from None
+    doc, parsed = load_document(path, text, MatrixFile, "the image matrix is a mapping")
     variants: list[Variant] = []
     seen: dict[str, str] = {}
     for i, fam in enumerate(parsed.families):

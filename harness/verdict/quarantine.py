@@ -31,11 +31,10 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from harness.config.loader import describe_validation_error
+from harness.config.loader import load_document
 from harness.config.suite import Suite
-from harness.config.yamlsource import load_yaml_with_positions
 from harness.errors import ConfigError
 from harness.matrix import matches_any
 from harness.verdict.categories import QuarantineRule
@@ -101,13 +100,9 @@ def load_quarantine(path: Path, text: str | None = None) -> list[LocatedEntry]:
             raise ConfigError(f"{path}: cannot read: {exc}") from exc
     if all(_BLANK.match(line) for line in text.splitlines()):
         return []
-    doc = load_yaml_with_positions(path, text)
-    if not isinstance(doc.data, dict):
-        raise ConfigError(f"{doc.where(())}: a quarantine file is a mapping with 'quarantine:'")
-    try:
-        parsed = QuarantineFile.model_validate(doc.data)
-    except ValidationError as exc:
-        raise ConfigError(describe_validation_error(doc, exc, QuarantineFile)) from None
+    doc, parsed = load_document(
+        path, text, QuarantineFile, "a quarantine file is a mapping with 'quarantine:'"
+    )
     out: list[LocatedEntry] = []
     seen: dict[tuple[str, str], str] = {}
     problems: list[str] = []
