@@ -43,6 +43,7 @@ def _register() -> None:
         runs_cmd,
         schema_cmd,
         serve_cmd,
+        worker_cmd,
     )
     from harness.cli.quarantine_cmd import quarantine
     from harness.cli.verdict_cmd import compare, verdict
@@ -55,6 +56,7 @@ def _register() -> None:
     cli.add_command(schema_cmd.suites)
     cli.add_command(images_cmd.images)
     cli.add_command(serve_cmd.serve)
+    cli.add_command(worker_cmd.worker)
     cli.add_command(verdict)
     cli.add_command(compare)
     cli.add_command(quarantine)

@@ -1,15 +1,22 @@
-"""``harness serve``: the webhook intake over HTTP (uvicorn)."""
+"""``harness serve``: the webhook intake over HTTP (uvicorn), with embedded workers."""
 
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import click
 
-from harness.cli.options import db_option
+from harness.cli.options import db_option, suites_option
+from harness.cli.worker_cmd import config_option, service_config, setup_logging
+from harness.config.loader import default_suites_dir
 from harness.errors import ConfigError
+from harness.planner import EXECUTOR_CHOICES
 from harness.store import Store
+from harness.store.db import default_db_url
 
 
 def read_secret(secret_file: Path | None) -> bytes:
@@ -39,18 +46,76 @@ def read_secret(secret_file: Path | None) -> bytes:
     type=click.Path(path_type=Path, dir_okay=False),
     help="File whose first line is the webhook secret (default: $HARNESS_WEBHOOK_SECRET).",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(0, 64),
+    default=1,
+    show_default=True,
+    help="Worker processes to start beside the intake (`harness worker`, same database); "
+    "0: run workers elsewhere.",
+)
+@click.option(
+    "--executor",
+    type=click.Choice(EXECUTOR_CHOICES),
+    default="auto",
+    show_default=True,
+    help="The embedded workers' executor.",
+)
+@click.option(
+    "--reports-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("reports/out"),
+    show_default=True,
+    help="The embedded workers' logs and result files.",
+)
+@config_option
 @db_option
-def serve(host: str, port: int, webhook_secret_file: Path | None, db_url: str | None) -> None:
-    """Serve the GitHub webhook intake: POST /webhook (signed deliveries are stored once
-    per delivery id and answered 202), GET /healthz, GET /metrics."""
+@suites_option
+def serve(
+    host: str,
+    port: int,
+    webhook_secret_file: Path | None,
+    workers: int,
+    executor: str,
+    reports_dir: Path,
+    config_file: Path | None,
+    db_url: str | None,
+    suites_dir: Path | None,
+) -> None:
+    """Serve the GitHub webhook intake and run the queue: POST /webhook (signed
+    deliveries are stored once per delivery id and answered 202), GET /healthz,
+    GET /metrics, GET /api/queue, /api/ledger, /api/outbox; and N worker processes that
+    run the cells and post the reports (see `harness worker`)."""
     import uvicorn
 
     from harness.service.app import create_app
 
+    setup_logging()
     secret = read_secret(webhook_secret_file)
+    suites = suites_dir or default_suites_dir()
+    if workers:
+        service_config(config_file, suites)  # a broken configuration fails here, not N times
     store = Store.open(db_url)
+    url = db_url or default_db_url()
+    children: list[subprocess.Popen[bytes]] = []
     try:
+        for i in range(workers):
+            cmd = [sys.executable, "-m", "harness", "worker", "--executor", executor]
+            cmd += ["--db", url, "--suites", str(suites), "--reports-dir", str(reports_dir)]
+            cmd += ["--name", f"{socket.gethostname()}:{os.getpid()}:w{i}"]
+            if config_file is not None:
+                cmd += ["--config", str(config_file)]
+            # the webhook secret stays with the intake: workers do not need it
+            env = {k: v for k, v in os.environ.items() if k != "HARNESS_WEBHOOK_SECRET"}
+            children.append(subprocess.Popen(cmd, env=env))
         app = create_app(store, secret)
-        uvicorn.run(app, host=host, port=port, log_level="info", access_log=True)
+        uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
     finally:
+        for child in children:
+            child.terminate()
+        for child in children:
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                child.kill()
         store.close()

@@ -29,7 +29,8 @@ PASS_PREFIXES = ("LC_", "PIP_", "UV_", "HARNESS_", "ASCEND_", "ATB_", "ASDOPS_",
 #: Never passed implicitly: the harness's own database URL may carry a password.
 NEVER_IMPLICIT = frozenset({"HARNESS_DB", "HARNESS_WEBHOOK_SECRET", "HARNESS_GITHUB_TOKEN"})
 SECRET_RE = re.compile(
-    r"(TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|PRIVATE|_KEY$|^AWS_|^GITHUB_|^GH_|^ACTIONS_)",
+    r"(TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|PRIVATE|_KEY$|_KEY_FILE$|^AWS_|^GITHUB_|^GH_|"
+    r"^ACTIONS_|^HARNESS_GITHUB_)",
     re.IGNORECASE,
 )
 

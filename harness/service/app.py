@@ -9,6 +9,11 @@ time (401 otherwise, before anything is parsed or stored), needs ``X-GitHub-Even
 ``GET /metrics`` is Prometheus text exposition.
 
 Acting on deliveries (the queue, workers, reports) is the worker's job, not this one's.
+What they are doing is readable here: ``GET /api/deliveries`` (with what was done
+about each; ``?status=received`` for those not acted on yet), ``GET /api/queue`` (items,
+newest first; ``?state=queued``), ``GET /api/ledger`` (reports owed; ``?overdue=1`` for
+the overdue ones), ``GET /api/outbox`` (reports waiting for GitHub, with their last
+error).
 """
 
 from __future__ import annotations
@@ -23,9 +28,10 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from harness import __version__
 from harness.errors import ConfigError, StoreError
+from harness.service import ledger, outbox, queue
 from harness.service.signature import verify
 from harness.store import Store
-from harness.store.deliveries import Delivery, record_delivery
+from harness.store.deliveries import Delivery, list_deliveries, record_delivery
 
 MAX_BODY = 25 << 20
 #: events the service acts on (others are recorded, then ignored by the worker)
@@ -121,6 +127,28 @@ def create_app(store: Store, secret: bytes, *, max_body: int = MAX_BODY) -> Fast
             return JSONResponse({"status": "error", "database": str(exc)}, status_code=503)
         return JSONResponse({"status": "ok", "version": __version__})
 
+    @app.get("/api/deliveries")
+    def api_deliveries(status: str | None = None, limit: int = 200) -> JSONResponse:
+        rows = list_deliveries(store, status=status, limit=min(limit, 1000))
+        return JSONResponse({"deliveries": rows})
+
+    @app.get("/api/queue")
+    def api_queue(state: str | None = None, limit: int = 200) -> JSONResponse:
+        states = [x for x in (state or "").split(",") if x]
+        items = queue.list_items(store, states=states or None, limit=min(limit, 1000))
+        return JSONResponse({"items": [i.as_json() for i in items]})
+
+    @app.get("/api/ledger")
+    def api_ledger(overdue: bool = False, limit: int = 500) -> JSONResponse:
+        rows = ledger.list_owed(store, overdue_only=overdue, limit=min(limit, 5000))
+        return JSONResponse({"reports": [r.as_json() for r in rows]})
+
+    @app.get("/api/outbox")
+    def api_outbox(state: str | None = None, limit: int = 200) -> JSONResponse:
+        states = [x for x in (state or "").split(",") if x]
+        rows = outbox.list_entries(store, states=states or None, limit=min(limit, 1000))
+        return JSONResponse({"entries": [r.as_json() for r in rows]})
+
     @app.get("/metrics")
     def prometheus() -> PlainTextResponse:
         lines = [
@@ -133,6 +161,39 @@ def create_app(store: Store, secret: bytes, *, max_body: int = MAX_BODY) -> Fast
                 f',{"event" if kind == "accepted" else "reason"}="{detail}"' if detail else ""
             )
             lines.append(f"harness_webhook_deliveries_total{{{labels}}} {metrics[key]}")
+        try:
+            lines += _gauges(store)
+        except StoreError:
+            metrics["store_errors"] += 1
         return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
 
     return app
+
+
+def _gauges(store: Store) -> list[str]:
+    lines = [
+        "# HELP harness_queue_items Queue items by state.",
+        "# TYPE harness_queue_items gauge",
+    ]
+    lines += [
+        f'harness_queue_items{{state="{k}"}} {v}'
+        for k, v in sorted(queue.state_counts(store).items())
+    ]
+    lines += [
+        "# HELP harness_outbox_entries Reports for GitHub by state.",
+        "# TYPE harness_outbox_entries gauge",
+    ]
+    lines += [
+        f'harness_outbox_entries{{state="{k}"}} {v}'
+        for k, v in sorted(outbox.state_counts(store).items())
+    ]
+    owed = ledger.counts(store)
+    lines += [
+        "# HELP harness_reports_owed Reports promised and not yet posted.",
+        "# TYPE harness_reports_owed gauge",
+        f"harness_reports_owed {owed.get('owed', 0)}",
+        "# HELP harness_reports_overdue Owed reports past their deadline.",
+        "# TYPE harness_reports_overdue gauge",
+        f"harness_reports_overdue {owed.get('overdue', 0)}",
+    ]
+    return lines

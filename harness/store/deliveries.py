@@ -62,3 +62,19 @@ def get_delivery(store: Store, delivery_id: str) -> dict[str, object] | None:
     q = select(deliveries_t).where(c.delivery_id == delivery_id)
     row = store._read("reading a delivery", lambda conn: conn.execute(q).first())
     return dict(row._mapping) if row is not None else None
+
+
+def list_deliveries(
+    store: Store, *, status: str | None = None, limit: int = 200
+) -> list[dict[str, object]]:
+    """Newest first, without payloads."""
+    c = deliveries_t.c
+    cols = [c.delivery_id, c.event, c.action, c.repository, c.received_at, c.status, c.detail]
+    q = select(*cols).order_by(c.id.desc()).limit(limit)
+    if status:
+        q = q.where(c.status == status)
+    rows = store._read("listing deliveries", lambda conn: conn.execute(q).all())
+    return [
+        {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in r._mapping.items()}
+        for r in rows
+    ]

@@ -30,6 +30,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -200,9 +201,140 @@ class WebhookDelivery(Base):
     action: Mapped[str | None] = mapped_column(String(64))
     repository: Mapped[str | None] = mapped_column(String(200))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    #: ``received``; later stages (queued, ignored, …) belong to the worker
+    #: ``received``, then ``handled``, ``ignored`` or ``error`` once the worker acted
     status: Mapped[str] = mapped_column(String(16), default="received")
     payload: Mapped[str] = mapped_column(Text)
+    #: one line: what the worker did with it, or why not
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+class PullRequest(Base):
+    """The service's view of one pull request: its newest head, author and approval."""
+
+    __tablename__ = "pull_requests"
+    __table_args__ = (UniqueConstraint("repository", "number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    repository: Mapped[str] = mapped_column(String(200))
+    number: Mapped[int] = mapped_column(Integer)
+    head_sha: Mapped[str] = mapped_column(String(64))
+    #: ``owner:branch`` of the head (for pairing companion repositories)
+    head_label: Mapped[str | None] = mapped_column(Text)
+    author: Mapped[str] = mapped_column(String(100))
+    #: GitHub's author association (OWNER, MEMBER, COLLABORATOR, CONTRIBUTOR, NONE, …)
+    association: Mapped[str] = mapped_column(String(32))
+    #: ``open`` or ``closed``
+    state: Mapped[str] = mapped_column(String(16))
+    #: the head a trusted user approved (ok-to-test), and who
+    approved_sha: Mapped[str | None] = mapped_column(String(64))
+    approved_by: Mapped[str | None] = mapped_column(String(100))
+    installation_id: Mapped[int | None] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class QueueItem(Base):
+    """One cell to run at one commit: the durable job queue. Workers lease items; a lease
+    is extended by heartbeats, and an expired lease makes the item claimable again."""
+
+    __tablename__ = "queue"
+    __table_args__ = (
+        Index("ix_queue_state_priority_id", "state", "priority", "id"),
+        Index("ix_queue_repository_pr_number_state", "repository", "pr_number", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id"))
+    repository: Mapped[str] = mapped_column(String(200))
+    pr_number: Mapped[int | None] = mapped_column(Integer)
+    head_sha: Mapped[str] = mapped_column(String(64))
+    #: what the worker checks out: ``refs/pull/N/head`` or a branch
+    ref: Mapped[str] = mapped_column(Text)
+    cell: Mapped[str] = mapped_column(String(255))
+    trigger: Mapped[str] = mapped_column(String(32))
+    #: held (waiting for approval), queued, leased, done, failed, superseded
+    state: Mapped[str] = mapped_column(String(16))
+    #: lower runs first (pull requests before baselines)
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3)
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
+    #: one line: why it is held, superseded or failed
+    detail: Mapped[str | None] = mapped_column(Text)
+    delivery_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class OwedReport(Base):
+    """The missing-result ledger: a report promised for one cell at one pull-request head,
+    with a deadline. ``owed`` past its deadline is overdue (shown by the API, logged)."""
+
+    __tablename__ = "owed_reports"
+    __table_args__ = (
+        UniqueConstraint("repository", "head_sha", "cell"),
+        Index("ix_owed_reports_state_deadline_at", "state", "deadline_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    repository: Mapped[str] = mapped_column(String(200))
+    pr_number: Mapped[int | None] = mapped_column(Integer)
+    head_sha: Mapped[str] = mapped_column(String(64))
+    cell: Mapped[str] = mapped_column(String(255))
+    context: Mapped[str] = mapped_column(String(255))
+    #: owed, reported, superseded, cancelled
+    state: Mapped[str] = mapped_column(String(16))
+    promised_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    deadline_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: when the overdue report was first logged
+    flagged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class OutboxEntry(Base):
+    """One report to post to GitHub (status, check run, PR comment). Posting is retried
+    with backoff until it succeeds; a newer entry with the same key replaces a pending
+    one, so a burst of updates posts the last state once."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_state_next_attempt_at", "state", "next_attempt_at"),
+        Index("ix_outbox_repository_key", "repository", "key"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    repository: Mapped[str] = mapped_column(String(200))
+    #: status, check_run, comment
+    kind: Mapped[str] = mapped_column(String(16))
+    #: what a newer entry replaces: ``status:<sha>:<context>``, ``comment:<pr>``
+    key: Mapped[str] = mapped_column(String(400))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
+    #: pending, sending, sent, dead
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class GithubObject(Base):
+    """What the reporter created on GitHub and edits later: the PR comment, check runs."""
+
+    __tablename__ = "github_objects"
+    __table_args__ = (UniqueConstraint("repository", "kind", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    repository: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(400))
+    object_id: Mapped[int] = mapped_column(BigInteger)
 
 
 class OpResult(Base):

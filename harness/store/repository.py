@@ -28,7 +28,7 @@ from harness.store.models import COUNT_COLUMNS, Environment, Job, Rerun, Result,
 
 T = TypeVar("T")
 
-TRIGGERS = frozenset({"cli", "pull_request", "push", "schedule", "manual", "comment"})
+TRIGGERS = frozenset({"cli", "pull_request", "push", "schedule", "manual", "comment", "check_run"})
 RUN_STATUSES = frozenset(
     {"queued", "running", "passed", "failed", "crashed", "error", "timeout", "cancelled"}
 )

@@ -1,0 +1,191 @@
+"""Typed model of the service's configuration (``suites/service/config.yaml``): who we
+are on GitHub, the command words, and per upstream repository which cells a pull request
+runs, whom the harness trusts to run them and how loudly it reports (participation level).
+
+Levels, loudest last (PyTorch's CRCR L1-L4 with a blocking step):
+
+``dashboard``  results on the dashboard only; nothing is posted to GitHub
+``status``     a commit status per suite x backend (``<vendor>/<suite>/<backend>``)
+``comment``    statuses and one pull-request comment, edited in place
+``check``      check runs instead of statuses (advisory: a regression is ``neutral``)
+               and the comment; check runs need GitHub App authentication
+``blocking``   like ``check``, but a regression concludes ``failure`` (make the check
+               required in the upstream's branch protection to block merges)
+
+The file is validated like suite files: unknown keys fail with "did you mean", errors
+name the file, the line and the key path.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+
+from harness.config.loader import load_document
+from harness.config.suite import Duration, _Strict, parse_duration
+
+CONFIG_RELATIVE = Path("service") / "config.yaml"
+ASSOCIATIONS = frozenset(
+    {
+        "OWNER",
+        "MEMBER",
+        "COLLABORATOR",
+        "CONTRIBUTOR",
+        "FIRST_TIME_CONTRIBUTOR",
+        "FIRST_TIMER",
+        "MANNEQUIN",
+        "NONE",
+    }
+)
+
+
+class Level(StrEnum):
+    DASHBOARD = "dashboard"
+    STATUS = "status"
+    COMMENT = "comment"
+    CHECK = "check"
+    BLOCKING = "blocking"
+
+    @property
+    def posts(self) -> bool:
+        return self is not Level.DASHBOARD
+
+    @property
+    def comments(self) -> bool:
+        return self in {Level.COMMENT, Level.CHECK, Level.BLOCKING}
+
+    @property
+    def uses_checks(self) -> bool:
+        return self in {Level.CHECK, Level.BLOCKING}
+
+
+class Approval(StrEnum):
+    #: one approval covers later pushes to the pull request (Prow's ok-to-test label)
+    PULL_REQUEST = "pull_request"
+    #: every new head of an untrusted pull request needs a new approval
+    COMMIT = "commit"
+
+
+class Trust(_Strict):
+    associations: list[str] = Field(
+        default_factory=lambda: ["OWNER", "MEMBER", "COLLABORATOR"],
+        description="GitHub author associations whose pull requests run without approval, "
+        "and who may approve others' (/harness ok-to-test).",
+    )
+    users: list[str] = Field(default_factory=list, description="Trusted logins.")
+    orgs: list[str] = Field(
+        default_factory=list,
+        description="Logins (organisations) whose forks are trusted: a pull request from "
+        "ORG:branch runs without approval.",
+    )
+    label: str | None = Field(
+        default="ok-to-test",
+        description="Applying this label approves the pull request (only people with "
+        "triage rights can label). null: no label approves.",
+    )
+    approval: Approval = Field(
+        default=Approval.PULL_REQUEST,
+        description="pull_request: an approval covers later pushes; commit: each new head "
+        "needs a new approval.",
+    )
+
+    @field_validator("associations")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        bad = [a for a in value if a not in ASSOCIATIONS]
+        if bad:
+            raise ValueError(f"unknown association(s) {bad}: one of {sorted(ASSOCIATIONS)}")
+        return value
+
+
+class UpstreamService(_Strict):
+    level: Level = Field(default=Level.COMMENT, description="Participation level.")
+    cells: list[str] = Field(
+        default_factory=list,
+        description="Cell patterns a pull request runs; empty: every cell of the suites "
+        "whose upstream is this repository.",
+    )
+    baseline_on_push: bool = Field(
+        default=True, description="Run the cells on pushes to the default branch (baselines)."
+    )
+    trust: Trust = Field(default_factory=Trust)
+    deadline: Duration = Field(
+        default=6 * 3600.0,
+        description="A report owed for a head is overdue this long after it was promised.",
+    )
+
+    @field_validator("deadline", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> float:
+        return parse_duration(v)
+
+
+class Commands(_Strict):
+    recheck: str = Field(default="recheck", description="Re-runs every cell (a line alone).")
+    retest: str = Field(default="/harness retest", description="Followed by a cell pattern.")
+    ok_to_test: str = Field(default="/harness ok-to-test", description="Approves the PR.")
+
+
+class ServiceConfig(_Strict):
+    vendor: str = Field(
+        default="harness",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        description="First part of the status context <vendor>/<suite>/<backend>.",
+    )
+    contact: str = Field(
+        default="", description="Where upstream developers reach the CI's owners (a URL)."
+    )
+    details_url: str = Field(
+        default="",
+        description="Details link of statuses and check runs; {run_id}, {cell} and {sha} "
+        "are replaced. Empty: none.",
+    )
+    commands: Commands = Field(default_factory=Commands)
+    upstreams: dict[str, UpstreamService] = Field(
+        default_factory=dict, description="owner/name → what the service does for it."
+    )
+
+    @field_validator("upstreams")
+    @classmethod
+    def _repo_names(cls, value: dict[str, UpstreamService]) -> dict[str, UpstreamService]:
+        for name in value:
+            owner, sep, repo = name.partition("/")
+            if not sep or not owner or not repo or "/" in repo:
+                raise ValueError(f"'{name}' is not owner/name")
+        return value
+
+    def upstream(self, repository: str) -> UpstreamService | None:
+        """The configuration for ``repository`` (GitHub names are case-insensitive)."""
+        wanted = repository.lower()
+        for name, up in self.upstreams.items():
+            if name.lower() == wanted:
+                return up
+        return None
+
+    def context(self, suite: str, backend: str) -> str:
+        return f"{self.vendor}/{suite}/{backend}"
+
+    def details(self, run_id: int | None, cell: str, sha: str) -> str | None:
+        if not self.details_url:
+            return None
+        return (
+            self.details_url.replace("{run_id}", "" if run_id is None else str(run_id))
+            .replace("{cell}", cell)
+            .replace("{sha}", sha)
+        )
+
+
+def default_config_path(suites_dir: Path) -> Path:
+    return suites_dir / CONFIG_RELATIVE
+
+
+def load_service_config(path: Path, text: str | None = None) -> ServiceConfig:
+    """Load and validate the service configuration (:class:`ConfigError` names file, line
+    and key)."""
+    _doc, config = load_document(
+        path, text, ServiceConfig, "a service configuration must be a mapping of keys"
+    )
+    return config

@@ -1,0 +1,217 @@
+"""The outbox: reports wait here until GitHub has them (table ``outbox``).
+
+Whoever decides a report writes it here in the same transaction as the result it
+reports, so a report is never lost between the two. The sender (:mod:`harness.service.
+sender`) takes due entries under a short lease, posts them, and marks them ``sent``; a
+failure puts the entry back with a later ``next_attempt_at`` (GitHub's ``Retry-After``
+or exponential backoff), a request GitHub rejects as wrong goes to ``dead`` with the
+reason. Per key (``status:<sha>:<context>``, ``comment:<pr>``) entries go out in order,
+and a newer entry replaces a still-pending one: a burst of updates posts the last state.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Connection, Table, and_, exists, func, insert, select, update
+from sqlalchemy.orm import aliased
+
+from harness.service.queue import now
+from harness.store import Store
+from harness.store.models import GithubObject, OutboxEntry
+
+outbox_t = cast(Table, OutboxEntry.__table__)
+objects_t = cast(Table, GithubObject.__table__)
+
+#: backoff: BASE * 2**attempts seconds, at most CAP, with jitter
+BACKOFF_BASE_S, BACKOFF_CAP_S = 5.0, 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    id: int
+    repository: str
+    kind: str
+    key: str
+    payload: dict[str, Any]
+    state: str
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    created_at: datetime
+    sent_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> Entry:
+        return cls(**{k: row._mapping[k] for k in cls.__dataclass_fields__})
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key in self.__dataclass_fields__:
+            value = getattr(self, key)
+            out[key] = value.isoformat() if isinstance(value, datetime) else value
+        out.pop("payload")
+        return out
+
+
+def put(conn: Connection, repository: str, kind: str, key: str, payload: dict[str, Any]) -> int:
+    """Queue a report (in the caller's transaction); replaces a pending one with the same
+    key. Returns the entry's id."""
+    c = outbox_t.c
+    t = now()
+    pending = conn.execute(
+        select(c.id)
+        .where(c.repository == repository, c.key == key, c.state == "pending")
+        .order_by(c.id.desc())
+        .limit(1)
+    ).scalar()
+    if pending is not None:
+        conn.execute(
+            update(outbox_t)
+            .where(c.id == pending)
+            .values(payload=payload, next_attempt_at=t, last_error=None)
+        )
+        return int(pending)
+    row = {
+        "repository": repository,
+        "kind": kind,
+        "key": key,
+        "payload": payload,
+        "state": "pending",
+        "attempts": 0,
+        "next_attempt_at": t,
+        "created_at": t,
+    }
+    return int(conn.execute(insert(outbox_t).values(row).returning(c.id)).scalar_one())
+
+
+def claim_due(store: Store, owner: str, lease_s: float, limit: int = 20) -> list[Entry]:
+    """Lease due entries to ``owner``: pending ones whose time has come, and ``sending``
+    ones whose sender died (lease expired). An entry waits while an older one with its
+    key is unsent, so updates to one status or comment land in order."""
+    c = outbox_t.c
+    older = aliased(outbox_t)
+
+    def _claim(conn: Connection) -> list[Entry]:
+        t = now()
+        blocked = exists().where(
+            older.c.repository == c.repository,
+            older.c.key == c.key,
+            older.c.id < c.id,
+            older.c.state.in_(("pending", "sending")),
+        )
+        due = and_(
+            c.next_attempt_at <= t,
+            (c.state == "pending") | ((c.state == "sending") & (c.lease_expires_at < t)),
+        )
+        q = select(c.id).where(due, ~blocked).order_by(c.id).limit(limit)
+        if conn.dialect.name == "postgresql":
+            q = q.with_for_update(skip_locked=True)
+        ids = list(conn.execute(q).scalars())
+        if not ids:
+            return []
+        conn.execute(
+            update(outbox_t)
+            .where(c.id.in_(ids))
+            .values(
+                state="sending",
+                lease_owner=owner,
+                lease_expires_at=t + timedelta(seconds=lease_s),
+                attempts=c.attempts + 1,
+            )
+        )
+        rows = conn.execute(select(outbox_t).where(c.id.in_(ids)).order_by(c.id)).all()
+        return [Entry.from_row(r) for r in rows]
+
+    return store._write("claiming outbox entries", _claim)
+
+
+def mark_sent(store: Store, entry_id: int) -> None:
+    c = outbox_t.c
+    stmt = (
+        update(outbox_t)
+        .where(c.id == entry_id)
+        .values(
+            state="sent", sent_at=now(), lease_owner=None, lease_expires_at=None, last_error=None
+        )
+    )
+    store._write("marking a report sent", lambda conn: conn.execute(stmt))
+
+
+def backoff_s(attempts: int) -> float:
+    """Seconds before try ``attempts + 1``: exponential, capped, with +-20 % jitter."""
+    base = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** max(0, attempts - 1))
+    return base * random.uniform(0.8, 1.2)
+
+
+def mark_retry(store: Store, entry: Entry, error: str, delay_s: float | None) -> datetime:
+    """Back to ``pending`` after ``delay_s`` (default: backoff); returns when."""
+    c = outbox_t.c
+    when = now() + timedelta(seconds=delay_s if delay_s is not None else backoff_s(entry.attempts))
+    stmt = (
+        update(outbox_t)
+        .where(c.id == entry.id)
+        .values(
+            state="pending",
+            next_attempt_at=when,
+            last_error=error[:1000],
+            lease_owner=None,
+            lease_expires_at=None,
+        )
+    )
+    store._write("rescheduling a report", lambda conn: conn.execute(stmt))
+    return when
+
+
+def mark_dead(store: Store, entry_id: int, error: str) -> None:
+    c = outbox_t.c
+    stmt = (
+        update(outbox_t)
+        .where(c.id == entry_id)
+        .values(state="dead", last_error=error[:1000], lease_owner=None, lease_expires_at=None)
+    )
+    store._write("dead-lettering a report", lambda conn: conn.execute(stmt))
+
+
+def list_entries(store: Store, *, states: list[str] | None = None, limit: int = 200) -> list[Entry]:
+    c = outbox_t.c
+    q = select(outbox_t).order_by(c.id.desc()).limit(limit)
+    if states:
+        q = q.where(c.state.in_(states))
+    rows = store._read("listing the outbox", lambda conn: conn.execute(q).all())
+    return [Entry.from_row(r) for r in rows]
+
+
+def state_counts(store: Store) -> dict[str, int]:
+    c = outbox_t.c
+    q = select(c.state, func.count()).group_by(c.state)
+    rows = store._read("counting the outbox", lambda conn: conn.execute(q).all())
+    return {s: int(n) for s, n in rows}
+
+
+# what the reporter created on GitHub ----------------------------------------------------
+
+
+def get_object(store: Store, repository: str, kind: str, key: str) -> int | None:
+    c = objects_t.c
+    q = select(c.object_id).where(c.repository == repository, c.kind == kind, c.key == key)
+    value = store._read("reading a GitHub object id", lambda conn: conn.execute(q).scalar())
+    return int(value) if value is not None else None
+
+
+def set_object(store: Store, repository: str, kind: str, key: str, object_id: int) -> None:
+    c = objects_t.c
+
+    def _set(conn: Connection) -> None:
+        where = and_(c.repository == repository, c.kind == kind, c.key == key)
+        if not conn.execute(update(objects_t).where(where).values(object_id=object_id)).rowcount:
+            conn.execute(
+                insert(objects_t).values(
+                    repository=repository, kind=kind, key=key, object_id=object_id
+                )
+            )
+
+    store._write("recording a GitHub object id", _set)

@@ -1,0 +1,267 @@
+"""The worker: dispatch deliveries, run queued cells, post reports, watch the ledger.
+
+One loop, each turn in this order:
+
+1. apply received webhook deliveries (:mod:`harness.service.dispatch`);
+2. requeue items whose worker died (expired leases), report those out of attempts;
+3. lease one queued item and run its cell, heartbeating from a thread; then, in one
+   transaction, close the item (only while still holding the lease: a superseded or
+   lost item is not reported), settle its ledger row and queue the head's reports;
+4. post due outbox entries (:mod:`harness.service.sender`), before and after a run;
+5. log reports that are overdue (once each).
+
+Several workers (processes, machines) share one database; each item runs on one of
+them at a time. ``harness worker`` runs this loop; ``harness serve --workers N`` starts N
+of them beside the intake.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from sqlalchemy import Connection, Table, func, select, update
+
+from harness.backends.target import BackendDetector
+from harness.config.service import ServiceConfig
+from harness.errors import HarnessError
+from harness.executors.base import Executor
+from harness.matrix import Cell
+from harness.reporting.console import ConsoleDisplay
+from harness.reporting.github import GitHubClient
+from harness.runner import CellInterrupted, RunOptions, RunStatus, run_cell
+from harness.service import ledger
+from harness.service import queue as q
+from harness.service.dispatch import Dispatcher, Plan
+from harness.service.publish import VerdictCache, publish_head
+from harness.service.pulls import get_pr
+from harness.service.sender import Sender
+from harness.source.pairing import PullRequestBranch
+from harness.store import Store
+from harness.store.models import Job
+
+log = logging.getLogger("harness.service.worker")
+jobs_t: Table = Job.__table__  # type: ignore[assignment]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSettings:
+    cache_dir: Path
+    reports_dir: Path
+    lease_s: float = 60.0
+    poll_s: float = 1.0
+    #: stop after this many cells (None: run until stopped)
+    max_items: int | None = None
+
+
+def _cell(cell_id: str) -> Cell:
+    suite, backend, variant = cell_id.split("/")
+    return Cell(suite, backend, variant)
+
+
+def _pr_branch(label: str | None) -> PullRequestBranch | None:
+    if not label or ":" not in label:
+        return None
+    owner, _, branch = label.partition(":")
+    return PullRequestBranch(branch=branch, owner=owner or None)
+
+
+class Worker:
+    def __init__(
+        self,
+        store: Store,
+        config: ServiceConfig,
+        plan: Plan,
+        executor: Executor,
+        settings: WorkerSettings,
+        client: GitHubClient | None,
+        name: str | None = None,
+    ) -> None:
+        self.store = store
+        self.config = config
+        self.plan = plan
+        self.executor = executor
+        self.settings = settings
+        self.client = client
+        self.name = name or q.worker_name()
+        self.verdicts = VerdictCache(store, plan.suites_dir)
+        self.dispatcher = Dispatcher(store, config, plan, self.verdicts)
+        self.sender = Sender(store, client, self.name) if client is not None else None
+        self.detector = BackendDetector()
+        self.ran = 0
+        if client is None:
+            log.warning("no GitHub credentials: reports stay in the outbox until there are")
+
+    # the loop -----------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        log.info(
+            "worker %s: %s executor, lease %ss",
+            self.name,
+            self.plan.executor,
+            self.settings.lease_s,
+        )
+        while not stop.is_set():
+            busy = self.turn()
+            if self.settings.max_items is not None and self.ran >= self.settings.max_items:
+                break
+            if not busy:
+                stop.wait(self.settings.poll_s)
+
+    def turn(self) -> bool:
+        """One pass of the loop; whether there was anything to do."""
+        busy = False
+        while self.dispatcher.dispatch_next() is not None:
+            busy = True
+        requeued, failed = q.expire_leases(self.store)
+        for item in requeued:
+            log.warning(
+                "item %d (%s at %s): %s", item.id, item.cell, item.head_sha[:12], item.detail
+            )
+        for item in failed:
+            log.error("item %d (%s at %s): %s", item.id, item.cell, item.head_sha[:12], item.detail)
+            self._close_failed(item)
+        busy = busy or bool(requeued or failed)
+        busy = self._send() or busy  # "pending" goes out before a long run
+        item = q.claim(self.store, self.name, self.settings.lease_s)
+        if item is not None:
+            self.execute(item)
+            busy = True
+            self._send()
+        for owed in ledger.flag_overdue(self.store):
+            log.warning(
+                "OVERDUE report: %s %s at %s (PR #%s), promised %s, deadline %s",
+                owed.repository,
+                owed.context,
+                owed.head_sha[:12],
+                owed.pr_number,
+                owed.promised_at.isoformat(timespec="seconds"),
+                owed.deadline_at.isoformat(timespec="seconds"),
+            )
+        return busy
+
+    def _send(self) -> bool:
+        if self.sender is None:
+            return False
+        result = self.sender.send_due()
+        return bool(result.sent or result.retried or result.dead)
+
+    # one item -----------------------------------------------------------------------
+
+    def execute(self, item: q.Item) -> None:
+        log.info(
+            "item %d: running %s at %s (%s, attempt %d)",
+            item.id,
+            item.cell,
+            item.head_sha[:12],
+            item.ref,
+            item.attempts,
+        )
+        lost = threading.Event()
+        done = threading.Event()
+        beat = threading.Thread(target=self._heartbeat, args=(item, lost, done), daemon=True)
+        beat.start()
+        run_id: int | None = None
+        state, detail = "done", None
+        try:
+            run_id, detail = self._run(item)
+        except CellInterrupted:
+            # not closed: the lease expires and another worker runs the cell again
+            log.warning("item %d: interrupted; it is retried once its lease expires", item.id)
+            raise
+        except HarnessError as exc:
+            state, detail = "failed", str(exc)
+            log.error("item %d: %s", item.id, exc)
+        finally:
+            done.set()
+            beat.join()
+        self._close(item, state, run_id, detail)
+        self.ran += 1
+
+    def _run(self, item: q.Item) -> tuple[int, str | None]:
+        cell = _cell(item.cell)
+        suite = self.plan.suites.get(cell.suite)
+        if suite is None or cell.backend not in suite.backends:
+            raise HarnessError(f"cell {item.cell} is not defined by the suites any more")
+        pr_branch = None
+        if item.pr_number is not None:
+            with self.store.engine.connect() as conn:
+                pr = get_pr(conn, item.repository, item.pr_number)
+            pr_branch = _pr_branch(pr.head_label if pr else None)
+        options = RunOptions(ref=item.ref, cache_dir=self.settings.cache_dir, pr_branch=pr_branch)
+        out_dir = (self.settings.reports_dir / (item.job_id or f"item-{item.id}")).resolve()
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with ConsoleDisplay(Console(stderr=True), live=False) as display:
+            summary = run_cell(
+                cell,
+                suite,
+                target=self.detector.target(cell.backend, None),
+                store=self.store,
+                executor=self.executor,
+                options=options,
+                job_id=item.job_id,
+                out_dir=out_dir,
+                display=display,
+            )
+        detail = None
+        if summary.sha and summary.sha != item.head_sha:
+            detail = f"tested {summary.sha[:12]}: {item.ref} moved since {item.head_sha[:12]}"
+        elif summary.status not in {RunStatus.PASSED, RunStatus.FAILED}:
+            detail = f"run {summary.run_id} {summary.status.value}: {summary.reason or ''}".rstrip(
+                ": "
+            )
+        return summary.run_id, detail
+
+    def _heartbeat(self, item: q.Item, lost: threading.Event, done: threading.Event) -> None:
+        interval = max(0.2, self.settings.lease_s / 3)
+        while not done.wait(interval):
+            try:
+                if not q.heartbeat(self.store, item.id, self.name, self.settings.lease_s):
+                    if not lost.is_set():
+                        log.warning(
+                            "item %d: lease lost (superseded or expired); this worker will "
+                            "not report it",
+                            item.id,
+                        )
+                    lost.set()
+            except HarnessError as exc:  # the database is away: the lease may expire
+                log.error("item %d: heartbeat failed: %s", item.id, exc)
+
+    def _close(self, item: q.Item, state: str, run_id: int | None, detail: str | None) -> None:
+        def _txn(conn: Connection) -> bool:
+            if not q.finish(conn, item.id, self.name, state=state, run_id=run_id, detail=detail):
+                return False
+            self._settle(conn, item)
+            return True
+
+        if not self.store._write(f"closing item {item.id}", _txn):
+            log.warning(
+                "item %d (%s): not reported: the lease was lost (superseded or taken over)",
+                item.id,
+                item.cell,
+            )
+
+    def _close_failed(self, item: q.Item) -> None:
+        self.store._write(f"reporting failed item {item.id}", lambda conn: self._settle(conn, item))
+
+    def _settle(self, conn: Connection, item: q.Item) -> None:
+        """In the closing transaction: ledger, reports, the job's status."""
+        if item.pr_number is not None:
+            ledger.settle(conn, item.repository, item.head_sha, item.cell)
+            publish_head(
+                conn, self.config, self.verdicts, item.repository, item.pr_number, item.head_sha
+            )
+        if item.job_id is not None:
+            _finish_job_if_done(conn, item.job_id)
+
+
+def _finish_job_if_done(conn: Connection, job_id: str) -> None:
+    c = q.queue_t.c
+    left = conn.execute(
+        select(func.count()).where(c.job_id == job_id, c.state.in_(q.ACTIVE))
+    ).scalar_one()
+    if not left:
+        conn.execute(update(jobs_t).where(jobs_t.c.id == job_id).values(status="done"))

@@ -1,0 +1,258 @@
+"""A GitHub REST API stand-in for tests: Prism serving GitHub's official OpenAPI
+description (``@stoplight/prism-cli`` + ``@octokit/openapi``, installed from npm by
+.ci/run), behind a small recording proxy of ours.
+
+Prism validates every request against the spec (a wrong enum or a missing required field
+is a 422) and answers with the spec's example bodies. The proxy
+
+* rewrites ``https://api.github.com`` in bodies and headers to its own URL, so that
+  PyGithub's follow-up calls (which use the ``url`` fields of responses) come back here;
+* drops ``Link`` headers (the examples link to ``/resource?page=2``);
+* records every request (method, path, JSON body, auth scheme, status answered) for
+  tests to assert what the harness sent;
+* can answer the next matching requests itself with a failure (``fail_next``) to play a
+  GitHub outage or a rate limit.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from tests.llama_cpp import cache_root
+
+PRISM_VERSION = "5.14.2"
+OPENAPI_VERSION = "23.0.2"
+GITHUB = "https://api.github.com"
+
+
+def npm_root() -> Path:
+    return Path(os.environ.get("HARNESS_NPM_DIR") or cache_root() / "npm") / "node_modules"
+
+
+def prism_paths() -> tuple[Path, Path] | None:
+    """(prism executable, spec) when both are installed."""
+    root = npm_root()
+    prism = root / ".bin" / "prism"
+    spec = root / "@octokit" / "openapi" / "generated" / "api.github.com.json"
+    if prism.exists() and spec.is_file() and shutil.which("node"):
+        return prism, spec
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    body: Any
+    auth: str | None
+    status: int
+
+
+@dataclass
+class _Fault:
+    method: str
+    path: re.Pattern[str]
+    status: int
+    headers: dict[str, str]
+    body: dict[str, Any]
+    left: int
+
+
+@dataclass
+class Recorder:
+    upstream: str
+    url: str = ""
+    requests: list[Recorded] = field(default_factory=list)
+    faults: list[_Fault] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.requests.clear()
+            self.faults.clear()
+
+    def fail_next(
+        self,
+        method: str,
+        path_regex: str,
+        status: int,
+        *,
+        count: int = 1,
+        headers: dict[str, str] | None = None,
+        message: str = "stand-in failure",
+    ) -> None:
+        with self.lock:
+            self.faults.append(
+                _Fault(
+                    method,
+                    re.compile(path_regex),
+                    status,
+                    headers or {},
+                    {"message": message},
+                    count,
+                )
+            )
+
+    def writes(self) -> list[Recorded]:
+        """Requests that change something (not GETs), answered or not."""
+        with self.lock:
+            return [r for r in self.requests if r.method != "GET"]
+
+    def matching(self, method: str, path_regex: str) -> list[Recorded]:
+        rx = re.compile(path_regex)
+        with self.lock:
+            return [r for r in self.requests if r.method == method and rx.search(r.path)]
+
+    def _fault_for(self, method: str, path: str) -> _Fault | None:
+        with self.lock:
+            for f in self.faults:
+                if f.left > 0 and f.method == method and f.path.search(path):
+                    f.left -= 1
+                    return f
+        return None
+
+
+def _handler(rec: Recorder) -> type[http.server.BaseHTTPRequestHandler]:
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _do(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            try:
+                body = json.loads(raw) if raw else None
+            except ValueError:
+                body = raw.decode("utf-8", "replace")
+            auth = self.headers.get("Authorization")
+            scheme = auth.split()[0].lower() if auth else None
+            fault = rec._fault_for(self.command, self.path)
+            if fault is not None:
+                out = json.dumps(fault.body).encode()
+                status, headers = (
+                    fault.status,
+                    {"Content-Type": "application/json", **fault.headers},
+                )
+            else:
+                hdrs = {
+                    k: v
+                    for k, v in self.headers.items()
+                    if k.lower() not in {"host", "content-length", "accept-encoding"}
+                }
+                r = requests.request(
+                    self.command, rec.upstream + self.path, headers=hdrs, data=raw or None,
+                    allow_redirects=False, timeout=30,
+                )  # fmt: skip
+                out = r.content.replace(GITHUB.encode(), rec.url.encode())
+                status = r.status_code
+                headers = {
+                    k: v.replace(GITHUB, rec.url)
+                    for k, v in r.headers.items()
+                    if k.lower()
+                    not in {
+                        "content-length",
+                        "transfer-encoding",
+                        "connection",
+                        "content-encoding",
+                        "link",
+                    }
+                }
+            with rec.lock:
+                rec.requests.append(Recorded(self.command, self.path, body, scheme, status))
+            self.send_response(status)
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(out)))
+            self.end_headers()
+            self.wfile.write(out)
+
+        do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _do
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    return Handler
+
+
+class GitHubStandIn:
+    """Prism + the recording proxy; ``url`` is what clients use as the API base URL."""
+
+    def __init__(self, prism: Path, spec: Path, log_dir: Path) -> None:
+        self.prism_port, self.port = free_port(), free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.recorder = Recorder(upstream=f"http://127.0.0.1:{self.prism_port}", url=self.url)
+        self._log = (log_dir / "prism.log").open("wb")
+        self._proc = subprocess.Popen(
+            [
+                str(prism),
+                "mock",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.prism_port),
+                "-v",
+                "warn",
+                str(spec),
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        self._server = http.server.ThreadingHTTPServer(
+            ("127.0.0.1", self.port), _handler(self.recorder)
+        )
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        self._wait(log_dir / "prism.log")
+
+    def _wait(self, log: Path, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise RuntimeError(f"prism exited: {log.read_text()[-2000:]}")
+            try:
+                r = requests.get(f"{self.recorder.upstream}/rate_limit", timeout=2)
+                if r.status_code < 500:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError(f"prism did not answer within {timeout}s: {log.read_text()[-2000:]}")
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._proc.terminate()
+        try:
+            self._proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+        self._log.close()
+
+
+def start_standin(log_dir: Path) -> Iterator[GitHubStandIn]:
+    paths = prism_paths()
+    assert paths is not None
+    standin = GitHubStandIn(*paths, log_dir)
+    try:
+        yield standin
+    finally:
+        standin.close()

@@ -1,0 +1,220 @@
+"""The service end to end, with real parts: ``harness serve`` (uvicorn) with an embedded
+worker process, SQLite, a fixture upstream run for real by the local executor, deliveries
+built from GitHub's example payloads and signed, and GitHub played by Prism (the
+official OpenAPI description) behind a recording proxy."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.service.signature import sign  # noqa: F401 - documents what deliver() does
+from tests.fixture_upstream import make_upstream, suite_yaml
+from tests.github_standin import GitHubStandIn
+from tests.gitrepos import UpstreamRepo
+from tests.service.support import (
+    REPO,
+    Service,
+    deliver,
+    pr_payload,
+    push_payload,
+    service_env,
+    service_yaml,
+    settled,
+    wait_for,
+)
+
+BROKEN_PASS = """\
+import pytest
+
+
+def test_pass():
+    assert 1 + 1 == 3, "arithmetic broke on this backend"
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_param(n):
+    assert n > 0
+"""
+
+STATUS_PATH = rf"^/repos/{REPO}/statuses/"
+COMMENTS_POST = rf"^/repos/{REPO}/issues/\d+/comments$"
+COMMENT_PATCH = rf"^/repos/{REPO}/issues/comments/\d+$"
+
+
+@pytest.fixture
+def upstream_repo(tmp_path: Path) -> UpstreamRepo:
+    return make_upstream(tmp_path / "upstream")
+
+
+@pytest.fixture
+def suites(tmp_path: Path, upstream_repo: UpstreamRepo, wheels: Path) -> Path:
+    d = tmp_path / "suites"
+    (d / "service").mkdir(parents=True)
+    (d / "demo.yaml").write_text(suite_yaml(upstream_repo.url, wheels=wheels))
+    (d / "service" / "config.yaml").write_text(service_yaml("comment"))
+    return d
+
+
+@pytest.fixture
+def service(
+    tmp_path: Path, suites: Path, gh: GitHubStandIn, shared_cache: Path
+) -> Iterator[Service]:
+    svc = Service(
+        tmp_path, suites, f"sqlite:///{tmp_path / 'harness.db'}", service_env(gh, shared_cache)
+    )
+    yield svc
+    svc.close()
+
+
+def statuses(gh: GitHubStandIn) -> list[dict[str, Any]]:
+    return [r.body for r in gh.recorder.matching("POST", STATUS_PATH)]
+
+
+def test_pull_request_to_status_and_one_sticky_comment(
+    service: Service,
+    gh: GitHubStandIn,
+    upstream_repo: UpstreamRepo,
+    webhook_examples: dict[str, list[dict[str, Any]]],
+) -> None:
+    # a push to the default branch gives the baseline
+    main_sha = upstream_repo.rev_parse("main")
+    assert (
+        deliver(service.url, "push", push_payload(webhook_examples, sha=main_sha)).status_code
+        == 202
+    )
+    wait_for(lambda: settled(service), 240, "the baseline run", service)
+    runs = service.api("/api/queue")["items"]
+    assert [(i["trigger"], i["state"], i["head_sha"]) for i in runs] == [("push", "done", main_sha)]
+    assert gh.recorder.writes() == []  # baselines are not reported
+
+    # a pull request that breaks a passing test
+    head1, _ = upstream_repo.pull_request(7, {"tests/test_basic.py": BROKEN_PASS})
+    r = deliver(
+        service.url, "pull_request", pr_payload(webhook_examples, "opened", number=7, head=head1)
+    )
+    assert r.status_code == 202
+    assert r.json()["duplicate"] is False
+    wait_for(lambda: settled(service), 240, "the pull request's report", service)
+
+    sent = statuses(gh)
+    assert sent[0]["state"] == "pending"
+    assert sent[0]["context"] == "acme/demo/cpu"
+    final = sent[-1]
+    assert final["state"] == "failure", sent
+    assert "1 new failure" in final["description"]
+    assert final["target_url"].startswith("http://ci.example/runs/")
+    assert all(r.auth == "token" for r in gh.recorder.requests)
+    # one comment, created when the cell was queued, then edited as results came
+    created = gh.recorder.matching("POST", COMMENTS_POST)
+    assert len(created) == 1
+    assert "tests running" in created[0].body["body"]
+    body = gh.recorder.matching("PATCH", COMMENT_PATCH)[-1].body["body"]
+    assert body.startswith("<!-- harness-pr-comment: acme -->")
+    assert "test_pass" in body
+    assert "new failure" in body
+    assert "recheck" in body
+    assert "https://example.org/acme-ci" in body
+    assert body.index("test_pass") < body.index("Re-run every cell")
+    ledger = service.api("/api/ledger")["reports"]
+    assert [(x["head_sha"], x["state"], x["overdue"]) for x in ledger] == [
+        (head1, "reported", False)
+    ]
+
+    # a second push to the PR edits the same comment instead of adding one
+    head2, _ = upstream_repo.pull_request(
+        7, {"tests/test_basic.py": None, "tests/test_new.py": "def test_new():\n    pass\n"}
+    )
+    gh.recorder.clear()
+    r = deliver(
+        service.url,
+        "pull_request",
+        pr_payload(webhook_examples, "synchronize", number=7, head=head2),
+    )
+    assert r.status_code == 202
+    wait_for(lambda: settled(service), 240, "the second head's report", service)
+    assert gh.recorder.matching("POST", COMMENTS_POST) == []
+    edits = gh.recorder.matching("PATCH", COMMENT_PATCH)
+    assert edits
+    assert head2[:12] in edits[-1].body["body"]
+    assert all(s.get("sha", True) for s in statuses(gh))
+    assert {p.path.rsplit("/", 1)[-1] for p in gh.recorder.matching("POST", STATUS_PATH)} == {head2}
+
+    # a forged delivery is refused and changes nothing
+    forged = deliver(
+        service.url,
+        "pull_request",
+        pr_payload(webhook_examples, "synchronize", number=7, head="f" * 40),
+        secret=b"not-the-secret",
+    )
+    assert forged.status_code == 401
+    assert all(i["head_sha"] != "f" * 40 for i in service.api("/api/queue")["items"])
+    # the token never reaches the logs
+    assert "dummy-token-never-logged" not in service.logs()
+
+
+SLOW_TEST = """\
+import time
+
+
+def test_pass():
+    time.sleep(8)
+
+
+def test_param():
+    pass
+"""
+
+
+def test_killed_worker_leaves_exactly_one_report(
+    tmp_path: Path,
+    suites: Path,
+    gh: GitHubStandIn,
+    shared_cache: Path,
+    upstream_repo: UpstreamRepo,
+    webhook_examples: dict[str, list[dict[str, Any]]],
+) -> None:
+    # no embedded workers: the test starts and kills them itself
+    svc = Service(
+        tmp_path, suites, f"sqlite:///{tmp_path / 'harness.db'}",
+        service_env(gh, shared_cache), workers=0,
+    )  # fmt: skip
+    try:
+        head, _ = upstream_repo.pull_request(9, {"tests/test_basic.py": SLOW_TEST})
+        payload = pr_payload(webhook_examples, "opened", number=9, head=head)
+        assert deliver(svc.url, "pull_request", payload).status_code == 202
+        first = svc.worker("doomed", "--lease", "3")
+        wait_for(
+            lambda: any(i["state"] == "leased" for i in svc.api("/api/queue")["items"]),
+            120,
+            "the first worker to lease the item",
+            svc,
+        )
+        # let the cell get going, then kill the worker without a chance to clean up
+        wait_for((tmp_path / "reports").exists, 60, "the run to start", svc)
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+        item = svc.api("/api/queue")["items"][0]
+        assert item["state"] == "leased"
+        assert item["lease_owner"] == "doomed"
+
+        second = svc.worker("survivor", "--lease", "3")
+        try:
+            wait_for(lambda: settled(svc), 240, "the retried item's report", svc)
+        finally:
+            second.terminate()
+            second.wait(timeout=60)
+        item = svc.api("/api/queue")["items"][0]
+        assert item["state"] == "done", item
+        assert item["attempts"] == 2, item
+        assert "doomed stopped heartbeating" in (svc.logs())
+        created = gh.recorder.matching("POST", COMMENTS_POST)
+        assert len(created) == 1
+        final = [s for s in statuses(gh) if s["state"] != "pending"]
+        assert len(final) == 1, statuses(gh)
+    finally:
+        svc.close()
