@@ -8,6 +8,8 @@ is a 422) and answers with the spec's example bodies. The proxy
 * rewrites ``https://api.github.com`` in bodies and headers to its own URL, so that
   PyGithub's follow-up calls (which use the ``url`` fields of responses) come back here;
 * drops ``Link`` headers (the examples link to ``/resource?page=2``);
+* asks Prism for ``application/json`` where a client asked for one of GitHub's preview
+  media types (Prism cannot produce those; GitHub answers them);
 * records every request (method, path, JSON body, auth scheme, status answered) for
   tests to assert what the harness sent;
 * can answer the next matching requests itself with a failure (``fail_next``) to play a
@@ -74,7 +76,7 @@ class _Fault:
     path: re.Pattern[str]
     status: int
     headers: dict[str, str]
-    body: dict[str, Any]
+    body: Any
     left: int
 
 
@@ -101,16 +103,27 @@ class Recorder:
         headers: dict[str, str] | None = None,
         message: str = "stand-in failure",
     ) -> None:
+        """Answer the next ``count`` matching requests with ``status`` (an outage, a rate
+        limit) instead of passing them to Prism."""
+        self.answer_next(
+            method, path_regex, status, {"message": message}, count=count, headers=headers
+        )
+
+    def answer_next(
+        self,
+        method: str,
+        path_regex: str,
+        status: int,
+        body: Any,
+        *,
+        count: int = 1,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """Answer the next matching requests with this body (a state Prism's static
+        examples cannot show, such as an existing comment of ours)."""
         with self.lock:
             self.faults.append(
-                _Fault(
-                    method,
-                    re.compile(path_regex),
-                    status,
-                    headers or {},
-                    {"message": message},
-                    count,
-                )
+                _Fault(method, re.compile(path_regex), status, headers or {}, body, count)
             )
 
     def writes(self) -> list[Recorded]:
@@ -158,6 +171,10 @@ def _handler(rec: Recorder) -> type[http.server.BaseHTTPRequestHandler]:
                     for k, v in self.headers.items()
                     if k.lower() not in {"host", "content-length", "accept-encoding"}
                 }
+                # Prism serves application/json only; GitHub also answers its preview
+                # media types (PyGithub asks for one when it gets installation tokens)
+                if "vnd.github" in hdrs.get("Accept", ""):
+                    hdrs["Accept"] = "application/json"
                 r = requests.request(
                     self.command, rec.upstream + self.path, headers=hdrs, data=raw or None,
                     allow_redirects=False, timeout=30,

@@ -11,7 +11,7 @@ from types import FrameType
 
 import click
 
-from harness.cli.options import db_option, default_cache_dir, suites_option
+from harness.cli.options import F, db_option, default_cache_dir, suites_option
 from harness.cli.run_cmd import EXECUTORS, _choose_executor
 from harness.config.loader import default_suites_dir
 from harness.config.service import ServiceConfig, default_config_path, load_service_config
@@ -39,7 +39,7 @@ def service_config(config_file: Path | None, suites_dir: Path) -> ServiceConfig:
     return load_service_config(path)
 
 
-def config_option(f):  # type: ignore[no-untyped-def]
+def config_option(f: F) -> F:
     return click.option(
         "--config",
         "config_file",

@@ -117,6 +117,7 @@ class GitHubClient:
                     seconds_between_requests=0,
                     seconds_between_writes=creds.write_interval_s,
                     user_agent="accel-harness",
+                    lazy=True,
                 )
             return self._sessions[key]
 
@@ -134,7 +135,7 @@ class GitHubClient:
 
     def repo(self, full_name: str, installation_id: int | None = None) -> Repository:
         """The repository, without a request (``lazy``): calls on it make the requests."""
-        return self.session(installation_id).get_repo(full_name, lazy=True)
+        return self.session(installation_id).get_repo(full_name)
 
 
 @dataclass(frozen=True, slots=True)

@@ -114,7 +114,8 @@ def parse_event(name: str, payload: Any) -> Event | None:
 
 
 def _installation(payload: Any) -> int | None:
-    return _opt(payload, "installation.id", int)
+    value = _opt(payload, "installation.id", int)
+    return int(value) if value is not None else None
 
 
 def _pull_request(p: Any) -> PullRequestEvent:

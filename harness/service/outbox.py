@@ -143,7 +143,7 @@ def mark_sent(store: Store, entry_id: int) -> None:
 
 def backoff_s(attempts: int) -> float:
     """Seconds before try ``attempts + 1``: exponential, capped, with +-20 % jitter."""
-    base = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** max(0, attempts - 1))
+    base = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2.0 ** max(0, attempts - 1))
     return base * random.uniform(0.8, 1.2)
 
 

@@ -142,8 +142,14 @@ class Sender:
             if i >= MAX_COMMENTS_SCANNED:
                 break
             if marker in (comment.body or ""):
-                comment.edit(body)
-                outbox.set_object(self.store, repository, "comment", key, comment.id)
+                found = comment.id
+                try:
+                    comment.edit(body)
+                except GithubException as exc:
+                    if exc.status not in {403, 404}:
+                        raise
+                    continue  # someone else's comment quoting our marker: not ours
+                outbox.set_object(self.store, repository, "comment", key, found)
                 return
         created = issue.create_comment(body)
         outbox.set_object(self.store, repository, "comment", key, created.id)

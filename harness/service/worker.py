@@ -126,9 +126,9 @@ class Worker:
             self._close_failed(item)
         busy = busy or bool(requeued or failed)
         busy = self._send() or busy  # "pending" goes out before a long run
-        item = q.claim(self.store, self.name, self.settings.lease_s)
-        if item is not None:
-            self.execute(item)
+        claimed = q.claim(self.store, self.name, self.settings.lease_s)
+        if claimed is not None:
+            self.execute(claimed)
             busy = True
             self._send()
         for owed in ledger.flag_overdue(self.store):

@@ -1,0 +1,217 @@
+"""Contract tests of the reporter: every call it makes is accepted by Prism serving
+GitHub's OpenAPI description, a malformed one is rejected, and GitHub's failures
+(rate limits, outages) delay a report without losing it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from harness.reporting.github import Credentials, GitHubClient
+from harness.service import outbox
+from harness.service.sender import Sender
+from harness.store import Store
+from tests.github_standin import GitHubStandIn, free_port
+
+REPO = "octocat/Hello-World"
+SHA = "6dcb09b5b57875f334f61aebed695e2e4193db5e"
+MARKER = "<!-- harness-pr-comment: acme -->"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    s = Store.open(f"sqlite:///{tmp_path / 'h.db'}")
+    yield s
+    s.close()
+
+
+def sender(store: Store, api_url: str, **creds: Any) -> Sender:
+    fields: dict[str, Any] = {"api_url": api_url, "token": "t0ken", "write_interval_s": 0}
+    return Sender(store, GitHubClient(Credentials(**(fields | creds)), timeout=5), "sender-1")
+
+
+def put(store: Store, kind: str, key: str, payload: dict[str, Any]) -> int:
+    return store._write("t", lambda conn: outbox.put(conn, REPO, kind, key, payload))
+
+
+def status(state: str = "failure") -> dict[str, Any]:
+    return {
+        "sha": SHA,
+        "context": "acme/demo/npu",
+        "state": state,
+        "description": "x" * 300,  # clipped to GitHub's 140
+        "target_url": "https://ci.example/runs/1",
+        "installation": None,
+    }
+
+
+def check(conclusion: str | None = "failure") -> dict[str, Any]:
+    fields = (
+        {"status": "completed", "conclusion": conclusion}
+        if conclusion
+        else {"status": "in_progress"}
+    )
+    return {
+        "sha": SHA,
+        "name": "acme/demo/npu",
+        "title": "1 new failure",
+        "summary": "**t::x** fails",
+        "details_url": "https://ci.example/runs/1",
+        "installation": None,
+        **fields,
+    }
+
+
+def comment(body: str) -> dict[str, Any]:
+    return {"pr": 1347, "marker": MARKER, "body": f"{MARKER}\n{body}", "installation": None}
+
+
+def test_status_check_run_and_comment_are_accepted_by_the_spec(
+    gh: GitHubStandIn, store: Store
+) -> None:
+    s = sender(store, gh.url)
+    put(store, "status", "status:a:acme/demo/npu", status())
+    put(store, "check_run", "check:a:acme/demo/npu", check(None))
+    put(store, "comment", "comment:1347", comment("first"))
+    assert s.send_due().sent == 3
+    posted = gh.recorder.matching("POST", rf"/repos/{REPO}/statuses/{SHA}$")
+    assert [r.status for r in posted] == [201]
+    assert posted[0].body["state"] == "failure"
+    assert len(posted[0].body["description"]) == 140
+    (created,) = gh.recorder.matching("POST", rf"/repos/{REPO}/check-runs$")
+    assert created.status == 201
+    assert created.body["head_sha"] == SHA
+    assert created.body["output"]["title"] == "1 new failure"
+    (new_comment,) = gh.recorder.matching("POST", rf"/repos/{REPO}/issues/1347/comments$")
+    assert new_comment.status == 201
+
+    # the next reports for the same check run and comment edit what was created
+    put(store, "check_run", "check:a:acme/demo/npu", check("failure"))
+    put(store, "comment", "comment:1347", comment("second"))
+    assert s.send_due().sent == 2
+    (edit_check,) = gh.recorder.matching("PATCH", rf"/repos/{REPO}/check-runs/\d+$")
+    assert edit_check.status == 200
+    assert edit_check.body["conclusion"] == "failure"
+    (edit_comment,) = gh.recorder.matching("PATCH", rf"/repos/{REPO}/issues/comments/\d+$")
+    assert edit_comment.status == 200
+    assert edit_comment.body["body"].endswith("second")
+    assert len(gh.recorder.matching("POST", r"/comments$")) == 1
+    assert all(r.auth == "token" for r in gh.recorder.requests)
+
+
+def test_an_existing_comment_is_found_by_its_marker(gh: GitHubStandIn, store: Store) -> None:
+    """A fresh database (no comment id stored) still edits the comment already there."""
+    ours = {
+        "id": 555,
+        "url": f"{gh.url}/repos/{REPO}/issues/comments/555",
+        "body": f"{MARKER}\nold results",
+        "user": {"login": "acme-ci[bot]", "id": 1},
+    }
+    theirs = ours | {"id": 554, "body": "LGTM", "url": f"{gh.url}/repos/{REPO}/issues/comments/554"}
+    gh.recorder.answer_next("GET", rf"/repos/{REPO}/issues/1347/comments", 200, [theirs, ours])
+    put(store, "comment", "comment:1347", comment("new results"))
+    assert sender(store, gh.url).send_due().sent == 1
+    assert gh.recorder.matching("POST", r"/comments$") == []
+    (edit,) = gh.recorder.matching("PATCH", r"/issues/comments/\d+$")
+    assert edit.path.endswith("/555")
+    assert outbox.get_object(store, REPO, "comment", "1347") == 555
+
+
+def test_a_malformed_report_is_rejected_by_the_spec_and_dead_lettered(
+    gh: GitHubStandIn, store: Store
+) -> None:
+    put(store, "status", "status:a:acme/demo/npu", status("bogus"))
+    put(store, "check_run", "check:a:x", check("not-a-conclusion"))
+    result = sender(store, gh.url).send_due()
+    assert (result.sent, result.dead) == (0, 2)
+    dead = {e.kind: e.last_error or "" for e in outbox.list_entries(store, states=["dead"])}
+    assert "422" in dead["status"]
+    assert "error, failure, pending, success" in dead["status"]
+    assert "422" in dead["check_run"]
+
+
+def test_rate_limits_delay_the_report_until_github_says(gh: GitHubStandIn, store: Store) -> None:
+    s = sender(store, gh.url)
+    gh.recorder.fail_next(
+        "POST", r"/statuses/", 429, headers={"Retry-After": "1"}, message="slow down"
+    )
+    entry_id = put(store, "status", "status:a:acme/demo/npu", status())
+    assert s.send_due().retried == 1
+    (entry,) = outbox.list_entries(store)
+    assert entry.state == "pending"
+    assert "rate limited" in (entry.last_error or "")
+    assert 0.5 < (entry.next_attempt_at - entry.created_at).total_seconds() < 3
+    assert s.send_due().sent == 0  # not yet due
+    time.sleep(1.2)
+    assert s.send_due().sent == 1
+    assert outbox.list_entries(store)[0].id == entry_id
+    assert outbox.state_counts(store) == {"sent": 1}
+
+
+def test_a_secondary_rate_limit_waits_for_the_reset(gh: GitHubStandIn, store: Store) -> None:
+    reset = int(time.time()) + 120
+    gh.recorder.fail_next(
+        "POST",
+        r"/statuses/",
+        403,
+        headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)},
+        message="You have exceeded a secondary rate limit",
+    )
+    put(store, "status", "status:a:acme/demo/npu", status())
+    assert sender(store, gh.url).send_due().retried == 1
+    (entry,) = outbox.list_entries(store)
+    assert abs(entry.next_attempt_at.timestamp() - reset) < 5
+
+
+def test_an_outage_is_retried_with_backoff(gh: GitHubStandIn, store: Store) -> None:
+    gh.recorder.fail_next("POST", r"/statuses/", 502, message="bad gateway")
+    put(store, "status", "status:a:acme/demo/npu", status())
+    s = sender(store, gh.url)
+    assert s.send_due().retried == 1
+    (entry,) = outbox.list_entries(store)
+    assert "HTTP 502" in (entry.last_error or "")
+    assert (entry.next_attempt_at - entry.created_at).total_seconds() >= 3
+    # GitHub unreachable altogether: also kept
+    put(store, "comment", "comment:1347", comment("x"))
+    down = sender(store, f"http://127.0.0.1:{free_port()}")
+    assert down.send_due().retried == 1
+    assert outbox.state_counts(store) == {"pending": 2}
+
+
+def test_github_app_installation_tokens(gh: GitHubStandIn, store: Store, tmp_path: Path) -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    )
+    key_file = tmp_path / "app.pem"
+    key_file.write_bytes(pem)
+    creds = Credentials.from_env(
+        {
+            "HARNESS_GITHUB_API_URL": gh.url,
+            "HARNESS_GITHUB_APP_ID": "123",
+            "HARNESS_GITHUB_APP_KEY_FILE": str(key_file),
+            "HARNESS_GITHUB_WRITE_INTERVAL": "0",
+        }
+    )
+    assert creds is not None
+    assert "PRIVATE KEY" not in repr(creds)
+    assert creds.describe() == f"GitHub App 123 at {gh.url}"
+    s = Sender(store, GitHubClient(creds, timeout=5), "sender-1")
+    put(store, "status", "status:a:acme/demo/npu", status() | {"installation": 4242})
+    put(store, "check_run", "check:a:acme/demo/npu", check() | {"installation": 4242})
+    assert s.send_due().sent == 2
+    tokens = gh.recorder.matching("POST", r"^/app/installations/4242/access_tokens$")
+    # the JWT buys an installation token; the example token has expired long ago, so it is
+    # renewed before each use rather than used stale
+    assert tokens
+    assert all(t.auth == "bearer" and t.status == 201 for t in tokens)
+    writes = [r for r in gh.recorder.writes() if "access_tokens" not in r.path]
+    assert [r.auth for r in writes] == ["token", "token"]
