@@ -97,25 +97,49 @@ def serve(
         service_config(config_file, suites)  # a broken configuration fails here, not N times
     store = Store.open(db_url)
     url = db_url or default_db_url()
-    children: list[subprocess.Popen[bytes]] = []
+    cmd = [sys.executable, "-m", "harness", "worker", "--executor", executor]
+    cmd += ["--db", url, "--suites", str(suites), "--reports-dir", str(reports_dir)]
+    if config_file is not None:
+        cmd += ["--config", str(config_file)]
+    pool = WorkerPool(cmd, workers)
     try:
-        for i in range(workers):
-            cmd = [sys.executable, "-m", "harness", "worker", "--executor", executor]
-            cmd += ["--db", url, "--suites", str(suites), "--reports-dir", str(reports_dir)]
-            cmd += ["--name", f"{socket.gethostname()}:{os.getpid()}:w{i}"]
-            if config_file is not None:
-                cmd += ["--config", str(config_file)]
-            # the webhook secret stays with the intake: workers do not need it
-            env = {k: v for k, v in os.environ.items() if k != "HARNESS_WEBHOOK_SECRET"}
-            children.append(subprocess.Popen(cmd, env=env))
-        app = create_app(store, secret)
+        pool.start()
+        app = create_app(store, secret, on_shutdown=pool.stop)
         uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
     finally:
-        for child in children:
-            child.terminate()
-        for child in children:
+        pool.stop()
+        store.close()
+
+
+class WorkerPool:
+    """The embedded ``harness worker`` processes. They get SIGTERM when the server stops
+    (from its shutdown hook: uvicorn re-raises the signal that stopped it, so code after
+    ``uvicorn.run`` may never run), and stop by themselves when the server process dies
+    (``--parent-pid``)."""
+
+    def __init__(self, cmd: list[str], n: int) -> None:
+        self.cmd, self.n = cmd, n
+        self.children: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> None:
+        # the webhook secret stays with the intake: workers do not need it
+        env = {k: v for k, v in os.environ.items() if k != "HARNESS_WEBHOOK_SECRET"}
+        for i in range(self.n):
+            name = f"{socket.gethostname()}:{os.getpid()}:w{i}"
+            self.children.append(
+                subprocess.Popen(
+                    [*self.cmd, "--name", name, "--parent-pid", str(os.getpid())], env=env
+                )
+            )
+
+    def stop(self) -> None:
+        for child in self.children:
+            if child.poll() is None:
+                child.terminate()
+        for child in self.children:
             try:
                 child.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 child.kill()
-        store.close()
+                child.wait()
+        self.children.clear()

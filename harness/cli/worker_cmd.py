@@ -84,6 +84,7 @@ def config_option(f: F) -> F:
 )
 @click.option("--name", help="Worker name in leases and logs (default host:pid:random).")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+@click.option("--parent-pid", type=int, hidden=True, help="Stop when this process is gone.")
 @config_option
 @db_option
 @suites_option
@@ -97,6 +98,7 @@ def worker(
     reports_dir: Path,
     name: str | None,
     verbose: bool,
+    parent_pid: int | None,
     config_file: Path | None,
     db_url: str | None,
     suites_dir: Path | None,
@@ -148,6 +150,7 @@ def worker(
                 lease_s=lease_s,
                 poll_s=poll_s,
                 max_items=max_items,
+                parent_pid=parent_pid,
             ),
             GitHubClient(creds) if creds is not None else None,
             name=name,

@@ -21,6 +21,8 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -61,14 +63,34 @@ def _problem(status: int, message: str, metrics: Counter[str], reason: str) -> J
     return JSONResponse({"error": message}, status_code=status)
 
 
-def create_app(store: Store, secret: bytes, *, max_body: int = MAX_BODY) -> FastAPI:
-    """The service's ASGI app over ``store``; ``secret`` is the webhook secret."""
+def create_app(
+    store: Store,
+    secret: bytes,
+    *,
+    max_body: int = MAX_BODY,
+    on_shutdown: Callable[[], None] | None = None,
+) -> FastAPI:
+    """The service's ASGI app over ``store``; ``secret`` is the webhook secret;
+    ``on_shutdown`` runs when the server stops (before uvicorn re-raises its signal)."""
     if not secret:
         raise ConfigError(
             "no webhook secret: the service refuses unsigned deliveries",
             hint="set HARNESS_WEBHOOK_SECRET or --webhook-secret-file",
         )
-    app = FastAPI(title="accel-harness", version=__version__, docs_url=None, redoc_url=None)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if on_shutdown is not None:
+            on_shutdown()
+
+    app = FastAPI(
+        title="accel-harness",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
     metrics: Counter[str] = Counter()
     app.state.metrics = metrics
 

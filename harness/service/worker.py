@@ -18,6 +18,7 @@ of them beside the intake.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,8 @@ class WorkerSettings:
     poll_s: float = 1.0
     #: stop after this many cells (None: run until stopped)
     max_items: int | None = None
+    #: stop when this process (the embedding ``harness serve``) is gone
+    parent_pid: int | None = None
 
 
 def _cell(cell_id: str) -> Cell:
@@ -105,6 +108,12 @@ class Worker:
             self.settings.lease_s,
         )
         while not stop.is_set():
+            parent = self.settings.parent_pid
+            if parent is not None and os.getppid() != parent:
+                log.warning(
+                    "worker %s: the serving process %d is gone; stopping", self.name, parent
+                )
+                break
             busy = self.turn()
             if self.settings.max_items is not None and self.ran >= self.settings.max_items:
                 break

@@ -24,7 +24,7 @@ SECRET = b"s3cret-for-tests"
 REPO = "example/demo"
 
 
-def service_yaml(level: str = "comment", extra: str = "") -> str:
+def service_yaml(level: str = "comment", extra: str = "", deadline: str = "10m") -> str:
     return textwrap.dedent(
         f"""\
         vendor: acme
@@ -34,7 +34,7 @@ def service_yaml(level: str = "comment", extra: str = "") -> str:
           {REPO}:
             level: {level}
             cells: ["demo/cpu/*"]
-            deadline: 10m
+            deadline: {deadline}
         """
     ) + textwrap.indent(textwrap.dedent(extra), "    ")
 

@@ -100,6 +100,12 @@ def test_real_payloads_are_stored_once_per_delivery(
     metrics = client.get("/metrics").text
     assert 'harness_webhook_deliveries_total{outcome="duplicate"} 1' in metrics
     assert 'harness_webhook_deliveries_total{outcome="accepted",event="pull_request"}' in metrics
+    assert "harness_reports_overdue 0" in metrics
+    # not yet acted on: the worker's job
+    listed = client.get("/api/deliveries", params={"status": "received"}).json()["deliveries"]
+    assert len(listed) == n
+    assert "payload" not in listed[0]
+    assert client.get("/api/queue").json() == {"items": []}
 
 
 def test_forged_unsigned_and_malformed_deliveries_are_refused(

@@ -6,19 +6,21 @@ official OpenAPI description) behind a recording proxy."""
 from __future__ import annotations
 
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx2 as httpx
 import pytest
 
-from harness.service.signature import sign  # noqa: F401 - documents what deliver() does
 from tests.fixture_upstream import make_upstream, suite_yaml
 from tests.github_standin import GitHubStandIn
 from tests.gitrepos import UpstreamRepo
 from tests.service.support import (
     REPO,
     Service,
+    comment_payload,
     deliver,
     pr_payload,
     push_payload,
@@ -216,5 +218,60 @@ def test_killed_worker_leaves_exactly_one_report(
         assert len(created) == 1
         final = [s for s in statuses(gh) if s["state"] != "pending"]
         assert len(final) == 1, statuses(gh)
+    finally:
+        svc.close()
+
+
+def test_untrusted_pull_request_waits_and_its_overdue_report_is_flagged(
+    tmp_path: Path,
+    upstream_repo: UpstreamRepo,
+    wheels: Path,
+    gh: GitHubStandIn,
+    shared_cache: Path,
+    webhook_examples: dict[str, list[dict[str, Any]]],
+) -> None:
+    suites = tmp_path / "suites"
+    (suites / "service").mkdir(parents=True)
+    (suites / "demo.yaml").write_text(suite_yaml(upstream_repo.url, wheels=wheels))
+    (suites / "service" / "config.yaml").write_text(service_yaml("comment", deadline="1s"))
+    svc = Service(
+        tmp_path, suites, f"sqlite:///{tmp_path / 'harness.db'}",
+        service_env(gh, shared_cache), workers=0,
+    )  # fmt: skip
+    try:
+        head, _ = upstream_repo.pull_request(
+            11, {"tests/test_extra.py": "def test_x():\n    pass\n"}
+        )
+        pr = pr_payload(
+            webhook_examples, "opened", number=11, head=head, author="stranger", association="NONE"
+        )
+        assert deliver(svc.url, "pull_request", pr).status_code == 202
+        assert svc.worker("w0", "--once").wait(timeout=120) == 0  # held; report promised
+        time.sleep(1.5)  # past the 1 s deadline
+        once = svc.worker("w1", "--once")
+        assert once.wait(timeout=120) == 0
+        assert "OVERDUE report: example/demo acme/demo/cpu" in svc.logs()
+        (item,) = svc.api("/api/queue")["items"]
+        assert item["state"] == "held"
+        assert "stranger (NONE) is not trusted" in item["detail"]
+        (overdue,) = svc.api("/api/ledger?overdue=1")["reports"]
+        assert (overdue["head_sha"], overdue["overdue"]) == (head, True)
+        metrics = httpx.get(f"{svc.url}/metrics", timeout=10).text
+        assert "harness_reports_overdue 1" in metrics
+        assert 'harness_queue_items{state="held"} 1' in metrics
+        (waiting,) = statuses(gh)
+        assert waiting["state"] == "pending"
+        assert "/harness ok-to-test" in waiting["description"]
+        (comment,) = gh.recorder.matching("POST", COMMENTS_POST)
+        assert "waiting for a maintainer" in comment.body["body"]
+
+        # a maintainer approves; the cell runs and the owed report is paid
+        ok = comment_payload(webhook_examples, number=11, body="/harness ok-to-test")
+        assert deliver(svc.url, "issue_comment", ok).status_code == 202
+        once = svc.worker("w2", "--once")
+        assert once.wait(timeout=240) == 0
+        assert svc.api("/api/ledger?overdue=1")["reports"] == []
+        assert statuses(gh)[-1]["state"] in {"success", "failure"}
+        assert len(gh.recorder.matching("POST", COMMENTS_POST)) == 1
     finally:
         svc.close()
