@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 import subprocess
@@ -105,6 +106,10 @@ def serve(
     try:
         pool.start()
         app = create_app(store, secret, on_shutdown=pool.stop)
+        # what start-up allocated lives as long as the server: keep it out of the
+        # collector's scans, which otherwise pause request handling now and then
+        gc.collect()
+        gc.freeze()
         uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
     finally:
         pool.stop()

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import cast
 
-from sqlalchemy import Connection, Table, func, select
+from sqlalchemy import Connection, Insert, Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from harness.store.models import WebhookDelivery
@@ -24,29 +25,58 @@ class Delivery:
     payload: str
 
 
-def record_delivery(store: Store, delivery: Delivery) -> bool:
-    """Store ``delivery``; ``False`` when a delivery with its id was already stored (a
-    redelivery: nothing is changed)."""
-    dialect = postgresql if store.engine.dialect.name == "postgresql" else sqlite
-    row = {
+def _row(delivery: Delivery, received_at: datetime) -> dict[str, object]:
+    return {
         "delivery_id": delivery.delivery_id,
         "event": delivery.event,
         "action": delivery.action,
         "repository": delivery.repository,
-        "received_at": datetime.now(UTC),
+        "received_at": received_at,
         "status": "received",
         "payload": delivery.payload.replace("\x00", "\ufffd"),
     }
-    stmt = (
-        dialect.insert(deliveries_t)
-        .values(**row)
-        .on_conflict_do_nothing(index_elements=["delivery_id"])
+
+
+def _insert_statement(store: Store) -> Insert:
+    """One statement for every insert (compiled once and cached by SQLAlchemy)."""
+    dialect = postgresql if store.engine.dialect.name == "postgresql" else sqlite
+    stmt: Insert = dialect.insert(deliveries_t).on_conflict_do_nothing(
+        index_elements=["delivery_id"]
     )
+    return stmt
 
-    def _insert(conn: Connection) -> bool:
-        return bool(conn.execute(stmt).rowcount)
 
-    return store._write(f"recording delivery {delivery.delivery_id}", _insert)
+def record_delivery(store: Store, delivery: Delivery) -> bool:
+    """Store ``delivery``; ``False`` when a delivery with its id was already stored (a
+    redelivery: nothing is changed)."""
+    return record_deliveries(store, [delivery])[0]
+
+
+def record_deliveries(store: Store, batch: Sequence[Delivery]) -> list[bool]:
+    """Store a batch in one transaction (group commit); per delivery, whether it was new
+    (a repeated id, in the batch or before it, is not). One query finds the ids already
+    stored, one ``executemany`` inserts the rest (a concurrent writer that got there
+    first makes its row the one kept: ``ON CONFLICT DO NOTHING``)."""
+    stmt = _insert_statement(store)
+    now = datetime.now(UTC)
+    c = deliveries_t.c
+    ids = list({d.delivery_id for d in batch})
+
+    def _insert(conn: Connection) -> list[bool]:
+        known = set(conn.execute(select(c.delivery_id).where(c.delivery_id.in_(ids))).scalars())
+        fresh: list[bool] = []
+        rows = []
+        for d in batch:
+            new = d.delivery_id not in known
+            fresh.append(new)
+            if new:
+                known.add(d.delivery_id)
+                rows.append(_row(d, now))
+        if rows:
+            conn.execute(stmt, rows)
+        return fresh
+
+    return store._write(f"recording {len(batch)} deliveries", _insert)
 
 
 def delivery_counts(store: Store) -> dict[str, int]:
