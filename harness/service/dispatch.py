@@ -47,7 +47,7 @@ from harness.service.events import (
 from harness.service.publish import VerdictCache, publish_head
 from harness.service.pulls import PrRow, approve, get_pr, upsert_pr
 from harness.service.report import context_of
-from harness.service.trust import may_run, trusted_person
+from harness.service.trust import may_run, trusted_person, trusted_pull_request
 from harness.store import Store
 from harness.store.models import Job, WebhookDelivery
 from harness.store.repository import new_job_id
@@ -304,6 +304,7 @@ class Dispatcher:
         fresh = [c for c in cells if c not in busy]
         if not fresh:
             return "those cells are already queued or running"
+        trusted = trusted_pull_request(pr.author, pr.association, pr.head_label, up.trust)
         held = not may_run(
             author=pr.author,
             association=pr.association,
@@ -345,6 +346,7 @@ class Dispatcher:
                     job_id=job,
                     delivery_id=delivery,
                     detail=why,
+                    trusted=trusted,
                 )
                 for cell in fresh
             ],

@@ -58,6 +58,8 @@ class NewItem:
     delivery_id: str | None = None
     detail: str | None = None
     max_attempts: int = 3
+    #: the author is trusted (an approved stranger's code is not)
+    trusted: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +88,7 @@ class Item:
     run_id: int | None
     detail: str | None
     delivery_id: str | None
+    trusted: bool
 
     @classmethod
     def from_row(cls, row: Any) -> Item:
@@ -120,6 +123,7 @@ def enqueue(conn: Connection, items: Sequence[NewItem]) -> list[int]:
             "created_at": t,
             "detail": it.detail,
             "delivery_id": it.delivery_id,
+            "trusted": it.trusted,
         }
         ids.append(
             int(conn.execute(insert(queue_t).values(row).returning(queue_t.c.id)).scalar_one())

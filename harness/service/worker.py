@@ -195,6 +195,11 @@ class Worker:
         suite = self.plan.suites.get(cell.suite)
         if suite is None or cell.backend not in suite.backends:
             raise HarnessError(f"cell {item.cell} is not defined by the suites any more")
+        if not item.trusted and self.plan.executor == "local":
+            raise HarnessError(
+                "an untrusted author's code runs only in containers (non-root, no network, "
+                "limits), never on this host: start workers with --executor docker"
+            )
         pr_branch = None
         if item.pr_number is not None:
             with self.store.engine.connect() as conn:

@@ -268,6 +268,9 @@ class QueueItem(Base):
     #: one line: why it is held, superseded or failed
     detail: Mapped[str | None] = mapped_column(Text)
     delivery_id: Mapped[str | None] = mapped_column(String(64))
+    #: whether the code comes from a trusted author (not merely approved): untrusted code
+    #: runs only in containers
+    trusted: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
 class OwedReport(Base):

@@ -14,6 +14,11 @@ def test_allow_list_and_secret_filter() -> None:
         "HARNESS_DB": "postgresql://u:pw@db/h",
         "GITHUB_TOKEN": "ghs_x",
         "HARNESS_GITHUB_TOKEN": "ghs_y",
+        # the service's credentials, even the ones that only name a file or an id
+        "HARNESS_GITHUB_TOKEN_FILE": "/etc/harness/token",
+        "HARNESS_GITHUB_APP_KEY_FILE": "/etc/harness/app.pem",
+        "HARNESS_GITHUB_APP_ID": "123",
+        "HARNESS_WEBHOOK_SECRET": "s",
         "AWS_SECRET_ACCESS_KEY": "x",
         "MY_API_KEY": "x",
         "RANDOM_THING": "x",

@@ -265,13 +265,21 @@ def test_untrusted_pull_request_waits_and_its_overdue_report_is_flagged(
         (comment,) = gh.recorder.matching("POST", COMMENTS_POST)
         assert "waiting for a maintainer" in comment.body["body"]
 
-        # a maintainer approves; the cell runs and the owed report is paid
+        # a maintainer approves; a stranger's code never runs on the host (local
+        # executor): the cell is reported as an infrastructure error saying why, and the
+        # owed report is paid
         ok = comment_payload(webhook_examples, number=11, body="/harness ok-to-test")
         assert deliver(svc.url, "issue_comment", ok).status_code == 202
         once = svc.worker("w2", "--once")
         assert once.wait(timeout=240) == 0
+        (item,) = svc.api("/api/queue")["items"]
+        assert item["state"] == "failed"
+        assert "runs only in containers" in item["detail"]
+        assert item["run_id"] is None
         assert svc.api("/api/ledger?overdue=1")["reports"] == []
-        assert statuses(gh)[-1]["state"] in {"success", "failure"}
+        final = statuses(gh)[-1]
+        assert final["state"] == "error"
+        assert "runs only in containers" in final["description"]
         assert len(gh.recorder.matching("POST", COMMENTS_POST)) == 1
     finally:
         svc.close()

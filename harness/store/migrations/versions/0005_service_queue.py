@@ -63,6 +63,7 @@ def upgrade() -> None:
         sa.Column("run_id", sa.Integer(), nullable=True),
         sa.Column("detail", sa.Text(), nullable=True),
         sa.Column("delivery_id", sa.String(64), nullable=True),
+        sa.Column("trusted", sa.Boolean(), nullable=False),
         sa.ForeignKeyConstraint(["job_id"], ["jobs.id"], name="fk_queue_job_id_jobs"),
         sa.ForeignKeyConstraint(["run_id"], ["runs.id"], name="fk_queue_run_id_runs"),
         sa.PrimaryKeyConstraint("id", name="pk_queue"),
