@@ -127,6 +127,8 @@ def worker(
         log.info("GitHub: %s", creds.describe())
     cache = (cache_dir or default_cache_dir()).resolve()
     plan = Plan.load(suites_dir, chosen)
+    for problem in plan.problems(config):
+        log.warning("configuration: %s", problem)
     store = Store.open(db_url)
     stop = threading.Event()
 

@@ -80,6 +80,24 @@ class Plan:
         suites = load_suites(suites_dir)
         return cls(suites, executor, suites_dir, all_cells(suites, image_matrix()))
 
+    def problems(self, config: ServiceConfig) -> list[str]:
+        """Configured upstreams this plan would run nothing for, and why."""
+        out = []
+        for repository, up in config.upstreams.items():
+            names = [
+                n for n, s in self.suites.items() if s.upstream.repo.lower() == repository.lower()
+            ]
+            if not names:
+                out.append(f"{repository}: no suite has this upstream")
+                continue
+            cells = [c for c in self._cells if c.suite in names]
+            for pattern in up.cells:
+                if not any(matches(c.id, pattern) for c in cells):
+                    out.append(f"{repository}: cell pattern {pattern!r} matches no cell")
+            if not self.cells_for(repository, up):
+                out.append(f"{repository}: no cell runs with the {self.executor} executor")
+        return out
+
     def cells_for(self, repository: str, up: UpstreamService) -> list[str]:
         names = {n for n, s in self.suites.items() if s.upstream.repo.lower() == repository.lower()}
         cells = [c for c in self._cells if c.suite in names]

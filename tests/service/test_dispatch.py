@@ -316,3 +316,15 @@ def test_dashboard_level_promises_and_posts_nothing(
     assert len(h.items()) == 2
     assert ledger.list_owed(store) == []
     assert outbox.list_entries(store) == []
+
+
+def test_configuration_problems_are_named(suites: Path) -> None:
+    (suites / "service" / "config.yaml").write_text(
+        config_text().replace("    trust:\n", '    cells: ["demo/gpu/*"]\n    trust:\n')
+        + "  ghost/repo: {}\n"
+    )
+    config = load_service_config(suites / "service" / "config.yaml")
+    problems = Plan.load(suites, "local").problems(config)
+    assert f"{REPO}: cell pattern 'demo/gpu/*' matches no cell" in problems
+    assert f"{REPO}: no cell runs with the local executor" in problems
+    assert "ghost/repo: no suite has this upstream" in problems
