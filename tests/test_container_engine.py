@@ -9,6 +9,10 @@ from harness.container_engine import LABEL, ContainerEngine, ImageBuildError, Li
 from harness.images.render import BuildSpec
 from tests.docker_support import debian_base, require_docker
 
+# these tests check that no labelled container is left behind: they run on one xdist
+# worker (--dist loadgroup), or one would see another's containers mid-run
+pytestmark = pytest.mark.xdist_group("docker")
+
 
 @pytest.fixture(scope="module")
 def engine() -> ContainerEngine:

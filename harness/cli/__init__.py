@@ -36,6 +36,7 @@ def cli() -> None:
 
 def _register() -> None:
     from harness.cli import (
+        dashboard_cmd,
         doctor_cmd,
         images_cmd,
         matrix_cmd,
@@ -56,6 +57,7 @@ def _register() -> None:
     cli.add_command(schema_cmd.suites)
     cli.add_command(images_cmd.images)
     cli.add_command(serve_cmd.serve)
+    cli.add_command(dashboard_cmd.dashboard)
     cli.add_command(worker_cmd.worker)
     cli.add_command(verdict)
     cli.add_command(compare)

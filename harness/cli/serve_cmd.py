@@ -14,6 +14,8 @@ import click
 from harness.cli.options import db_option, suites_option
 from harness.cli.worker_cmd import config_option, service_config, setup_logging
 from harness.config.loader import default_suites_dir
+from harness.dashboard.context import dashboard_context
+from harness.dashboard.pages import Pages
 from harness.errors import ConfigError
 from harness.planner import EXECUTOR_CHOICES
 from harness.store import Store
@@ -83,10 +85,11 @@ def serve(
     db_url: str | None,
     suites_dir: Path | None,
 ) -> None:
-    """Serve the GitHub webhook intake and run the queue: POST /webhook (signed
-    deliveries are stored once per delivery id and answered 202), GET /healthz,
-    GET /metrics, GET /api/queue, /api/ledger, /api/outbox; and N worker processes that
-    run the cells and post the reports (see `harness worker`)."""
+    """Serve the GitHub webhook intake, the dashboard and run the queue: POST /webhook
+    (signed deliveries are stored once per delivery id and answered 202), the dashboard
+    at / (same pages as `harness dashboard build`), GET /healthz, GET /metrics,
+    GET /api/queue, /api/ledger, /api/outbox; and N worker processes that run the cells
+    and post the reports (see `harness worker`)."""
     import uvicorn
 
     from harness.service.app import create_app
@@ -105,7 +108,11 @@ def serve(
     pool = WorkerPool(cmd, workers)
     try:
         pool.start()
-        app = create_app(store, secret, on_shutdown=pool.stop)
+        upstreams, expected = dashboard_context(suites)
+        dashboard = Pages(
+            store, served=True, suites_dir=suites, expected_cells=expected, upstreams=upstreams
+        )
+        app = create_app(store, secret, on_shutdown=pool.stop, pages=dashboard)
         # what start-up allocated lives as long as the server: keep it out of the
         # collector's scans, which otherwise pause request handling now and then
         gc.collect()

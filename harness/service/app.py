@@ -13,18 +13,21 @@ overdue ones), ``GET /api/outbox`` (reports waiting for GitHub, with their last 
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
 from harness import __version__
+from harness.dashboard.pages import Pages
 from harness.errors import ConfigError, StoreError
 from harness.service import ledger, outbox, queue
 from harness.service.intake import MAX_BODY, Receive, Scope, Send, WebhookIntake
 from harness.store import Store
 from harness.store.deliveries import list_deliveries
+from harness.store.repository import NotFound
 
 
 def create_app(
@@ -33,6 +36,7 @@ def create_app(
     *,
     max_body: int = MAX_BODY,
     on_shutdown: Callable[[], None] | None = None,
+    pages: Pages | None = None,
 ) -> ServiceApp:
     """The service's ASGI app over ``store``; ``secret`` is the webhook secret;
     ``on_shutdown`` runs when the server stops (before uvicorn re-raises its signal)."""
@@ -106,7 +110,58 @@ def create_app(
             metrics["store_errors"] += 1
         return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
 
+    if pages is not None:
+        add_dashboard(app, pages)
     return ServiceApp(intake, app)
+
+
+def add_dashboard(app: FastAPI, pages: Pages) -> None:
+    """The dashboard's pages at the same paths as the static export."""
+
+    def html(text: str) -> HTMLResponse:
+        return HTMLResponse(text, headers={"Cache-Control": "no-cache"})
+
+    @app.get("/", include_in_schema=False)
+    @app.get("/index.html", include_in_schema=False)
+    def overview() -> HTMLResponse:
+        return html(pages.overview())
+
+    @app.get("/prs.html", include_in_schema=False)
+    def prs() -> HTMLResponse:
+        return html(pages.prs())
+
+    @app.get("/ops.html", include_in_schema=False)
+    def ops() -> HTMLResponse:
+        return html(pages.ops())
+
+    @app.get("/cells/{name}.html", include_in_schema=False)
+    def cell(name: str, q: str = "", status: str = "", before: int | None = None) -> HTMLResponse:
+        slug, page = name, 1
+        if (m := re.fullmatch(r"(.+)-p(\d+)", name)) is not None:
+            slug, page = m.group(1), int(m.group(2))
+        return html(pages.grid(slug, query=q[:200], status=status, page=page, before_id=before))
+
+    @app.get("/runs/{run_id}.html", include_in_schema=False)
+    def run(run_id: int) -> HTMLResponse:
+        try:
+            return html(pages.run(run_id))
+        except NotFound:
+            return HTMLResponse(f"no run {run_id}", status_code=404)
+
+    @app.get("/prs/{sha}.html", include_in_schema=False)
+    def pr(sha: str) -> HTMLResponse:
+        if not re.fullmatch(r"[0-9a-f]{7,64}", sha):
+            return HTMLResponse("not a commit", status_code=404)
+        return html(pages.pr(sha))
+
+    @app.get("/badges/{name}.svg", include_in_schema=False)
+    def badge(name: str) -> Response:
+        suite, _, backend = name.rpartition("-")
+        return Response(
+            pages.badge(suite, backend),
+            media_type="image/svg+xml",
+            headers={"Cache-Control": "max-age=300"},
+        )
 
 
 class ServiceApp:

@@ -25,6 +25,10 @@ TEST_SANDBOX = """\
 import os
 import socket
 
+# these tests check that no labelled container is left behind: they run on one xdist
+# worker (--dist loadgroup), or one would see another's containers mid-run
+pytestmark = pytest.mark.xdist_group("docker")
+
 
 def test_not_root():
     assert os.getuid() != 0, "tests must not run as root"

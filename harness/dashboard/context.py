@@ -1,0 +1,36 @@
+"""What the dashboard knows besides the store: each suite's upstream repository and the
+cells the service is configured to run (a configured cell without results is shown as
+missing rather than left out)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.config.loader import load_suites
+from harness.config.service import default_config_path, load_service_config
+from harness.errors import ConfigError
+from harness.matrix import matches_any
+from harness.planner import all_cells, image_matrix
+
+
+def dashboard_context(suites_dir: Path | None) -> tuple[dict[str, str], list[str]]:
+    """(suite → upstream repository, expected cells); empty when there are no suites."""
+    if suites_dir is None or not suites_dir.is_dir():
+        return {}, []
+    try:
+        suites = load_suites(suites_dir)
+    except ConfigError:
+        return {}, []
+    upstreams = {name: s.upstream.repo for name, s in suites.items()}
+    path = default_config_path(suites_dir)
+    if not path.is_file():
+        return upstreams, []
+    config = load_service_config(path)
+    cells = all_cells(suites, image_matrix())
+    expected = []
+    for repo, up in config.upstreams.items():
+        if not up.cells:
+            continue
+        names = {n for n, s in suites.items() if s.upstream.repo.lower() == repo.lower()}
+        expected += [c.id for c in cells if c.suite in names and matches_any(c.id, up.cells)]
+    return upstreams, sorted(set(expected))

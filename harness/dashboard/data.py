@@ -1,0 +1,311 @@
+"""What the dashboard shows, read from the store (the one module of the dashboard that
+queries). Every page reads a bounded amount: the overview reads the newest runs per cell
+(``runs`` already holds each run's counts), a grid reads one page of runs of one cell and
+their results, a run page one run.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import cast
+
+from sqlalchemy import Connection, Table, func, select
+
+from harness.store import RunRecord, Store
+from harness.store.coverage import OpCoverage, op_coverage
+from harness.store.models import Result, Run
+
+runs_t = cast(Table, Run.__table__)
+results_t = cast(Table, Result.__table__)
+
+#: runs per cell in the overview's trend line
+TREND = 20
+#: a cell whose newest result is older than this is stale
+STALE_AFTER = timedelta(days=3)
+#: what a run's status means on the dashboard
+OK_STATUSES = frozenset({"passed"})
+FAILED_STATUSES = frozenset({"failed"})
+INFRA_STATUSES = frozenset({"error", "crashed", "timeout", "cancelled"})
+
+
+def pass_rate(run: RunRecord) -> float | None:
+    """Passed (and xfailed) over everything that ran (skips left out)."""
+    c = run.counts
+    ran = c["passed"] + c["failed"] + c["error"] + c["xfailed"] + c["xpassed"]
+    return None if ran == 0 else (c["passed"] + c["xfailed"]) / ran
+
+
+def run_state(run: RunRecord | None) -> str:
+    """pass, fail, infra, running or missing: the colour of a cell."""
+    if run is None:
+        return "missing"
+    if run.status in OK_STATUSES:
+        return "pass"
+    if run.status in FAILED_STATUSES:
+        return "fail"
+    if run.status == "running":
+        return "running"
+    return "infra"
+
+
+@dataclass(frozen=True, slots=True)
+class CellSummary:
+    cell: str
+    suite: str
+    backend: str
+    variant: str
+    latest: RunRecord | None
+    #: pass rates of the newest runs, oldest first (None: nothing ran)
+    trend: list[float | None]
+    #: test cases that ran on this backend vs on the reference backend (cpu), newest runs
+    coverage: float | None
+    stale: bool
+
+    @property
+    def slug(self) -> str:
+        return self.cell.replace("/", "__")
+
+    @property
+    def state(self) -> str:
+        return run_state(self.latest)
+
+    @property
+    def rate(self) -> float | None:
+        return pass_rate(self.latest) if self.latest else None
+
+
+def _ran(run: RunRecord) -> int:
+    c = run.counts
+    return c["passed"] + c["failed"] + c["error"] + c["xfailed"] + c["xpassed"]
+
+
+def overview(
+    store: Store, expected: Iterable[str] = (), *, now: datetime | None = None
+) -> list[CellSummary]:
+    """One summary per cell that has runs, plus ``expected`` cells without any
+    (missing), sorted by suite, backend, variant."""
+    now = now or datetime.now(UTC)
+    c = runs_t.c
+    ranked = select(
+        runs_t,
+        func.row_number()
+        .over(partition_by=c.cell, order_by=(c.started_at.desc(), c.id.desc()))
+        .label("rn"),
+    ).subquery()
+    q = (
+        select(ranked)
+        .where(ranked.c.rn <= TREND, ranked.c.status != "running")
+        .order_by(ranked.c.cell, ranked.c.rn)
+    )
+
+    def _read(conn: Connection) -> dict[str, list[RunRecord]]:
+        by_cell: dict[str, list[RunRecord]] = defaultdict(list)
+        for row in conn.execute(q):
+            by_cell[row.cell].append(RunRecord.from_row(row))
+        return by_cell
+
+    by_cell = store._read("reading the overview", _read)
+    newest_ran: dict[tuple[str, str], int] = {}
+    for cell, runs in by_cell.items():
+        suite, backend, _ = cell.split("/")
+        if backend == "cpu":
+            newest_ran[(suite, backend)] = max(newest_ran.get((suite, backend), 0), _ran(runs[0]))
+    out = []
+    for cell in sorted(set(by_cell) | set(expected)):
+        suite, backend, variant = cell.split("/")
+        runs = by_cell.get(cell, [])
+        latest = runs[0] if runs else None
+        reference = newest_ran.get((suite, "cpu"))
+        coverage = (
+            _ran(latest) / reference
+            if latest is not None and reference and backend != "cpu"
+            else None
+        )
+        out.append(
+            CellSummary(
+                cell=cell,
+                suite=suite,
+                backend=backend,
+                variant=variant,
+                latest=latest,
+                trend=[pass_rate(r) for r in reversed(runs)],
+                coverage=coverage,
+                stale=latest is None or now - latest.started_at > STALE_AFTER,
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Grid:
+    cell: str
+    #: newest first
+    runs: list[RunRecord]
+    #: (test id, outcome per run in ``runs`` order or None where it did not run)
+    rows: list[tuple[str, list[str | None]]]
+    total_tests: int
+    page: int
+    pages: int
+    query: str = ""
+    status: str = ""
+    older: int | None = None
+
+
+GRID_RUNS, GRID_TESTS = 30, 300
+BAD = frozenset({"failed", "error", "xpassed"})
+
+
+def grid(
+    store: Store,
+    cell: str,
+    *,
+    query: str = "",
+    status: str = "",
+    page: int = 1,
+    before_id: int | None = None,
+    runs_per_page: int = GRID_RUNS,
+    tests_per_page: int = GRID_TESTS,
+) -> Grid:
+    """Tests x the newest runs of ``cell``: tests failing in any shown run first (most
+    failures first), then by name; ``query`` keeps test ids containing it, ``status``
+    (failing, passing, flaky) keeps tests by their outcomes across the shown runs."""
+    c = runs_t.c
+    q = select(runs_t).where(c.cell == cell, c.status != "running")
+    if before_id is not None:
+        q = q.where(c.id < before_id)
+    q = q.order_by(c.started_at.desc(), c.id.desc()).limit(runs_per_page + 1)
+    runs = [
+        RunRecord.from_row(r)
+        for r in store._read("reading grid runs", lambda conn: conn.execute(q).all())
+    ]
+    older = runs[runs_per_page].id + 1 if len(runs) > runs_per_page else None
+    runs = runs[:runs_per_page]
+    index = {r.id: i for i, r in enumerate(runs)}
+    rc = results_t.c
+    rq = select(rc.run_id, rc.test_id, rc.outcome).where(rc.run_id.in_(list(index)))
+
+    def _read(conn: Connection) -> dict[str, list[str | None]]:
+        table: dict[str, list[str | None]] = {}
+        for run_id, test_id, outcome in conn.execute(rq):
+            row = table.get(test_id)
+            if row is None:
+                row = table[test_id] = [None] * len(runs)
+            row[index[run_id]] = outcome
+        return table
+
+    table = store._read("reading grid results", _read) if runs else {}
+    needle = query.strip().lower()
+    rows = []
+    for test_id, outcomes in table.items():
+        if needle and needle not in test_id.lower():
+            continue
+        bad = sum(o in BAD for o in outcomes)
+        good = sum(o in {"passed", "xfailed"} for o in outcomes)
+        if status == "failing" and not bad:
+            continue
+        if status == "passing" and bad:
+            continue
+        if status == "flaky" and not (bad and good):
+            continue
+        rows.append((-bad, test_id, outcomes))
+    rows.sort()
+    total = len(rows)
+    pages = max(1, -(-total // tests_per_page))
+    page = min(max(1, page), pages)
+    shown = rows[(page - 1) * tests_per_page : page * tests_per_page]
+    return Grid(
+        cell=cell,
+        runs=runs,
+        rows=[(t, o) for _, t, o in shown],
+        total_tests=total,
+        page=page,
+        pages=pages,
+        query=query,
+        status=status,
+        older=older,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PullRequestView:
+    sha: str
+    runs: list[RunRecord]
+
+
+def runs_at(store: Store, sha: str) -> PullRequestView:
+    """The newest run of every cell at commit ``sha`` (a PR head)."""
+    c = runs_t.c
+    q = select(runs_t).where(c.sha == sha).order_by(c.cell, c.started_at.desc(), c.id.desc())
+    rows = store._read("reading runs at a commit", lambda conn: conn.execute(q).all())
+    newest: dict[str, RunRecord] = {}
+    for row in rows:
+        newest.setdefault(row.cell, RunRecord.from_row(row))
+    return PullRequestView(sha, list(newest.values()))
+
+
+def pr_heads(store: Store, limit: int = 200) -> list[tuple[str, str | None, int, datetime]]:
+    """(sha, ref, cells, newest start) of commits tested from pull-request refs."""
+    c = runs_t.c
+    q = (
+        select(c.sha, func.max(c.ref), func.count(func.distinct(c.cell)), func.max(c.started_at))
+        .where(c.sha.is_not(None), c.ref.like("refs/pull/%"))
+        .group_by(c.sha)
+        .order_by(func.max(c.started_at).desc())
+        .limit(limit)
+    )
+    rows = store._read("listing pull-request heads", lambda conn: conn.execute(q).all())
+    out = []
+    for sha, ref, n, newest in rows:
+        aware = newest if newest.tzinfo else newest.replace(tzinfo=UTC)
+        out.append((sha, ref, int(n), aware))
+    return out
+
+
+@dataclass
+class OpMatrix:
+    """Ops x backends from each backend's newest run with op results."""
+
+    backends: list[str] = field(default_factory=list)
+    runs: dict[str, int] = field(default_factory=dict)
+    #: op → backend → aggregate over that run's devices (the first device)
+    cells: dict[str, dict[str, OpCoverage]] = field(default_factory=dict)
+
+
+def op_matrix(store: Store, suite: str = "llama.cpp") -> OpMatrix:
+    from harness.store.coverage import op_results_t
+
+    oc = op_results_t.c
+    c = runs_t.c
+    q = (
+        select(c.backend, func.max(c.id))
+        .where(c.suite == suite, select(oc.id).where(oc.run_id == c.id).exists())
+        .group_by(c.backend)
+    )
+    latest = store._read("finding op coverage runs", lambda conn: conn.execute(q).all())
+    matrix = OpMatrix()
+    for backend, run_id in sorted(latest):
+        matrix.backends.append(backend)
+        matrix.runs[backend] = int(run_id)
+        first_device: str | None = None
+        for cov in sorted(op_coverage(store, int(run_id)), key=lambda o: (o.device, o.op)):
+            first_device = first_device or cov.device
+            if cov.device != first_device:
+                continue
+            matrix.cells.setdefault(cov.op, {})[backend] = cov
+    return matrix
+
+
+def latest_for(store: Store, suite: str, backend: str) -> RunRecord | None:
+    """The newest finished run of any variant of suite x backend (for badges)."""
+    c = runs_t.c
+    q = (
+        select(runs_t)
+        .where(c.suite == suite, c.backend == backend, c.status != "running")
+        .order_by(c.started_at.desc(), c.id.desc())
+        .limit(1)
+    )
+    row = store._read("reading the newest run", lambda conn: conn.execute(q).first())
+    return RunRecord.from_row(row) if row is not None else None

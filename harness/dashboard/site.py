@@ -1,0 +1,86 @@
+"""``harness dashboard build``: the dashboard as a static site (``reports/site/`` by
+default), publishable as is on GitHub Pages or any file server.
+
+Pages: the overview, a grid per cell (every page of tests for its newest runs), a page
+per run shown in a grid, the pull-request heads, the op matrix and a badge per suite x
+backend. Written to a temporary directory and swapped in at the end, so a half-built site
+never replaces a good one.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.progress import Progress
+
+from harness.dashboard import data
+from harness.dashboard.pages import Pages
+
+
+@dataclass(frozen=True, slots=True)
+class SiteStats:
+    pages: int
+    bytes: int
+
+
+def build_site(pages: Pages, out: Path, *, progress: Progress | None = None) -> SiteStats:
+    out = out.resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".site-", dir=out.parent))
+    written = 0
+    size = 0
+
+    def write(rel: str, text: str) -> None:
+        nonlocal written, size
+        path = tmp / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        encoded = text.encode("utf-8")
+        path.write_bytes(encoded)
+        written += 1
+        size += len(encoded)
+
+    try:
+        summaries = data.overview(pages.store, pages.expected)
+        write("index.html", pages.overview())
+        write("prs.html", pages.prs())
+        write("ops.html", pages.ops())
+        runs: set[int] = set()
+        task = progress.add_task("cells", total=len(summaries)) if progress else None
+        for summary in summaries:
+            g = data.grid(pages.store, summary.cell)
+            for p in range(1, g.pages + 1):
+                name = f"cells/{summary.slug}.html" if p == 1 else f"cells/{summary.slug}-p{p}.html"
+                write(name, pages.grid(summary.slug, page=p))
+            runs.update(r.id for r in g.runs)
+            if progress and task is not None:
+                progress.advance(task)
+        for suite, backend in sorted({(s.suite, s.backend) for s in summaries}):
+            write(f"badges/{suite}-{backend}.svg", pages.badge(suite, backend))
+        task = progress.add_task("runs", total=len(runs)) if progress else None
+        shas = set()
+        for run_id in sorted(runs):
+            write(f"runs/{run_id}.html", pages.run(run_id))
+            if progress and task is not None:
+                progress.advance(task)
+        for sha, _ref, _n, _when in data.pr_heads(pages.store):
+            shas.add(sha)
+        for summary in summaries:
+            if summary.latest is not None and summary.latest.sha:
+                shas.add(summary.latest.sha)
+        for sha in sorted(shas):
+            write(f"prs/{sha}.html", pages.pr(sha))
+        if out.exists():
+            old = out.with_name(out.name + ".old")
+            shutil.rmtree(old, ignore_errors=True)
+            out.rename(old)
+            tmp.rename(out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return SiteStats(written, size)
