@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import socket
 import subprocess
@@ -22,23 +23,20 @@ from harness.store import Store
 from harness.store.db import default_db_url
 
 
-def read_secret(secret_file: Path | None) -> bytes:
+def read_secret(secret_file: Path | None) -> bytes | None:
     """The webhook secret: from ``--webhook-secret-file`` (first line), else
-    ``$HARNESS_WEBHOOK_SECRET``. Never logged."""
+    ``$HARNESS_WEBHOOK_SECRET``; ``None`` when neither is set. Never logged."""
     if secret_file is not None:
         try:
             text = secret_file.read_text(encoding="utf-8").splitlines()
         except OSError as exc:
             raise ConfigError(f"cannot read the webhook secret file {secret_file}: {exc}") from exc
         secret = text[0].strip() if text else ""
-    else:
-        secret = os.environ.get("HARNESS_WEBHOOK_SECRET", "").strip()
-    if not secret:
-        raise ConfigError(
-            "no webhook secret",
-            hint="set HARNESS_WEBHOOK_SECRET or pass --webhook-secret-file FILE",
-        )
-    return secret.encode()
+        if not secret:
+            raise ConfigError(f"the webhook secret file {secret_file} is empty")
+        return secret.encode()
+    secret = os.environ.get("HARNESS_WEBHOOK_SECRET", "").strip()
+    return secret.encode() if secret else None
 
 
 @click.command()
@@ -96,6 +94,11 @@ def serve(
 
     setup_logging()
     secret = read_secret(webhook_secret_file)
+    if secret is None:
+        logging.getLogger("harness.serve").warning(
+            "no webhook secret (HARNESS_WEBHOOK_SECRET or --webhook-secret-file): the "
+            "webhook intake is off (503); the dashboard and the API are served"
+        )
     suites = suites_dir or default_suites_dir()
     if workers:
         service_config(config_file, suites)  # a broken configuration fails here, not N times

@@ -22,7 +22,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Res
 
 from harness import __version__
 from harness.dashboard.pages import Pages
-from harness.errors import ConfigError, StoreError
+from harness.errors import StoreError
 from harness.service import ledger, outbox, queue
 from harness.service.intake import MAX_BODY, Receive, Scope, Send, WebhookIntake
 from harness.store import Store
@@ -32,19 +32,15 @@ from harness.store.repository import NotFound
 
 def create_app(
     store: Store,
-    secret: bytes,
+    secret: bytes | None,
     *,
     max_body: int = MAX_BODY,
     on_shutdown: Callable[[], None] | None = None,
     pages: Pages | None = None,
 ) -> ServiceApp:
-    """The service's ASGI app over ``store``; ``secret`` is the webhook secret;
+    """The service's ASGI app over ``store``; ``secret`` is the webhook secret (``None``:
+    the intake answers every delivery 503, the rest is served);
     ``on_shutdown`` runs when the server stops (before uvicorn re-raises its signal)."""
-    if not secret:
-        raise ConfigError(
-            "no webhook secret: the service refuses unsigned deliveries",
-            hint="set HARNESS_WEBHOOK_SECRET or --webhook-secret-file",
-        )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
