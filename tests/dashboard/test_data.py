@@ -94,3 +94,37 @@ def test_runs_at_a_commit_and_badges(store: Store) -> None:
     assert "100% passing" in pages.badge("demo", "cpu")
     assert "#cf222e" in pages.badge("demo", "npu")
     assert "no result" in pages.badge("demo", "cuda")
+
+
+def test_op_matrix_from_each_backends_newest_run(store: Store) -> None:
+    from harness.results.backend_ops import OpRecord
+    from harness.store.coverage import add_op_records
+
+    cpu = record(store, "llama.cpp/cpu/host", {"ops::ADD": P})
+    npu = record(store, "llama.cpp/npu/host", {"ops::ADD": P})
+    add_op_records(
+        store,
+        cpu,
+        [
+            OpRecord("CPU", "ADD", "type=f32", "test", True, True, None),
+            OpRecord("CPU", "MUL_MAT", "type=q4_0", "test", True, True, None),
+        ],
+    )
+    add_op_records(
+        store,
+        npu,
+        [
+            OpRecord("CANN0", "ADD", "type=f32", "test", True, False, "NMSE 0.2 > 1e-7"),
+            OpRecord("CANN0", "MUL_MAT", "type=q4_0", "support", False, None, None),
+            OpRecord("CANN1", "ADD", "type=f32", "test", True, True, None),  # second device
+        ],
+    )
+    m = data.op_matrix(store)
+    assert m.backends == ["cpu", "npu"]
+    assert (m.cells["ADD"]["npu"].failed, m.cells["ADD"]["npu"].device) == (1, "CANN0")
+    assert m.cells["MUL_MAT"]["npu"].status == "unsupported"
+    html = Pages(store).ops()
+    # failing ops first
+    assert html.index("<code>ADD</code>") < html.index("<code>MUL_MAT</code>")
+    assert "1 failing" in html
+    assert f'href="runs/{npu}.html"' in html
