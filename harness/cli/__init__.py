@@ -39,18 +39,23 @@ def _register() -> None:
         dashboard_cmd,
         doctor_cmd,
         images_cmd,
+        ingest_cmd,
         matrix_cmd,
+        results_cmd,
         run_cmd,
         runs_cmd,
         schema_cmd,
         serve_cmd,
         worker_cmd,
+        workflows_cmd,
     )
     from harness.cli.quarantine_cmd import quarantine
     from harness.cli.verdict_cmd import compare, verdict
 
     cli.add_command(run_cmd.run)
     cli.add_command(doctor_cmd.doctor)
+    cli.add_command(ingest_cmd.ingest)
+    cli.add_command(results_cmd.results)
     cli.add_command(runs_cmd.runs)
     cli.add_command(matrix_cmd.matrix)
     cli.add_command(schema_cmd.schema)
@@ -59,6 +64,7 @@ def _register() -> None:
     cli.add_command(serve_cmd.serve)
     cli.add_command(dashboard_cmd.dashboard)
     cli.add_command(worker_cmd.worker)
+    cli.add_command(workflows_cmd.workflows)
     cli.add_command(verdict)
     cli.add_command(compare)
     cli.add_command(quarantine)

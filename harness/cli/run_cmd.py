@@ -11,6 +11,7 @@ import click
 from rich.console import Console
 
 from harness.backends.target import BackendDetector, narrow_to_backend, parse_device_list
+from harness.bundle import write_bundle
 from harness.cli.options import db_option, default_cache_dir, json_option, suites_option
 from harness.config.loader import default_suites_dir, load_suites
 from harness.container_engine import ContainerEngine
@@ -128,6 +129,13 @@ def exit_code_for(runs: list[RunSummary]) -> int:
     "results); a test that then passes is flaky. Default: the suite's reruns.",
 )
 @click.option("--keep-worktree", is_flag=True, help="Keep the checkout after the run.")
+@click.option(
+    "--bundle",
+    "bundle_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Also write the runs as a result bundle here (for `harness ingest` on another "
+    "machine, or `harness results send` to the service).",
+)
 @db_option
 @suites_option
 @json_option
@@ -145,6 +153,7 @@ def run(
     pass_env: tuple[str, ...],
     reruns: int | None,
     keep_worktree: bool,
+    bundle_dir: Path | None,
     backend: str | None,
     devices: str | None,
     db_url: str | None,
@@ -222,6 +231,11 @@ def run(
         write_summary_json(job_out / "summary.json", job_id, runs)
         write_merged_junit(job_out / "junit.xml", store, runs)
         write_summary_md(job_out / "summary.md", job_id, store, runs, suites)
+        if bundle_dir is not None:
+            written = write_bundle(store, [r.run_id for r in runs], bundle_dir)
+            console.print(
+                f"bundle: {len(written)} run(s) in {bundle_dir.resolve()}", highlight=False
+            )
         code = exit_code_for(runs) if not interrupted else EXIT_INTERRUPTED
         store.finish_job(job_id, "cancelled" if interrupted else "done")
     finally:

@@ -15,6 +15,7 @@ import click
 from harness.cli.options import db_option, suites_option
 from harness.cli.worker_cmd import config_option, service_config, setup_logging
 from harness.config.loader import default_suites_dir
+from harness.config.service import default_config_path, load_service_config
 from harness.dashboard.context import dashboard_context
 from harness.dashboard.pages import Pages
 from harness.errors import ConfigError
@@ -115,7 +116,17 @@ def serve(
         dashboard = Pages(
             store, served=True, suites_dir=suites, expected_cells=expected, upstreams=upstreams
         )
-        app = create_app(store, secret, on_shutdown=pool.stop, pages=dashboard)
+        config_path = config_file or default_config_path(suites)
+        config = load_service_config(config_path) if config_path.is_file() else None
+        results_secret = os.environ.get("HARNESS_RESULTS_SECRET", "").strip().encode() or None
+        app = create_app(
+            store,
+            secret,
+            on_shutdown=pool.stop,
+            pages=dashboard,
+            service_config=config,
+            results_secret=results_secret,
+        )
         # what start-up allocated lives as long as the server: keep it out of the
         # collector's scans, which otherwise pause request handling now and then
         gc.collect()

@@ -18,6 +18,7 @@ from harness.config.service import ServiceConfig, default_config_path, load_serv
 from harness.errors import ConfigError
 from harness.planner import EXECUTOR_CHOICES
 from harness.reporting.github import Credentials, GitHubClient
+from harness.service.dispatch_actions import DISPATCH
 from harness.store import Store
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -52,11 +53,13 @@ def config_option(f: F) -> F:
 @click.command()
 @click.option(
     "--executor",
-    type=click.Choice(EXECUTOR_CHOICES),
+    type=click.Choice([*EXECUTOR_CHOICES, DISPATCH]),
     default="auto",
     show_default=True,
     help="local (host cells in virtualenvs) or docker (image cells in containers); auto: "
-    "docker when an engine answers. Untrusted pull requests belong in docker.",
+    "docker when an engine answers; github-actions: send each cell to the CI repository's "
+    "workflow (repository_dispatch) and wait for its results (POST /api/results). "
+    "Untrusted pull requests belong in docker.",
 )
 @click.option(
     "--lease",
@@ -119,7 +122,7 @@ def worker(
     log = logging.getLogger("harness.worker")
     suites_dir = suites_dir or default_suites_dir()
     config = service_config(config_file, suites_dir)
-    chosen, note = _choose_executor(executor)
+    chosen, note = (executor, None) if executor == DISPATCH else _choose_executor(executor)
     if note:
         log.info(note)
     creds = Credentials.from_env()
@@ -145,7 +148,7 @@ def worker(
             store,
             config,
             plan,
-            EXECUTORS[chosen](cache),
+            None if chosen == DISPATCH else EXECUTORS[chosen](cache),
             WorkerSettings(
                 cache_dir=cache,
                 reports_dir=reports_dir,

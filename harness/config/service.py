@@ -129,6 +129,44 @@ class Commands(_Strict):
     ok_to_test: str = Field(default="/harness ok-to-test", description="Approves the PR.")
 
 
+class Actions(_Strict):
+    """Fan-out on GitHub Actions self-hosted runners (``harness workflows render``)."""
+
+    repository: str = Field(
+        default="",
+        description="owner/name of the CI repository that holds workflows/ and its runners; "
+        "the service sends repository_dispatch there and accepts results from its workflow.",
+    )
+    workflow: str = Field(default="harness.yml", description="The workflow file's name.")
+    ref: str = Field(default="refs/heads/main", description="The CI repository's branch.")
+    event_type: str = Field(default="harness-run", description="repository_dispatch type.")
+    runners: dict[str, list[str]] = Field(
+        default_factory=lambda: {"cpu": ["ubuntu-latest"]},
+        description="Backend → runs-on labels, e.g. npu: [self-hosted, linux, arm64, npu].",
+    )
+    schedule: str = Field(default="17 2 * * *", description="Cron of the nightly baselines.")
+    python: str = Field(default="3.11", description="Python the runner jobs use.")
+    harness_repository: str = Field(
+        default="accel-harness/accel-harness",
+        description="owner/name of the harness (suites, images, package) the jobs check out.",
+    )
+    harness_ref: str = Field(default="main", description="Its branch, tag or SHA.")
+    service_url: str = Field(
+        default="",
+        description="Where cell jobs send their results (POST /api/results, OIDC); empty: "
+        "they are only uploaded as artifacts for the report job.",
+    )
+    timeout_minutes: int = Field(default=360, ge=1, le=4320)
+    oidc_audience: str = Field(
+        default="accel-harness", description="Audience of the OIDC tokens runners send."
+    )
+    oidc_issuer: str = Field(default="https://token.actions.githubusercontent.com")
+    jwks_url: str = Field(
+        default="https://token.actions.githubusercontent.com/.well-known/jwks",
+        description="Where the OIDC signing keys are published.",
+    )
+
+
 class ServiceConfig(_Strict):
     vendor: str = Field(
         default="harness",
@@ -147,6 +185,7 @@ class ServiceConfig(_Strict):
     upstreams: dict[str, UpstreamService] = Field(
         default_factory=dict, description="owner/name → what the service does for it."
     )
+    actions: Actions = Field(default_factory=Actions)
 
     @field_validator("upstreams")
     @classmethod

@@ -37,7 +37,7 @@ class CellState:
         """failure, infra, neutral, success, running, waiting: what the cell shows."""
         if self.state == "held":
             return "waiting"
-        if self.state in {"queued", "leased"}:
+        if self.state in {"queued", "leased", "dispatched"}:
             return "running"
         if self.verdict is None:
             return "infra"
@@ -53,7 +53,9 @@ class CellState:
         if o == "waiting":
             return "waiting for approval"
         if o == "running":
-            return "running" if self.state == "leased" else "queued"
+            return {"leased": "running", "dispatched": "running on GitHub Actions"}.get(
+                self.state, "queued"
+            )
         if self.verdict is None:
             return f"not run: {self.detail or 'unknown error'}"
         if o == "failure":

@@ -21,10 +21,13 @@ from fastapi import FastAPI
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
 from harness import __version__
+from harness.config.service import ServiceConfig
 from harness.dashboard.pages import Pages
 from harness.errors import StoreError
 from harness.service import ledger, outbox, queue
 from harness.service.intake import MAX_BODY, Receive, Scope, Send, WebhookIntake
+from harness.service.publish import VerdictCache
+from harness.service.results_api import add_results_api
 from harness.store import Store
 from harness.store.deliveries import list_deliveries
 from harness.store.repository import NotFound
@@ -37,6 +40,8 @@ def create_app(
     max_body: int = MAX_BODY,
     on_shutdown: Callable[[], None] | None = None,
     pages: Pages | None = None,
+    service_config: ServiceConfig | None = None,
+    results_secret: bytes | None = None,
 ) -> ServiceApp:
     """The service's ASGI app over ``store``; ``secret`` is the webhook secret (``None``:
     the intake answers every delivery 503, the rest is served);
@@ -106,6 +111,8 @@ def create_app(
             metrics["store_errors"] += 1
         return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
 
+    verdicts = VerdictCache(store, pages.suites_dir if pages is not None else None)
+    add_results_api(app, store, service_config, results_secret, verdicts)
     if pages is not None:
         add_dashboard(app, pages)
     return ServiceApp(intake, app)

@@ -1,7 +1,8 @@
 """The durable job queue: one row per cell to run at one commit (table ``queue``).
 
 States: ``held`` (an untrusted pull request waits for approval), ``queued``, ``leased``
-(a worker runs it), then ``done``, ``failed`` or ``superseded``.
+(a worker runs it) or ``dispatched`` (sent to GitHub Actions; its results come back
+through ``POST /api/results``), then ``done``, ``failed`` or ``superseded``.
 
 A worker *claims* the first queued item (priority, then age) and holds a *lease* on it
 that its heartbeats extend. A worker that dies stops heartbeating; once the lease expires
@@ -29,7 +30,7 @@ from harness.store.models import QueueItem
 
 queue_t = cast(Table, QueueItem.__table__)
 
-ACTIVE = ("held", "queued", "leased")
+ACTIVE = ("held", "queued", "leased", "dispatched")
 FINISHED = ("done", "failed", "superseded")
 #: pull requests before baseline runs
 PRIORITY_PR, PRIORITY_BASELINE = 0, 10
@@ -296,7 +297,9 @@ def active_cells(conn: Connection, repository: str, head_sha: str) -> set[str]:
     c = queue_t.c
     rows = conn.execute(
         select(c.cell).where(
-            c.repository == repository, c.head_sha == head_sha, c.state.in_(("queued", "leased"))
+            c.repository == repository,
+            c.head_sha == head_sha,
+            c.state.in_(("queued", "leased", "dispatched")),
         )
     ).all()
     return {r.cell for r in rows}
@@ -324,3 +327,15 @@ def state_counts(store: Store) -> dict[str, int]:
     q = select(c.state, func.count()).group_by(c.state)
     rows = store._read("counting the queue", lambda conn: conn.execute(q).all())
     return {s: int(n) for s, n in rows}
+
+
+def mark_dispatched(conn: Connection, item_id: int, owner: str, detail: str) -> bool:
+    """``owner``'s leased item was sent to GitHub Actions: no lease any more, it waits
+    for its results (the ledger's deadline watches it)."""
+    c = queue_t.c
+    stmt = (
+        update(queue_t)
+        .where(c.id == item_id, c.state == "leased", c.lease_owner == owner)
+        .values(state="dispatched", lease_owner=None, lease_expires_at=None, detail=detail)
+    )
+    return bool(conn.execute(stmt).rowcount)

@@ -85,6 +85,8 @@ class Sender:
             self._check_run(repo, entry.repository, p)
         elif entry.kind == "comment":
             self._comment(repo, entry.repository, p)
+        elif entry.kind == "dispatch":
+            repo.create_repository_dispatch(p["event_type"], p["client_payload"])
         else:
             raise ValueError(f"unknown outbox entry kind {entry.kind!r}")
 

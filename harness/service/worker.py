@@ -30,13 +30,14 @@ from harness.backends.target import BackendDetector
 from harness.config.service import ServiceConfig
 from harness.errors import HarnessError
 from harness.executors.base import Executor
-from harness.matrix import Cell
+from harness.matrix import HOST_VARIANT, Cell
 from harness.reporting.console import ConsoleDisplay
 from harness.reporting.github import GitHubClient
 from harness.runner import CellInterrupted, RunOptions, RunStatus, run_cell
-from harness.service import ledger
+from harness.service import ledger, outbox
 from harness.service import queue as q
 from harness.service.dispatch import Dispatcher, Plan
+from harness.service.dispatch_actions import dispatch_entry
 from harness.service.publish import VerdictCache, publish_head
 from harness.service.pulls import get_pr
 from harness.service.sender import Sender
@@ -78,7 +79,7 @@ class Worker:
         store: Store,
         config: ServiceConfig,
         plan: Plan,
-        executor: Executor,
+        executor: Executor | None,
         settings: WorkerSettings,
         client: GitHubClient | None,
         name: str | None = None,
@@ -161,6 +162,10 @@ class Worker:
     # one item -----------------------------------------------------------------------
 
     def execute(self, item: q.Item) -> None:
+        if self.executor is None:  # github-actions: the runners run it
+            self._dispatch(item)
+            self.ran += 1
+            return
         log.info(
             "item %d: running %s at %s (%s, attempt %d)",
             item.id,
@@ -228,6 +233,37 @@ class Worker:
                 ": "
             )
         return summary.run_id, detail
+
+    def _dispatch(self, item: q.Item) -> None:
+        cell = _cell(item.cell)
+        if not item.trusted and cell.variant == HOST_VARIANT:
+            self._close(
+                item,
+                "failed",
+                None,
+                "an untrusted author's code runs only in containers: a host cell is not "
+                "sent to the runners",
+            )
+            return
+        pr_label = None
+        if item.pr_number is not None:
+            with self.store.engine.connect() as conn:
+                pr = get_pr(conn, item.repository, item.pr_number)
+            pr_label = pr.head_label if pr else None
+        entry = dispatch_entry(self.config, item, pr_label)
+
+        def _txn(conn: Connection) -> bool:
+            if not q.mark_dispatched(conn, item.id, self.name, f"sent to {entry.repository}"):
+                return False
+            outbox.put(conn, entry.repository, "dispatch", entry.key, entry.payload)
+            return True
+
+        if self.store._write(f"dispatching item {item.id}", _txn):
+            log.info(
+                "item %d: %s sent to GitHub Actions (%s)", item.id, item.cell, entry.repository
+            )
+        else:
+            log.warning("item %d: lease lost before dispatch", item.id)
 
     def _heartbeat(self, item: q.Item, lost: threading.Event, done: threading.Event) -> None:
         interval = max(0.2, self.settings.lease_s / 3)

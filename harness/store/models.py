@@ -116,6 +116,7 @@ class Run(Base):
         Index("ix_runs_suite_backend_started_at", "suite", "backend", "started_at"),
         Index("ix_runs_sha", "sha"),
         Index("ix_runs_job_id", "job_id"),
+        Index("uq_runs_origin", "origin", unique=True),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -151,6 +152,8 @@ class Run(Base):
     #: Whether the run tested the upstream's default branch (a push, a schedule).
     #: ``None``: not recorded; the verdict then takes a run without a ``ref`` as one.
     is_default_branch: Mapped[bool | None] = mapped_column(Boolean)
+    #: for a run loaded from a result bundle: the bundle's id (ingesting is idempotent)
+    origin: Mapped[str | None] = mapped_column(String(64))
 
 
 class Result(Base):

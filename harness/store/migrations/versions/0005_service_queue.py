@@ -1,4 +1,5 @@
-"""service: pull_requests, queue, owed_reports, outbox, github_objects; deliveries.detail
+"""service: pull_requests, queue, owed_reports, outbox, github_objects; deliveries.detail;
+runs.origin (result bundles)
 
 Revision ID: 0005
 Revises: 0004
@@ -22,6 +23,8 @@ TS = sa.DateTime(timezone=True)
 
 def upgrade() -> None:
     op.add_column("webhook_deliveries", sa.Column("detail", sa.Text(), nullable=True))
+    op.add_column("runs", sa.Column("origin", sa.String(64), nullable=True))
+    op.create_index("uq_runs_origin", "runs", ["origin"], unique=True)
     op.create_table(
         "pull_requests",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -136,3 +139,5 @@ def downgrade() -> None:
     op.drop_table("queue")
     op.drop_table("pull_requests")
     op.drop_column("webhook_deliveries", "detail")
+    op.drop_index("uq_runs_origin", table_name="runs")
+    op.drop_column("runs", "origin")
