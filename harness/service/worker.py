@@ -196,6 +196,7 @@ class Worker:
         self.ran += 1
 
     def _run(self, item: q.Item) -> tuple[int, str | None]:
+        assert self.executor is not None  # execute() dispatches otherwise
         cell = _cell(item.cell)
         suite = self.plan.suites.get(cell.suite)
         if suite is None or cell.backend not in suite.backends:
