@@ -128,8 +128,10 @@ def served(filled: Filled) -> Iterator[str]:
         log.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
+    """Module-scoped: Playwright's sync API keeps an event loop running in this thread,
+    which later tests that call asyncio.run() must not find."""
     if not Path(CHROMIUM).exists():
         missing_tool(f"Chromium not found at {CHROMIUM} (Debian: apt-get install chromium)")
     try:

@@ -18,6 +18,10 @@ from tests.docker_support import debian_base, require_docker
 from tests.fixture_upstream import BASIC_COUNTS, make_upstream, suite_yaml
 from tests.gitrepos import UpstreamRepo
 
+# these tests check that no labelled container is left behind: they run on one xdist
+# worker (--dist loadgroup), or one would see another's containers mid-run
+pytestmark = pytest.mark.xdist_group("docker")
+
 Harness = Callable[..., Result]
 CELL = "demo/cpu/debian12-py3.11"
 
@@ -25,9 +29,6 @@ TEST_SANDBOX = """\
 import os
 import socket
 
-# these tests check that no labelled container is left behind: they run on one xdist
-# worker (--dist loadgroup), or one would see another's containers mid-run
-pytestmark = pytest.mark.xdist_group("docker")
 
 
 def test_not_root():

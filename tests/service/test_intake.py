@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 
 from harness.service.intake import GroupCommit
 from harness.store import Store
@@ -19,7 +20,9 @@ def test_concurrent_deliveries_are_stored_once_each(db_url: str) -> None:
                 *(writer.record(Delivery(i, "push", None, "o/r", "{}")) for i in ids)
             )
 
-        results = asyncio.run(send_all())
+        # a fresh thread: asyncio.run() must not meet another library's running loop
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            results = pool.submit(asyncio.run, send_all()).result()
         assert results[:30] == [True] * 30
         assert results[30:] == [False, False, False]
         assert delivery_counts(store) == {"push": 30}
