@@ -1,0 +1,268 @@
+"""POST /api/results: bundles from runners, authenticated by GitHub Actions OIDC tokens
+(signed here by a test key, served from a local JWKS endpoint) or by HMAC, and bound to
+the workflow run and the queue item they answer."""
+
+from __future__ import annotations
+
+import http.server
+import io
+import json
+import tarfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from fastapi.testclient import TestClient
+from jwt.algorithms import RSAAlgorithm
+
+from harness.bundle import write_bundle
+from harness.config.service import ServiceConfig
+from harness.results.model import Outcome, TestResult
+from harness.service import ledger, outbox
+from harness.service import queue as q
+from harness.service.app import create_app
+from harness.service.signature import sign
+from harness.store import Store
+
+CI = "acme/ci"
+SHA = "c" * 40
+SECRET = b"results-secret"
+
+
+class Keys:
+    def __init__(self) -> None:
+        self.good = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture(scope="module")
+def keys() -> Keys:
+    return Keys()
+
+
+@pytest.fixture(scope="module")
+def jwks_url(keys: Keys) -> Iterator[str]:
+    jwk = json.loads(RSAAlgorithm.to_jwk(keys.good.public_key()))
+    body = json.dumps({"keys": [jwk | {"kid": "k1", "use": "sig", "alg": "RS256"}]}).encode()
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/.well-known/jwks"
+    server.shutdown()
+
+
+def token(key: Any, **overrides: Any) -> str:
+    now = int(time.time())
+    claims = {
+        "iss": "https://token.actions.githubusercontent.com",
+        "aud": "accel-harness",
+        "iat": now,
+        "exp": now + 300,
+        "repository": CI,
+        "workflow_ref": f"{CI}/.github/workflows/harness.yml@refs/heads/main",
+        "ref": "refs/heads/main",
+        "run_id": "4242",
+        "sha": "d" * 40,
+    } | overrides
+    claims = {k: v for k, v in claims.items() if v is not None}
+    return jwt.encode(claims, key, algorithm="RS256", headers={"kid": "k1"})
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    with Store.open(f"sqlite:///{tmp_path / 'main.db'}") as s:
+        yield s
+
+
+@pytest.fixture
+def client(store: Store, jwks_url: str) -> TestClient:
+    config = ServiceConfig.model_validate(
+        {
+            "vendor": "acme",
+            "actions": {"repository": CI, "jwks_url": jwks_url},
+            "upstreams": {"example/demo": {"level": "status"}},
+        }
+    )
+    return TestClient(create_app(store, b"hook", service_config=config, results_secret=SECRET))
+
+
+def bundle_tar(
+    tmp: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    item: int | None = None,
+    run_id: str = "4242",
+    sha: str = SHA,
+) -> bytes:
+    """A bundle made the real way: a run in a runner's own database, written out."""
+    monkeypatch.setenv("GITHUB_RUN_ID", run_id)
+    monkeypatch.setenv("GITHUB_REPOSITORY", CI)
+    if item is not None:
+        monkeypatch.setenv("HARNESS_QUEUE_ITEM", str(item))
+    with Store.open(f"sqlite:///{tmp / 'runner.db'}") as runner:
+        rid = runner.start_run(
+            job_id=None, cell="demo/cpu/host", suite="demo", backend="cpu", variant="host",
+            upstream="example/demo", ref="refs/pull/3/head", sha=sha, executor="local",
+            log_dir=None, out_dir=None,
+        )  # fmt: skip
+        counts = runner.add_results(
+            rid,
+            [
+                TestResult("t::a", Outcome.PASSED, 0.1, None),
+                TestResult("t::b", Outcome.FAILED, 0.1, "boom"),
+            ],
+        )
+        runner.finish_run(
+            rid, status="failed", reason="1 test(s) failed", counts=counts, duration_s=2.0
+        )
+        (directory,) = write_bundle(runner, [rid], tmp / "bundle")
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        tar.add(directory, arcname=directory.name)
+    return buf.getvalue()
+
+
+def post(client: TestClient, body: bytes, **headers: str) -> Any:
+    return client.post(
+        "/api/results", content=body, headers={"Content-Type": "application/gzip", **headers}
+    )
+
+
+def dispatched_item(store: Store, sha: str = SHA) -> int:
+    def _txn(conn: Any) -> int:
+        (item_id,) = q.enqueue(
+            conn,
+            [
+                q.NewItem(
+                    "example/demo",
+                    sha,
+                    "refs/pull/3/head",
+                    "demo/cpu/host",
+                    "pull_request",
+                    pr_number=3,
+                )
+            ],
+        )
+        ledger.promise(
+            conn,
+            repository="example/demo",
+            pr_number=3,
+            head_sha=sha,
+            cells=[("demo/cpu/host", "acme/demo/cpu")],
+            deadline_s=3600,
+        )
+        return item_id
+
+    item_id = store._write("t", _txn)
+    claimed = q.claim(store, "w", 60)
+    assert claimed is not None
+    assert store._write("t", lambda conn: q.mark_dispatched(conn, item_id, "w", "sent"))
+    return item_id
+
+
+def test_an_oidc_token_from_the_workflow_run_is_accepted_and_the_item_closed(
+    client: TestClient, store: Store, keys: Keys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    item_id = dispatched_item(store)
+    body = bundle_tar(tmp_path, monkeypatch, item=item_id)
+    r = post(client, body, Authorization=f"Bearer {token(keys.good)}")
+    assert r.status_code == 201, r.text
+    (loaded,) = r.json()["runs"]
+    assert (loaded["cell"], loaded["new"], loaded["item"]) == ("demo/cpu/host", True, item_id)
+    run = store.get_run(loaded["run"])
+    assert (run.status, run.sha, run.counts["failed"]) == ("failed", SHA, 1)
+    assert run.executor == "local@actions:4242"
+    item = q.get_item(store, item_id)
+    assert item is not None
+    assert (item.state, item.run_id) == ("done", loaded["run"])
+    assert {o.state for o in ledger.list_owed(store)} == {"reported"}
+    (status,) = [e for e in outbox.list_entries(store) if e.kind == "status"]
+    assert status.key == f"status:{SHA}:acme/demo/cpu"
+    # sent again (a retried upload): nothing new
+    again = post(client, body, Authorization=f"Bearer {token(keys.good)}")
+    assert again.json()["runs"][0]["new"] is False
+
+
+@pytest.mark.parametrize(
+    ("claims", "status", "why"),
+    [
+        ({"repository": "mallory/ci"}, 403, "not the CI repository"),
+        (
+            {"workflow_ref": f"{CI}/.github/workflows/other.yml@refs/heads/main"},
+            403,
+            "not harness.yml",
+        ),
+        ({"ref": "refs/pull/9/merge"}, 403, "not refs/heads/main"),
+        ({"aud": "someone-else"}, 401, "invalid token"),
+        ({"exp": int(time.time()) - 10}, 401, "invalid token"),
+        ({"run_id": "999"}, 403, "token of run '999'"),
+        ({"repository": None}, 401, "invalid token"),
+    ],
+)
+def test_mismatched_tokens_are_refused(
+    client: TestClient, store: Store, keys: Keys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    claims: dict[str, Any], status: int, why: str,
+) -> None:  # fmt: skip
+    body = bundle_tar(tmp_path, monkeypatch)
+    r = post(client, body, Authorization=f"Bearer {token(keys.good, **claims)}")
+    assert r.status_code == status, r.text
+    assert why in r.json()["error"]
+    assert store.list_runs() == []
+
+
+def test_forged_tokens_and_signatures_are_refused(
+    client: TestClient, store: Store, keys: Keys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = bundle_tar(tmp_path, monkeypatch)
+    assert post(client, body, Authorization=f"Bearer {token(keys.other)}").status_code == 401
+    assert (
+        post(client, body, **{"X-Harness-Signature-256": sign(b"wrong", body)}).status_code == 401
+    )
+    assert post(client, body).status_code == 401
+    assert store.list_runs() == []
+    ok = post(client, body, **{"X-Harness-Signature-256": sign(SECRET, body)})
+    assert ok.status_code == 201
+
+
+def test_a_bundle_for_another_commit_does_not_close_the_item(
+    client: TestClient, store: Store, keys: Keys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    item_id = dispatched_item(store)
+    body = bundle_tar(tmp_path, monkeypatch, item=item_id, sha="e" * 40)
+    r = post(client, body, Authorization=f"Bearer {token(keys.good)}")
+    assert r.status_code == 409
+    assert store.list_runs() == []
+    item = q.get_item(store, item_id)
+    assert item is not None
+    assert item.state == "dispatched"
+
+
+def test_unsafe_archives_are_refused(client: TestClient, store: Store) -> None:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        data = b"x"
+        info = tarfile.TarInfo("../escape/run.json")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    body = buf.getvalue()
+    r = post(client, body, **{"X-Harness-Signature-256": sign(SECRET, body)})
+    assert r.status_code == 400
+    assert "unsafe member" in r.json()["error"]
+    junk = b"not a tarball"
+    assert post(client, junk, **{"X-Harness-Signature-256": sign(SECRET, junk)}).status_code == 400
