@@ -204,3 +204,14 @@ def settled(service: Service) -> bool:
         and all(r["state"] != "owed" for r in owed)
         and all(e["state"] not in {"pending", "sending"} for e in outbox)
     )
+
+
+def deliver_to_store(store: Any, event: str, payload: dict[str, Any]) -> str:
+    """Record a delivery as the intake would (for in-process dispatch tests)."""
+    from harness.store.deliveries import Delivery, record_delivery
+
+    delivery_id = str(uuid.uuid4())
+    record_delivery(
+        store, Delivery(delivery_id, event, payload.get("action"), REPO, json.dumps(payload))
+    )
+    return delivery_id
