@@ -27,6 +27,7 @@ from harness.executors.docker import DockerExecutor
 from harness.executors.local import LocalExecutor
 from harness.matrix import select
 from harness.planner import EXECUTOR_CHOICES, all_cells, for_executor, image_matrix
+from harness.reporting import actions
 from harness.reporting.console import ConsoleDisplay, summary_table
 from harness.reporting.outputs import write_merged_junit, write_summary_json, write_summary_md
 from harness.runner import CellInterrupted, RunOptions, RunStatus, RunSummary, run_cell
@@ -211,26 +212,29 @@ def run(
         with ConsoleDisplay(console) as display:
             for cell in cells:
                 try:
-                    runs.append(
-                        run_cell(
-                            cell,
-                            suites[cell.suite],
-                            target=targets[cell.backend],
-                            store=store,
-                            executor=exec_,
-                            options=options,
-                            job_id=job_id,
-                            out_dir=job_out,
-                            display=display,
+                    with actions.group(cell.id):
+                        runs.append(
+                            run_cell(
+                                cell,
+                                suites[cell.suite],
+                                target=targets[cell.backend],
+                                store=store,
+                                executor=exec_,
+                                options=options,
+                                job_id=job_id,
+                                out_dir=job_out,
+                                display=display,
+                            )
                         )
-                    )
                 except CellInterrupted as exc:
                     runs.append(exc.summary)
                     interrupted = True
                     break
+                _annotate(runs[-1])
         write_summary_json(job_out / "summary.json", job_id, runs)
         write_merged_junit(job_out / "junit.xml", store, runs)
         write_summary_md(job_out / "summary.md", job_id, store, runs, suites)
+        actions.append_summary(job_out / "summary.md")
         if bundle_dir is not None:
             written = write_bundle(store, [r.run_id for r in runs], bundle_dir)
             console.print(
@@ -246,6 +250,16 @@ def run(
     else:
         Console().print(summary_table(runs))
     raise click.exceptions.Exit(code)
+
+
+def _annotate(run: RunSummary) -> None:
+    """In GitHub Actions: an annotation for a cell that failed or could not run."""
+    if run.status is RunStatus.FAILED:
+        actions.annotate(
+            "warning", run.cell.id, f"{run.counts['failed'] + run.counts['error']} test(s) failed"
+        )
+    elif run.status not in {RunStatus.PASSED, RunStatus.CANCELLED}:
+        actions.annotate("error", run.cell.id, f"{run.status.value}: {run.reason or 'see the log'}")
 
 
 def _choose_executor(executor: str) -> tuple[str, str | None]:

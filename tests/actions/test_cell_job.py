@@ -40,6 +40,8 @@ def play(
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
         "GITHUB_WORKSPACE": str(workspace),
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_STEP_SUMMARY": str(workspace / "step-summary.md"),
         **{k: evaluate(v, context) for k, v in workflow.get("env", {}).items()},
         **{k: evaluate(v, context) for k, v in job.get("env", {}).items()},
     }
@@ -81,6 +83,7 @@ def play(
         assert proc.returncode == 0, (
             f"step {step['name']!r}: {proc.stdout[-2000:]}{proc.stderr[-3000:]}"
         )
+        outputs[f"stdout:{step['name']}"] = proc.stdout
         if out_file.exists():
             for line in out_file.read_text().splitlines():
                 k, _, v = line.partition("=")
@@ -146,10 +149,16 @@ def test_cell_job_then_report_job(tmp_path: Path, wheels: Path, shared_cache: Pa
     cell_env = {"HARNESS_CACHE": str(shared_cache), "GITHUB_RUN_ID": "4242"}
     os.environ.update(cell_env)
     try:
-        play(workflow["jobs"]["cell"], workflow, cell_ctx, workspace, artifacts)
+        cell_out = play(workflow["jobs"]["cell"], workflow, cell_ctx, workspace, artifacts)
     finally:
         for k in cell_env:
             os.environ.pop(k, None)
+    # the job log folds the cell, annotates its failures, and the job summary has its table
+    log = cell_out["stdout:Run the cell"]
+    assert "::group::demo/cpu/host\n" in log
+    assert "::endgroup::" in log
+    assert "::warning title=demo/cpu/host::2 test(s) failed" in log
+    assert "demo/cpu/host" in (workspace / "step-summary.md").read_text()
     bundles = list((artifacts / "bundle-0").rglob("run.json"))
     assert len(bundles) == 1
 
