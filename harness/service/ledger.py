@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Table, and_, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from harness.service.queue import now
+from harness.service.rows import RowRecord
 from harness.store import Store
 from harness.store.models import OwedReport
 
@@ -26,7 +27,7 @@ owed_t = cast(Table, OwedReport.__table__)
 
 
 @dataclass(frozen=True, slots=True)
-class Owed:
+class Owed(RowRecord):
     id: int
     repository: str
     pr_number: int | None
@@ -39,18 +40,11 @@ class Owed:
     reported_at: datetime | None
     flagged_at: datetime | None
 
-    @classmethod
-    def from_row(cls, row: Any) -> Owed:
-        return cls(**{k: row._mapping[k] for k in cls.__dataclass_fields__})
-
     def overdue(self, at: datetime) -> bool:
         return self.state == "owed" and self.deadline_at < at
 
     def as_json(self, at: datetime | None = None) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for key in self.__dataclass_fields__:
-            value = getattr(self, key)
-            out[key] = value.isoformat() if isinstance(value, datetime) else value
+        out = RowRecord.as_json(self)  # slots dataclasses break zero-argument super()
         out["overdue"] = self.overdue(at or now())
         return out
 

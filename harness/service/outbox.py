@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Table, and_, exists, func, insert, select, up
 from sqlalchemy.orm import aliased
 
 from harness.service.queue import now
+from harness.service.rows import RowRecord
 from harness.store import Store
 from harness.store.models import GithubObject, OutboxEntry
 
@@ -31,7 +32,7 @@ BACKOFF_BASE_S, BACKOFF_CAP_S = 5.0, 3600.0
 
 
 @dataclass(frozen=True, slots=True)
-class Entry:
+class Entry(RowRecord):
     id: int
     repository: str
     kind: str
@@ -44,15 +45,8 @@ class Entry:
     created_at: datetime
     sent_at: datetime | None
 
-    @classmethod
-    def from_row(cls, row: Any) -> Entry:
-        return cls(**{k: row._mapping[k] for k in cls.__dataclass_fields__})
-
     def as_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for key in self.__dataclass_fields__:
-            value = getattr(self, key)
-            out[key] = value.isoformat() if isinstance(value, datetime) else value
+        out = RowRecord.as_json(self)  # slots dataclasses break zero-argument super()
         out.pop("payload")
         return out
 

@@ -25,6 +25,7 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, Table, and_, func, insert, select, update
 
+from harness.service.rows import RowRecord
 from harness.store import Store
 from harness.store.models import QueueItem
 
@@ -64,7 +65,7 @@ class NewItem:
 
 
 @dataclass(frozen=True, slots=True)
-class Item:
+class Item(RowRecord):
     """One row of ``queue``, detached."""
 
     id: int
@@ -90,17 +91,6 @@ class Item:
     detail: str | None
     delivery_id: str | None
     trusted: bool
-
-    @classmethod
-    def from_row(cls, row: Any) -> Item:
-        return cls(**{k: row._mapping[k] for k in cls.__dataclass_fields__})
-
-    def as_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for key in self.__dataclass_fields__:
-            value = getattr(self, key)
-            out[key] = value.isoformat() if isinstance(value, datetime) else value
-        return out
 
 
 def enqueue(conn: Connection, items: Sequence[NewItem]) -> list[int]:

@@ -1,0 +1,24 @@
+"""Detached rows of the service's tables: built from a SQLAlchemy row by field name, and
+as JSON for the API (datetimes as ISO 8601)."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from datetime import datetime
+from typing import Any, Self
+
+
+class RowRecord:
+    """Mixin for frozen dataclasses whose fields are columns of one table."""
+
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        m = row._mapping
+        return cls(**{f.name: m[f.name] for f in fields(cls)})  # type: ignore[arg-type]
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            out[f.name] = value.isoformat() if isinstance(value, datetime) else value
+        return out
