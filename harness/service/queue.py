@@ -27,9 +27,10 @@ from sqlalchemy import Connection, Table, and_, func, insert, select, update
 
 from harness.service.rows import RowRecord
 from harness.store import Store
-from harness.store.models import QueueItem
+from harness.store.models import QueueItem, Run
 
 queue_t = cast(Table, QueueItem.__table__)
+runs_t = cast(Table, Run.__table__)
 
 ACTIVE = ("held", "queued", "leased", "dispatched")
 FINISHED = ("done", "failed", "superseded")
@@ -186,11 +187,30 @@ def expire_leases(store: Store) -> tuple[list[Item], list[Item]]:
                 update(queue_t).where(c.id == r.id, c.state == "leased").values(**values)
             ).rowcount
             if done:
+                _crash_orphan_runs(conn, r, lost)
                 row = conn.execute(select(queue_t).where(c.id == r.id)).one()
                 (failed if values["state"] == "failed" else requeued).append(Item.from_row(row))
         return requeued, failed
 
     return store._write("expiring queue leases", _expire)
+
+
+def _crash_orphan_runs(conn: Connection, item: Any, why: str) -> None:
+    """The run a lost worker left ``running`` is recorded as ``crashed`` with why, so the
+    history shows what happened instead of a run that never ends."""
+    if item.job_id is None or item.started_at is None:
+        return
+    rc = runs_t.c
+    conn.execute(
+        update(runs_t)
+        .where(
+            rc.job_id == item.job_id,
+            rc.cell == item.cell,
+            rc.status == "running",
+            rc.started_at >= item.started_at,
+        )
+        .values(status="crashed", reason=f"{why}: the run was cut short", finished_at=now())
+    )
 
 
 def claim(store: Store, owner: str, lease_s: float) -> Item | None:

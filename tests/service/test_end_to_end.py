@@ -14,6 +14,7 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 
+from harness.store import Store
 from tests.fixture_upstream import make_upstream, suite_yaml
 from tests.github_standin import GitHubStandIn
 from tests.gitrepos import UpstreamRepo
@@ -214,6 +215,12 @@ def test_killed_worker_leaves_exactly_one_report(
         assert item["state"] == "done", item
         assert item["attempts"] == 2, item
         assert "doomed stopped heartbeating" in (svc.logs())
+        # the run the dead worker left behind is recorded as crashed, not running forever
+        with Store.open(svc.db_url) as store:
+            runs = sorted(store.list_runs(), key=lambda r: r.id)
+        assert runs[0].status == "crashed"
+        assert "doomed stopped heartbeating" in (runs[0].reason or "")
+        assert runs[-1].id == item["run_id"]
         created = gh.recorder.matching("POST", COMMENTS_POST)
         assert len(created) == 1
         final = [s for s in statuses(gh) if s["state"] != "pending"]
