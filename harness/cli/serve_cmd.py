@@ -20,6 +20,7 @@ from harness.dashboard.context import dashboard_context
 from harness.dashboard.pages import Pages
 from harness.errors import ConfigError
 from harness.planner import EXECUTOR_CHOICES
+from harness.service.dispatch_actions import DISPATCH
 from harness.store import Store
 from harness.store.db import default_db_url
 
@@ -58,10 +59,11 @@ def read_secret(secret_file: Path | None) -> bytes | None:
 )
 @click.option(
     "--executor",
-    type=click.Choice(EXECUTOR_CHOICES),
+    type=click.Choice([*EXECUTOR_CHOICES, DISPATCH]),
     default="auto",
     show_default=True,
-    help="The embedded workers' executor.",
+    help="The embedded workers' executor (github-actions: cells run on the CI "
+    "repository's runners; see `harness worker --help`).",
 )
 @click.option(
     "--reports-dir",
