@@ -9,6 +9,7 @@ happens. Everything else in the harness goes through :class:`ContainerEngine`.
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import shutil
 import tempfile
@@ -26,6 +27,7 @@ from harness.images.render import BuildSpec
 Progress = Callable[[str], None]
 TAIL_LINES = 40
 #: label on everything the harness creates, for cleanup
+log = logging.getLogger("harness.container_engine")
 LABEL = "org.accel-harness"
 
 
@@ -253,8 +255,33 @@ class ContainerEngine:
         try:
             yield c
         finally:
-            with contextlib.suppress(docker.errors.APIError, docker.errors.NotFound):
-                c.remove(force=True)
+            self._remove(c)
+
+    @staticmethod
+    def _remove(container: Any, attempts: int = 6) -> None:
+        """Remove ``container`` and wait until it is gone: the daemon can refuse for a
+        moment (a removal already in progress, a busy mount on slow storage drivers), and
+        a container left behind would hold its limits and its mounts."""
+        import docker.errors
+
+        delay = 0.2
+        for attempt in range(attempts):
+            try:
+                container.remove(force=True)
+            except docker.errors.NotFound:
+                return
+            except docker.errors.APIError as exc:
+                if attempt == attempts - 1:
+                    log.warning("cannot remove container %s: %s", container.id[:12], exc)
+                    return
+            try:
+                container.reload()
+            except docker.errors.NotFound:
+                return
+            except docker.errors.APIError:
+                pass
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
     def run(
         self,

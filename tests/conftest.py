@@ -20,14 +20,6 @@ from tests.llama_cpp import build_test_backend_ops
 from tests.pg import PostgresCluster, find_pg_bin
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    """With ``-n N``, tests marked ``xdist_group`` share a worker (``--dist loadgroup``;
-    the others spread as with ``load``): the docker tests check that no container is left
-    behind, which only holds if no other docker test runs at the same time."""
-    if getattr(config.option, "dist", "no") == "load":
-        config.option.dist = "loadgroup"
-
-
 def missing_tool(reason: str) -> None:
     """Skip locally, fail in CI (HARNESS_REQUIRE_TOOLS=1)."""
     if os.environ.get("HARNESS_REQUIRE_TOOLS") == "1":

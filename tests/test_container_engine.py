@@ -3,15 +3,13 @@ exists; a failed build names its step and keeps the log tail; containers are rem
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from harness.container_engine import LABEL, ContainerEngine, ImageBuildError, Limits, RunSpec
 from harness.images.render import BuildSpec
 from tests.docker_support import debian_base, require_docker
-
-# these tests check that no labelled container is left behind: they run on one xdist
-# worker (--dist loadgroup), or one would see another's containers mid-run
-pytestmark = pytest.mark.xdist_group("docker")
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +31,12 @@ def test_build_once_then_no_op(engine: ContainerEngine, base: str) -> None:
     assert any(line.startswith("Step 2/3 : RUN echo built") for line in lines)
     again_id, again = engine.build(spec, lines.append)
     assert (again_id, again) == (image_id, False)
-    result = engine.run(RunSpec(image=spec.tag, command=["cat", "/built.txt"], timeout_s=60))
+    mine = {"org.accel-harness.test": uuid.uuid4().hex}  # other tests run beside this one
+    spec_run = RunSpec(image=spec.tag, command=["cat", "/built.txt"], timeout_s=60, labels=mine)
+    result = engine.run(spec_run)
     assert (result.exit_code, result.tail) == (0, ("built",))
-    assert engine.client.containers.list(all=True, filters={"label": LABEL}) == []
+    only_mine = [LABEL, "org.accel-harness.test=" + mine["org.accel-harness.test"]]
+    assert engine.client.containers.list(all=True, filters={"label": only_mine}) == []
 
 
 def test_a_failed_build_names_the_step_and_keeps_the_tail(

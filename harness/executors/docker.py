@@ -25,7 +25,7 @@ import contextlib
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ from harness.container_engine import (
     Mount,
     RunSpec,
 )
-from harness.errors import StepError
+from harness.errors import ConfigError, StepError
 from harness.executors.base import CellContext, Rerun, step_log_path
 from harness.executors.environment import looks_secret
 from harness.executors.local import PYTEST_PLUGIN_DIR, environment_key
@@ -73,6 +73,9 @@ class DockerOptions:
     #: has no bridge); None: the engine's default
     network_mode: str | None = None
     images_dir: Path | None = None
+    #: extra labels on every container (``HARNESS_DOCKER_LABELS="team=npu,ci.run=42"``):
+    #: for finding, accounting or cleaning up what one job started
+    labels: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, **overrides: Any) -> DockerOptions:
@@ -83,11 +86,25 @@ class DockerOptions:
             "memory": env.get("HARNESS_DOCKER_MEMORY", "8g") or None,
             "pids": int(env.get("HARNESS_DOCKER_PIDS", "4096")) or None,
             "network_mode": env.get("HARNESS_DOCKER_NETWORK") or None,
+            "labels": parse_labels(env.get("HARNESS_DOCKER_LABELS", "")),
         }
         if env.get("HARNESS_CANN_PACKAGES"):
             values["cann_packages"] = Path(env["HARNESS_CANN_PACKAGES"])
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+
+def parse_labels(text: str) -> dict[str, str]:
+    """``"a=1,b=2"`` → ``{"a": "1", "b": "2"}``; :class:`ConfigError` for a malformed one."""
+    labels: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(
+                f"HARNESS_DOCKER_LABELS: '{part}' is not key=value", hint='e.g. "team=npu,run=42"'
+            )
+        labels[key.strip()] = value.strip()
+    return labels
 
 
 def _knob_mounts(env: dict[str, str]) -> list[Mount]:
@@ -243,6 +260,7 @@ class DockerSession:
             limits=limits,
             timeout_s=step.timeout,
             labels={
+                **self.options.labels,
                 "org.accel-harness.cell": self.ctx.cell.id,
                 "org.accel-harness.step": step.name,
             },
@@ -324,6 +342,7 @@ class DockerSession:
             user="{}:{}".format(*cell_user()),
             timeout_s=120,
             limits=Limits(memory="1g"),
+            labels={**self.options.labels, "org.accel-harness.step": "probe"},
         )
         try:
             result = self.engine.run(spec)

@@ -5,14 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 from tests.cli.conftest import ROOT, Result
 from tests.docker_support import debian_base, require_docker
-
-# builds make containers that carry the harness label (from their labelled parent image):
-# the same xdist worker as the tests that check none is left behind
-pytestmark = pytest.mark.xdist_group("docker")
 
 Harness = Callable[..., Result]
 IMAGES = {"HARNESS_IMAGES": str(ROOT / "images")}

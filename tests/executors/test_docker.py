@@ -7,6 +7,7 @@ recorded as an infrastructure error with its reason, the container removed every
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,10 +18,6 @@ from tests.cli.conftest import Result
 from tests.docker_support import debian_base, require_docker
 from tests.fixture_upstream import BASIC_COUNTS, make_upstream, suite_yaml
 from tests.gitrepos import UpstreamRepo
-
-# these tests check that no labelled container is left behind: they run on one xdist
-# worker (--dist loadgroup), or one would see another's containers mid-run
-pytestmark = pytest.mark.xdist_group("docker")
 
 Harness = Callable[..., Result]
 CELL = "demo/cpu/debian12-py3.11"
@@ -88,19 +85,27 @@ def docker_suites(suites_dir: Path, sandbox_upstream: UpstreamRepo, wheels: Path
 
 
 @pytest.fixture
-def docker_env(base: str) -> dict[str, str]:
+def test_label() -> str:
+    """A label only this test's containers carry (other tests run beside it under -n)."""
+    return f"org.accel-harness.test={uuid.uuid4().hex}"
+
+
+@pytest.fixture
+def docker_env(base: str, test_label: str) -> dict[str, str]:
     return {
         "HARNESS_DOCKER_BASE_IMAGE": base,
         "HARNESS_DOCKER_NETWORK": "host",  # this daemon has no bridge (--bridge=none)
         "HARNESS_DOCKER_MEMORY": "256m",
+        "HARNESS_DOCKER_LABELS": test_label,
     }
 
 
 @pytest.fixture(autouse=True)
-def _no_leftover_containers(engine: ContainerEngine) -> Iterator[None]:
+def _no_leftover_containers(engine: ContainerEngine, test_label: str) -> Iterator[None]:
     yield
-    left = engine.client.containers.list(all=True, filters={"label": f"{LABEL}"})
-    assert left == [], "containers left behind"
+    left = engine.client.containers.list(all=True, filters={"label": [LABEL, test_label]})
+    details = [(c.short_id, c.status, c.labels.get("org.accel-harness.step")) for c in left]
+    assert left == [], f"containers left behind: {details}"
 
 
 def run(harness: Harness, env: dict[str, str], *args: str, executor: str = "docker") -> dict:
