@@ -183,6 +183,53 @@ def grid(
     ]
     older = runs[runs_per_page].id + 1 if len(runs) > runs_per_page else None
     runs = runs[:runs_per_page]
+    return _table(
+        store, cell, runs, query=query, status=status, page=page,
+        tests_per_page=tests_per_page, older=older,
+    )  # fmt: skip
+
+
+def upstream_grid(
+    store: Store,
+    suite: str,
+    *,
+    query: str = "",
+    status: str = "",
+    page: int = 1,
+    tests_per_page: int = GRID_TESTS,
+) -> Grid:
+    """Tests x every cell of ``suite`` (its newest finished run each): one upstream
+    across backends and images at test level."""
+    c = runs_t.c
+    ranked = (
+        select(
+            runs_t,
+            func.row_number()
+            .over(partition_by=c.cell, order_by=(c.started_at.desc(), c.id.desc()))
+            .label("rn"),
+        )
+        .where(c.suite == suite, c.status != "running")
+        .subquery()
+    )
+    q = select(ranked).where(ranked.c.rn == 1).order_by(ranked.c.backend, ranked.c.cell)
+    rows = store._read("reading an upstream's cells", lambda conn: conn.execute(q).all())
+    runs = [RunRecord.from_row(r) for r in rows]
+    return _table(
+        store, suite, runs, query=query, status=status, page=page, tests_per_page=tests_per_page
+    )
+
+
+def _table(
+    store: Store,
+    title: str,
+    runs: list[RunRecord],
+    *,
+    query: str,
+    status: str,
+    page: int,
+    tests_per_page: int,
+    older: int | None = None,
+) -> Grid:
     index = {r.id: i for i, r in enumerate(runs)}
     rc = results_t.c
     rq = select(rc.run_id, rc.test_id, rc.outcome).where(rc.run_id.in_(list(index)))
@@ -217,7 +264,7 @@ def grid(
     page = min(max(1, page), pages)
     shown = rows[(page - 1) * tests_per_page : page * tests_per_page]
     return Grid(
-        cell=cell,
+        cell=title,
         runs=runs,
         rows=[(t, o) for _, t, o in shown],
         total_tests=total,

@@ -3,6 +3,7 @@ branch names from upstreams are text, never markup).
 
 Every page has one path, the same on the static site and on the server:
 ``index.html``, ``cells/<slug>.html`` (a grid; ``-p<N>`` for later pages of tests),
+``upstreams/<suite>.html`` (tests x every cell of one upstream, newest run each),
 ``runs/<id>.html``, ``prs.html``, ``prs/<sha>.html``, ``ops.html``,
 ``badges/<suite>-<backend>.svg``. Links are relative, so the static export works from
 any directory of a plain file server (or GitHub Pages).
@@ -142,6 +143,27 @@ class Pages:
             self_name=f"{slug}.html",
             page_link=page_link,
             older_link=older,
+            by_cell=False,
+        )
+
+    def upstream(self, suite: str, *, query: str = "", status: str = "", page: int = 1) -> str:
+        g = data.upstream_grid(self.store, suite, query=query, status=status, page=page)
+
+        def page_link(p: int) -> str:
+            name = f"{suite}.html" if p == 1 else f"{suite}-p{p}.html"
+            if self.served and (query or status):
+                return f"{name}?q={_q(query)}&status={_q(status)}"
+            return name
+
+        return self._render(
+            "grid.html.j2",
+            "../",
+            f"{suite}: every test on every cell",
+            g=g,
+            self_name=f"{suite}.html",
+            page_link=page_link,
+            older_link=None,
+            by_cell=True,
         )
 
     def run(self, run_id: int) -> str:

@@ -57,6 +57,11 @@ def build_site(pages: Pages, out: Path, *, progress: Progress | None = None) -> 
             runs.update(r.id for r in g.runs)
             if progress and task is not None:
                 progress.advance(task)
+        for suite in sorted({s.suite for s in summaries if s.latest is not None}):
+            g = data.upstream_grid(pages.store, suite)
+            for p in range(1, g.pages + 1):
+                name = f"upstreams/{suite}.html" if p == 1 else f"upstreams/{suite}-p{p}.html"
+                write(name, pages.upstream(suite, page=p))
         for suite, backend in sorted({(s.suite, s.backend) for s in summaries}):
             write(f"badges/{suite}-{backend}.svg", pages.badge(suite, backend))
         task = progress.add_task("runs", total=len(runs)) if progress else None

@@ -144,6 +144,13 @@ def add_dashboard(app: FastAPI, pages: Pages) -> None:
             slug, page = m.group(1), int(m.group(2))
         return html(pages.grid(slug, query=q[:200], status=status, page=page, before_id=before))
 
+    @app.get("/upstreams/{name}.html", include_in_schema=False)
+    def upstream(name: str, q: str = "", status: str = "") -> HTMLResponse:
+        suite, page = name, 1
+        if (m := re.fullmatch(r"(.+)-p(\d+)", name)) is not None:
+            suite, page = m.group(1), int(m.group(2))
+        return html(pages.upstream(suite, query=q[:200], status=status, page=page))
+
     @app.get("/runs/{run_id}.html", include_in_schema=False)
     def run(run_id: int) -> HTMLResponse:
         try:

@@ -128,3 +128,17 @@ def test_op_matrix_from_each_backends_newest_run(store: Store) -> None:
     assert html.index("<code>ADD</code>") < html.index("<code>MUL_MAT</code>")
     assert "1 failing" in html
     assert f'href="runs/{npu}.html"' in html
+
+
+def test_upstream_grid_has_a_column_per_cell(store: Store) -> None:
+    record(store, "demo/cpu/host", {"t::a": P, "t::b": P})
+    newest_cpu = record(store, "demo/cpu/host", {"t::a": P, "t::b": P})
+    npu = record(store, "demo/npu/host", {"t::a": P, "t::b": F})
+    record(store, "other/cpu/host", {"t::z": F})
+    g = data.upstream_grid(store, "demo")
+    assert [r.id for r in g.runs] == [newest_cpu, npu]  # the newest run of each cell
+    assert g.rows == [("t::b", ["passed", "failed"]), ("t::a", ["passed", "passed"])]
+    html = Pages(store).upstream("demo")
+    assert "cpu/host" in html
+    assert "npu/host" in html
+    assert "one column per cell" in html
