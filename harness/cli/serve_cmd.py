@@ -15,7 +15,7 @@ import click
 from harness.cli.options import db_option, suites_option
 from harness.cli.worker_cmd import config_option, service_config, setup_logging
 from harness.config.loader import default_suites_dir
-from harness.config.service import default_config_path, load_service_config
+from harness.config.service import ServiceConfig, default_config_path, load_service_config
 from harness.dashboard.context import dashboard_context
 from harness.dashboard.pages import Pages
 from harness.errors import ConfigError
@@ -103,8 +103,12 @@ def serve(
             "webhook intake is off (503); the dashboard and the API are served"
         )
     suites = suites_dir or default_suites_dir()
+    # read once; a broken configuration fails here, not in N workers
+    config_path = config_file or default_config_path(suites)
     if workers:
-        service_config(config_file, suites)  # a broken configuration fails here, not N times
+        config: ServiceConfig | None = service_config(config_file, suites)
+    else:
+        config = load_service_config(config_path) if config_path.is_file() else None
     store = Store.open(db_url)
     url = db_url or default_db_url()
     cmd = [sys.executable, "-m", "harness", "worker", "--executor", executor]
@@ -118,8 +122,6 @@ def serve(
         dashboard = Pages(
             store, served=True, suites_dir=suites, expected_cells=expected, upstreams=upstreams
         )
-        config_path = config_file or default_config_path(suites)
-        config = load_service_config(config_path) if config_path.is_file() else None
         results_secret = os.environ.get("HARNESS_RESULTS_SECRET", "").strip().encode() or None
         app = create_app(
             store,

@@ -18,6 +18,7 @@ name the file, the line and the key path.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from harness.config.loader import load_document
-from harness.config.suite import Duration, _Strict, parse_duration
+from harness.config.suite import Duration, Suite, _Strict, parse_duration
 
 CONFIG_RELATIVE = Path("service") / "config.yaml"
 ASSOCIATIONS = frozenset(
@@ -215,6 +216,12 @@ class ServiceConfig(_Strict):
             .replace("{cell}", cell)
             .replace("{sha}", sha)
         )
+
+
+def suites_for(suites: Mapping[str, Suite], repository: str) -> set[str]:
+    """Names of the suites whose upstream is ``repository`` (case-insensitive)."""
+    wanted = repository.lower()
+    return {name for name, s in suites.items() if s.upstream.repo.lower() == wanted}
 
 
 def default_config_path(suites_dir: Path) -> Path:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.config.loader import load_suites
-from harness.config.service import default_config_path, load_service_config
+from harness.config.service import default_config_path, load_service_config, suites_for
 from harness.errors import ConfigError
 from harness.matrix import matches_any
 from harness.planner import all_cells, image_matrix
@@ -31,6 +31,6 @@ def dashboard_context(suites_dir: Path | None) -> tuple[dict[str, str], list[str
     for repo, up in config.upstreams.items():
         if not up.cells:
             continue
-        names = {n for n, s in suites.items() if s.upstream.repo.lower() == repo.lower()}
+        names = suites_for(suites, repo)
         expected += [c.id for c in cells if c.suite in names and matches_any(c.id, up.cells)]
     return upstreams, sorted(set(expected))

@@ -12,6 +12,7 @@ any directory of a plain file server (or GitHub Pages).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -128,12 +129,6 @@ class Pages:
         cell = slug.replace("__", "/")
         g = data.grid(self.store, cell, query=query, status=status, page=page, before_id=before_id)
 
-        def page_link(p: int) -> str:
-            name = f"{slug}.html" if p == 1 else f"{slug}-p{p}.html"
-            if self.served and (query or status):
-                return f"{name}?q={_q(query)}&status={_q(status)}"
-            return name
-
         older = f"{slug}.html?before={g.older}" if g.older and self.served else None
         return self._render(
             "grid.html.j2",
@@ -141,7 +136,7 @@ class Pages:
             f"{cell}: test history",
             g=g,
             self_name=f"{slug}.html",
-            page_link=page_link,
+            page_link=self._pager(slug, query, status),
             older_link=older,
             by_cell=False,
         )
@@ -149,22 +144,28 @@ class Pages:
     def upstream(self, suite: str, *, query: str = "", status: str = "", page: int = 1) -> str:
         g = data.upstream_grid(self.store, suite, query=query, status=status, page=page)
 
-        def page_link(p: int) -> str:
-            name = f"{suite}.html" if p == 1 else f"{suite}-p{p}.html"
-            if self.served and (query or status):
-                return f"{name}?q={_q(query)}&status={_q(status)}"
-            return name
-
         return self._render(
             "grid.html.j2",
             "../",
             f"{suite}: every test on every cell",
             g=g,
             self_name=f"{suite}.html",
-            page_link=page_link,
+            page_link=self._pager(suite, query, status),
             older_link=None,
             by_cell=True,
         )
+
+    def _pager(self, stem: str, query: str, status: str) -> Callable[[int], str]:
+        """Links to a grid's pages (``stem.html``, ``stem-pN.html``), keeping a served
+        page's filter."""
+
+        def link(p: int) -> str:
+            name = f"{stem}.html" if p == 1 else f"{stem}-p{p}.html"
+            if self.served and (query or status):
+                return f"{name}?q={_q(query)}&status={_q(status)}"
+            return name
+
+        return link
 
     def run(self, run_id: int) -> str:
         r = self.store.get_run(run_id)

@@ -28,7 +28,7 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table, insert, select, update
 
 from harness.config.loader import load_suites
-from harness.config.service import ServiceConfig, UpstreamService
+from harness.config.service import ServiceConfig, UpstreamService, suites_for
 from harness.config.suite import Suite
 from harness.errors import ConfigError
 from harness.matrix import Cell, matches, matches_any
@@ -84,9 +84,7 @@ class Plan:
         """Configured upstreams this plan would run nothing for, and why."""
         out = []
         for repository, up in config.upstreams.items():
-            names = [
-                n for n, s in self.suites.items() if s.upstream.repo.lower() == repository.lower()
-            ]
+            names = suites_for(self.suites, repository)
             if not names:
                 out.append(f"{repository}: no suite has this upstream")
                 continue
@@ -99,7 +97,7 @@ class Plan:
         return out
 
     def cells_for(self, repository: str, up: UpstreamService) -> list[str]:
-        names = {n for n, s in self.suites.items() if s.upstream.repo.lower() == repository.lower()}
+        names = suites_for(self.suites, repository)
         cells = [c for c in self._cells if c.suite in names]
         if up.cells:
             cells = [c for c in cells if matches_any(c.id, up.cells)]

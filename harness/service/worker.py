@@ -206,11 +206,7 @@ class Worker:
                 "an untrusted author's code runs only in containers (non-root, no network, "
                 "limits), never on this host: start workers with --executor docker"
             )
-        pr_branch = None
-        if item.pr_number is not None:
-            with self.store.engine.connect() as conn:
-                pr = get_pr(conn, item.repository, item.pr_number)
-            pr_branch = _pr_branch(pr.head_label if pr else None)
+        pr_branch = _pr_branch(self._head_label(item))
         options = RunOptions(ref=item.ref, cache_dir=self.settings.cache_dir, pr_branch=pr_branch)
         out_dir = (self.settings.reports_dir / (item.job_id or f"item-{item.id}")).resolve()
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -235,6 +231,14 @@ class Worker:
             )
         return summary.run_id, detail
 
+    def _head_label(self, item: q.Item) -> str | None:
+        """``owner:branch`` of the item's pull request head, if it is a PR's."""
+        if item.pr_number is None:
+            return None
+        with self.store.engine.connect() as conn:
+            pr = get_pr(conn, item.repository, item.pr_number)
+        return pr.head_label if pr else None
+
     def _dispatch(self, item: q.Item) -> None:
         cell = _cell(item.cell)
         if not item.trusted and cell.variant == HOST_VARIANT:
@@ -246,12 +250,7 @@ class Worker:
                 "sent to the runners",
             )
             return
-        pr_label = None
-        if item.pr_number is not None:
-            with self.store.engine.connect() as conn:
-                pr = get_pr(conn, item.repository, item.pr_number)
-            pr_label = pr.head_label if pr else None
-        entry = dispatch_entry(self.config, item, pr_label)
+        entry = dispatch_entry(self.config, item, self._head_label(item))
 
         def _txn(conn: Connection) -> bool:
             if not q.mark_dispatched(conn, item.id, self.name, f"sent to {entry.repository}"):
