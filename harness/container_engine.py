@@ -69,13 +69,15 @@ class RunSpec:
     command: Sequence[str]
     env: Mapping[str, str] = field(default_factory=dict)
     mounts: Sequence[Mount] = ()
+    #: named volumes: volume name → path in the container (read-write)
+    volumes: Mapping[str, str] = field(default_factory=dict)
     devices: Sequence[str] = ()
     gpu_requests: Sequence[str] = ()
     workdir: str | None = None
     user: str | None = None
     network: bool = False
-    #: the network mode when ``network`` is on ("host" where the daemon has no bridge);
-    #: None: the engine's default network
+    #: the network mode when ``network`` is on ("host" where the daemon has no bridge, or
+    #: a network's name); None: the engine's default network
     network_mode: str | None = None
     limits: Limits = field(default_factory=Limits)
     timeout_s: float = 1800.0
@@ -204,6 +206,7 @@ class ContainerEngine:
             str(m.host): {"bind": m.container, "mode": "ro" if m.read_only else "rw"}
             for m in spec.mounts
         }
+        volumes.update({name: {"bind": path, "mode": "rw"} for name, path in spec.volumes.items()})
         lim = spec.limits
         kwargs: dict[str, Any] = {
             "image": spec.image,
@@ -240,6 +243,23 @@ class ContainerEngine:
         if lim.cpuset:
             kwargs["cpuset_cpus"] = lim.cpuset
         return self.client.containers.create(**kwargs)
+
+    @contextlib.contextmanager
+    def created(self, kwargs: Mapping[str, Any]) -> Iterator[Any]:
+        """A container created (never started) from the SDK's ``containers.create``
+        arguments, removed on exit: for copying files in and out."""
+        import docker.errors
+
+        try:
+            c = self.client.containers.create(**kwargs)
+        except docker.errors.ImageNotFound as exc:
+            raise EngineError(f"image {kwargs.get('image')} not found") from exc
+        except docker.errors.APIError as exc:
+            raise EngineError(f"cannot create a container: {exc.explanation or exc}") from exc
+        try:
+            yield c
+        finally:
+            self._remove(c)
 
     @contextlib.contextmanager
     def container(self, spec: RunSpec) -> Iterator[Any]:
@@ -378,3 +398,103 @@ class ContainerEngine:
         """Save a stopped container's filesystem as ``repository:tag``; its image id."""
         image = container.commit(repository=repository, tag=tag)
         return str(image.id)
+
+    # files and networks -------------------------------------------------------------
+
+    def archive(self, container: Any, path: str) -> Iterator[bytes] | None:
+        """The tar stream of ``path`` in ``container`` (running or stopped), or None when
+        the path does not exist there."""
+        import docker.errors
+
+        try:
+            chunks, _stat = container.get_archive(path)
+        except docker.errors.NotFound:
+            return None
+        except docker.errors.APIError as exc:
+            raise EngineError(f"cannot copy {path} out of the container: {exc}") from exc
+        stream: Iterator[bytes] = iter(chunks)
+        return stream
+
+    def create_network(
+        self,
+        name: str,
+        *,
+        internal: bool,
+        labels: Mapping[str, str],
+        host_address: bool = True,
+    ) -> None:
+        """A bridge network; ``internal``: no route out; ``host_address=False``: this
+        machine gets no address on it either (nothing on the host is reachable)."""
+        import docker.errors
+
+        options = {} if host_address else {"com.docker.network.bridge.inhibit_ipv4": "true"}
+        try:
+            self.client.networks.create(
+                name,
+                driver="bridge",
+                internal=internal,
+                labels={LABEL: "1", **labels},
+                options=options,
+                check_duplicate=True,
+            )
+        except docker.errors.APIError as exc:
+            raise EngineError(f"cannot create network {name}: {exc.explanation or exc}") from exc
+
+    def network(self, name: str) -> Any | None:
+        import docker.errors
+
+        try:
+            return self.client.networks.get(name)
+        except docker.errors.NotFound:
+            return None
+        except docker.errors.APIError as exc:
+            raise EngineError(f"cannot inspect network {name}: {exc.explanation or exc}") from exc
+
+    def remove_network(self, name: str) -> None:
+        import docker.errors
+
+        with contextlib.suppress(docker.errors.NotFound):
+            net = self.client.networks.get(name)
+            for attempt in range(6):
+                try:
+                    net.remove()
+                    return
+                except docker.errors.NotFound:
+                    return
+                except docker.errors.APIError as exc:
+                    if attempt == 5:
+                        log.warning("cannot remove network %s: %s", name, exc)
+                        return
+                    time.sleep(0.2 * (attempt + 1))
+
+    @contextlib.contextmanager
+    def helper(self, kwargs: Mapping[str, Any], *, also_on: Sequence[str] = ()) -> Iterator[Any]:
+        """A long-running helper container (``containers.create`` arguments) attached to
+        the networks ``also_on`` as well, started; killed and removed on exit."""
+        import docker.errors
+
+        with self.created({"detach": True, "init": True, **kwargs}) as c:
+            try:
+                for name in also_on:
+                    self.client.networks.get(name).connect(c)
+                c.start()
+            except docker.errors.APIError as exc:
+                raise EngineError(
+                    f"cannot start {kwargs.get('name', 'a helper container')}: "
+                    f"{exc.explanation or exc}"
+                ) from exc
+            yield c
+
+    def helper_state(self, container: Any) -> tuple[bool, str, dict[str, str]]:
+        """(running, its output so far, its address on each network)."""
+        import docker.errors
+
+        try:
+            container.reload()
+            logs = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
+        except docker.errors.APIError as exc:
+            raise EngineError(f"cannot inspect a helper container: {exc}") from exc
+        running = bool(container.attrs.get("State", {}).get("Running"))
+        nets = container.attrs.get("NetworkSettings", {}).get("Networks", {}) or {}
+        addresses = {n: str(v.get("IPAddress")) for n, v in nets.items() if v.get("IPAddress")}
+        return running, logs, addresses
