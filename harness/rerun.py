@@ -9,8 +9,10 @@ with the same command and selection, narrowed to the tests still failing:
   the command line overrides it, and then its reruns run its whole selection);
 - other formats (ctest, llama.cpp's test-backend-ops) are not re-run.
 
-Reruns write their result files under ``results/<cell>/rerun-<attempt>/<step>/`` and are
-stored apart from the first attempt (:meth:`harness.store.Store.add_reruns`): the run's
+The selection is written by the harness into a directory the step cannot write
+(:mod:`harness.executors.selection`). Reruns write their result files to a result
+directory of their own (``<step key>.rerun<attempt>``) and are stored apart from the first
+attempt (:meth:`harness.store.Store.add_reruns`): the run's
 counts and status stay those of the first attempt; the verdict calls a test that failed
 and then passed *flaky*. A test passing on a rerun is not run again.
 """
@@ -19,12 +21,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from harness.config.suite import Phase, Step
 from harness.errors import HarnessError
 from harness.executors.base import CellContext, ExecutionSession, Rerun
 from harness.results import parse
+from harness.results.collect import collect_result_files
 from harness.results.model import Outcome
 from harness.store import Store
 
@@ -33,7 +35,6 @@ RERUNNABLE_FORMATS = frozenset({"junit", "gtest-xml"})
 #: A step with more failed tests than this is not re-run: that is a broken build or a
 #: broken backend, not flakiness, and re-running it would double the cell's time.
 MAX_RERUN_TESTS = 100
-SELECT_PLUGIN = "harness_select"
 _FAILING = frozenset({Outcome.FAILED, Outcome.ERROR})
 _OK = frozenset({Outcome.PASSED, Outcome.XFAILED, Outcome.XPASSED})
 
@@ -62,20 +63,6 @@ def rerun_format(step: Step) -> str | None:
     if len(formats) == 1 and (fmt := formats.pop()) in RERUNNABLE_FORMATS:
         return fmt
     return None
-
-
-def selection_env(
-    fmt: str, test_ids: Sequence[str], select_file: Path, prior_addopts: str | None
-) -> dict[str, str]:
-    """The environment that narrows a step of result format ``fmt`` to ``test_ids``."""
-    if fmt == "junit":
-        select_file.parent.mkdir(parents=True, exist_ok=True)
-        select_file.write_text("".join(f"{t}\n" for t in test_ids), encoding="utf-8")
-        addopts = " ".join(p for p in (prior_addopts, f"-p {SELECT_PLUGIN}") if p)
-        return {"HARNESS_SELECT_FILE": str(select_file), "PYTEST_ADDOPTS": addopts}
-    if fmt == "gtest-xml":
-        return {"GTEST_FILTER": ":".join(test_ids)}
-    raise ValueError(f"result format {fmt!r} cannot be re-run")
 
 
 def _prior_addopts(ctx: CellContext, step: Step) -> str | None:
@@ -148,14 +135,14 @@ def _run_once(
     attempt: int,
 ) -> dict[str, tuple[Outcome, float, str | None]]:
     """One rerun of one step: outcome, duration and message per test id it reported."""
-    results_dir = ctx.results_dir / f"rerun-{attempt}" / sf.step.name
-    results_dir.mkdir(parents=True, exist_ok=True)
-    env = selection_env(fmt, test_ids, results_dir / "select.txt", _prior_addopts(ctx, sf.step))
-    session.run_step(sf.step, Phase.TEST, sf.index, Rerun(attempt, results_dir, env))
+    rerun = Rerun(attempt, fmt, tuple(test_ids), _prior_addopts(ctx, sf.step))
+    outcome = session.run_step(sf.step, Phase.TEST, sf.index, rerun)
     wanted = set(test_ids)
     out: dict[str, tuple[Outcome, float, str | None]] = {}
+    if outcome.results_dir is None:
+        return out
     for spec in sf.step.results:
-        for path in sorted(results_dir.glob(spec.path)):
+        for path in collect_result_files(outcome.results_dir, spec.path).files:
             try:
                 for r in parse(path, spec.format):
                     if r.test_id in wanted and (

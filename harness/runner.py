@@ -20,14 +20,22 @@ from harness.config.suite import Phase, Step, Suite
 from harness.errors import HarnessError, StepError
 from harness.executors.base import CellContext, ExecutionSession, Executor
 from harness.executors.process import StepOutcome
+from harness.executors.provenance import Provenance
 from harness.fingerprint import host_fingerprint
 from harness.matrix import Cell
 from harness.rerun import StepFailures, rerun_failures
 from harness.results.backend_ops import OP_FORMATS, iter_op_records
+from harness.results.collect import Collected, collect_result_files, matches
 from harness.results.fallback import scan_log_files
 from harness.results.ingest import ingest_file
 from harness.results.model import OUTCOMES
-from harness.source import Checkout, mask_url, prepare_source, release_checkout
+from harness.source import (
+    Checkout,
+    mask_url,
+    prepare_source,
+    release_checkout,
+    source_identity,
+)
 from harness.source.pairing import PullRequestBranch, companion_ref
 from harness.store import Store
 from harness.store.coverage import add_fallbacks, add_op_records
@@ -75,6 +83,9 @@ class RunOptions:
     pr_branch: PullRequestBranch | None = None
     #: re-runs of failed tests; ``None``: the suite's ``reruns``
     reruns: int | None = None
+    #: whether the code's author is trusted (the service's trust gate; ``--untrusted``):
+    #: untrusted code runs only on an executor that isolates it
+    trusted: bool = True
 
 
 @dataclass(slots=True)
@@ -173,6 +184,7 @@ def run_cell(
         out_dir=str(out_dir),
     )
     summary = RunSummary(cell=cell, run_id=run_id, ref=options.ref, log_dir=log_dir)
+    inputs_dir = out_dir / "inputs" / cell.slug
     problem = _Problem()
     checkout: Checkout | None = None
     companions: list[Checkout] = []
@@ -183,6 +195,13 @@ def run_cell(
     fingerprint = {**host_fingerprint(), "backend": target.fingerprint(), "executor": executor.name}
     try:
         store.set_environment(run_id, fingerprint)
+        if not options.trusted and not executor.isolates_untrusted:
+            raise StepError(
+                f"an untrusted author's code runs only on an executor that isolates it; "
+                f"the {executor.name} executor does not",
+                hint="run it with --executor docker (non-root, no credentials, confined "
+                "network, limits)",
+            )
         if (unusable := target.unusable_reason()) is not None:
             raise StepError(unusable)
         display.note(cell, target.describe())
@@ -223,6 +242,14 @@ def run_cell(
             backend_vars=target.variables(),
             on_line=lambda text: display.line(cell, text),
             reruns=suite.reruns if options.reruns is None else options.reruns,
+            provenance=Provenance(
+                author_trusted=options.trusted,
+                on_default_branch=checkout.on_default_branch,
+                sha=checkout.sha,
+                dirty=checkout.dirty,
+                source=source_identity(url),
+            ),
+            inputs_dir=inputs_dir,
         )
         with executor.session(ctx) as session:
             try:
@@ -423,7 +450,21 @@ def _ingest_step_results(
     The failing test ids go to ``failed`` (for reruns)."""
     found_all = True
     for spec in step.results:
-        files = sorted(ctx.results_dir.glob(spec.path))
+        collected = (
+            collect_result_files(outcome.results_dir, spec.path)
+            if outcome.results_dir is not None
+            else Collected()
+        )
+        files = collected.files
+        refused = [*collected.refused, *(r for r in outcome.refused if matches_name(r, spec.path))]
+        if refused:
+            # a result file the harness would not read (a link, a FIFO, a bad name):
+            # the results are incomplete, and the run says why
+            problem.add(
+                RunStatus.ERROR,
+                f"test step '{step.name}': result file {refused[0]}"
+                + (f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""),
+            )
         if not files:
             if spec.optional:
                 continue
@@ -460,3 +501,9 @@ def _step_reason(phase: Phase, outcome: StepOutcome) -> str:
     last = next((line for line in reversed(outcome.tail) if line.strip()), "")
     detail = f": {last.strip()[:200]}" if last else ""
     return f"{phase.value} step {outcome.log_path.stem} {outcome.describe()}{detail}"
+
+
+def matches_name(refusal: str, pattern: str) -> bool:
+    """Whether a copy-out refusal ("NAME: why") is about a file matching ``pattern``."""
+    name = refusal.split(": ", 1)[0]
+    return matches(name, pattern)

@@ -267,7 +267,23 @@ class Suite(_Strict):
         "steps (pytest and googletest results); one that then passes is flaky, not broken. "
         "harness run --reruns overrides it.",
     )
+    egress: list[str] = Field(
+        default_factory=list,
+        description="Host names (pypi.org, *.example.org) that steps of untrusted code "
+        "needing network may reach through the egress proxy, besides the package indexes "
+        "of the pip/uv settings (a model hub, the PyTorch wheel index).",
+    )
     schema_: str | None = Field(default=None, alias="$schema", exclude=True)
+
+    @field_validator("egress")
+    @classmethod
+    def _egress_hosts(cls, v: list[str]) -> list[str]:
+        for host in v:
+            if not re.match(r"^[a-z0-9*]([a-z0-9.*-]*[a-z0-9])?$", host):
+                raise ValueError(
+                    f"egress host {host!r} must be a lower-case host name (no scheme, port or path)"
+                )
+        return v
 
     @field_validator("backends")
     @classmethod

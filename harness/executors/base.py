@@ -3,12 +3,18 @@
 The runner does not care whether a step runs on the host in a virtualenv, in a container
 or on a far-away runner; it opens an :class:`ExecutionSession` for the cell, runs the
 setup steps unless the session says its environment is already built, then the build and
-test steps, and reads result files from ``results_dir`` on this machine.
+test steps, and reads each test step's result files from the directory on this machine
+its :class:`StepOutcome` names (``results_dir/<step key>``): a directory the step wrote
+itself (local) or one the harness filled by copying out of the container (docker).
+
+An executor says whether it *isolates* untrusted code (``isolates_untrusted``); the
+runner refuses to give it an untrusted author's code otherwise.
 """
 
 from __future__ import annotations
 
 import contextlib
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +23,7 @@ from typing import Any, Protocol
 from harness.backends.target import BackendTarget
 from harness.config.suite import BackendRecipe, Phase, Step, Suite
 from harness.executors.process import StepOutcome
+from harness.executors.provenance import Provenance
 from harness.matrix import Cell
 
 
@@ -46,17 +53,28 @@ class CellContext:
     #: how many times failed tests are re-run after the test steps (0: never)
     reruns: int = 0
     on_line: Callable[[str], None] | None = None
+    #: who wrote the code and where it is (trust, environment reuse)
+    provenance: Provenance = field(default_factory=Provenance)
+    #: where the harness writes files for steps (rerun selections): a directory no step
+    #: writes (mounted read-only into containers); default ``<results_dir>.inputs``
+    inputs_dir: Path | None = None
+
+    @property
+    def step_inputs_root(self) -> Path:
+        return self.inputs_dir or self.results_dir.with_name(self.results_dir.name + ".inputs")
 
 
 @dataclass(frozen=True, slots=True)
 class Rerun:
-    """A test step run again for its failed tests: the same command, writing its result
-    files to ``results_dir`` instead, with ``env`` added (the selection: see
-    :mod:`harness.rerun`), logging to ``<log>.rerun<attempt>.log``."""
+    """A test step run again for its failed tests: the same command, narrowed to
+    ``test_ids`` (the selection for result format ``fmt``: see :mod:`harness.rerun`),
+    with its own result directory and log (``<step key>.rerun<attempt>``)."""
 
     attempt: int
-    results_dir: Path
-    env: dict[str, str] = field(default_factory=dict)
+    fmt: str
+    test_ids: tuple[str, ...]
+    #: the PYTEST_ADDOPTS the recipe sets, kept in front of the selection plugin
+    prior_addopts: str | None = None
 
 
 class ExecutionSession(Protocol):
@@ -74,15 +92,33 @@ class ExecutionSession(Protocol):
 
 class Executor(Protocol):
     name: str
+    #: whether untrusted code is contained (no host write/read/exec, no credentials,
+    #: confined network); the runner refuses untrusted code to an executor without it
+    isolates_untrusted: bool
 
     def session(self, ctx: CellContext) -> contextlib.AbstractContextManager[ExecutionSession]: ...
+
+
+def step_key(phase: Phase, index: int, step: Step, rerun: Rerun | None = None) -> str:
+    """``test-00-unit`` (``.rerun1``): names a step's log and its result directory."""
+    suffix = f".rerun{rerun.attempt}" if rerun is not None else ""
+    return f"{phase.value}-{index:02d}-{step.name}{suffix}"
 
 
 def step_log_path(
     log_dir: Path, phase: Phase, index: int, step: Step, rerun: Rerun | None = None
 ) -> Path:
-    suffix = f".rerun{rerun.attempt}" if rerun is not None else ""
-    return log_dir / f"{phase.value}-{index:02d}-{step.name}{suffix}.log"
+    return log_dir / f"{step_key(phase, index, step, rerun)}.log"
+
+
+def fresh_dir(path: Path) -> Path:
+    """``path`` as a new, empty directory of the harness's (an old one is removed)."""
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.exists():
+        shutil.rmtree(path)
+    path.mkdir(mode=0o755, parents=True)
+    return path
 
 
 @contextlib.contextmanager

@@ -6,17 +6,29 @@ built once and reused by later runs:
 1. the variant image (``images/matrix.yaml``, content-hash tag);
 2. the suite layer on it: the recipe's system packages (``image.packages``), the
    unprivileged user steps run as, the virtualenv they install into;
-3. the cell environment: the setup steps run in containers *with* network, each
-   committed; the result is tagged with the same dependency key the local executor uses
-   for its virtualenvs, so a later run with unchanged dependencies skips setup.
+3. the cell environment: the setup steps run in containers, each committed; the result is
+   tagged with the dependency key the local executor uses for its virtualenvs, which
+   includes the code's provenance (:mod:`harness.executors.provenance`): trusted
+   default-branch code builds the shared environment, anything else one for its commit
+   only. A run of other code reuses the shared environment when its dependencies are the
+   same (reading it is harmless) but never adds to it.
 
-Every step runs in a fresh container from the newest of these: the upstream checkout
-mounted at ``/work/source``, result files at ``/work/results``, companion repositories
-at ``/work/repos``; as a non-root user; with CPU, memory and pids limits; the network
-off for test steps unless the recipe says otherwise; the backend's devices and
-environment (device indices renumbered as the container sees them); a timeout that kills;
-no docker socket, no host environment beyond the pip knobs and ``--pass-env`` names. The
-container is removed in every case; its output goes to the step's log.
+The container is the boundary; nothing it writes is trusted by the host:
+
+- every step's container mounts the session's work volume at ``/work``
+  (:mod:`harness.executors.workspace`): a copy of the checkout (no ``.git``) and of the
+  companion repositories, made by the harness; no host directory is mounted writable;
+- result files come out by the engine's archive API into a fresh host directory, regular
+  files with the expected names only (:mod:`harness.executors.copyout`);
+- files the harness writes for a step (rerun selections) are in a host directory of its
+  own, mounted read-only at ``/harness/inputs``;
+- steps run as a uid of their own (never root, owning nothing on the host), with no
+  capabilities, ``no-new-privileges``, CPU, memory and pids limits and a timeout that
+  kills; no docker socket; the host environment only through an allow-list (pip knobs,
+  ``--pass-env`` names) with credentials removed from URLs (an operator's ``--pass-env``
+  names are passed as they are to trusted code only);
+- test steps get no network unless the recipe says otherwise; a step of untrusted code
+  that needs network gets the package indexes only (:mod:`harness.executors.egress`).
 """
 
 from __future__ import annotations
@@ -24,7 +36,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterator
+import shlex
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -40,17 +53,19 @@ from harness.container_engine import (
     RunSpec,
 )
 from harness.errors import ConfigError, StepError
-from harness.executors.base import CellContext, Rerun, step_log_path
-from harness.executors.environment import looks_secret
+from harness.executors import egress
+from harness.executors.base import CellContext, Rerun, fresh_dir, step_key, step_log_path
+from harness.executors.copyout import CopyReport, unpack_results
+from harness.executors.environment import looks_secret, scrub_credentials
 from harness.executors.local import PYTEST_PLUGIN_DIR, environment_key
 from harness.executors.process import StepOutcome
+from harness.executors.selection import prepare_rerun
+from harness.executors.workspace import OUT, REPOS, SOURCE, Workspace
 from harness.fingerprint import PY_PROBE
 from harness.images.matrix import ImageMatrix, host_arch, load_matrix
 from harness.images.render import cell_user, render_suite_layer, render_variant
 
-SOURCE = "/work/source"
-RESULTS = "/work/results"
-REPOS = "/work/repos"
+INPUTS = "/harness/inputs"
 PLUGINS = "/opt/harness/plugins"
 PYTHON = "/opt/harness/venv/bin/python"
 #: host variables forwarded into containers: what changes what setup installs
@@ -69,29 +84,45 @@ class DockerOptions:
     cpus: float | None = None
     memory: str | None = "8g"
     pids: int | None = 4096
-    #: the network mode of steps and builds that need network ("host" where the daemon
-    #: has no bridge); None: the engine's default
+    #: the network mode of trusted steps and builds that need network ("host" where the
+    #: daemon has no bridge); None: the engine's default. Never used for untrusted code.
     network_mode: str | None = None
     images_dir: Path | None = None
     #: extra labels on every container (``HARNESS_DOCKER_LABELS="team=npu,ci.run=42"``):
     #: for finding, accounting or cleaning up what one job started
     labels: dict[str, str] = field(default_factory=dict)
+    #: network for untrusted steps that need it: egress | none | open (egress module)
+    untrusted_network: str = "egress"
 
     @classmethod
     def from_env(cls, **overrides: Any) -> DockerOptions:
         env = os.environ
         values: dict[str, Any] = {
             "base_image": env.get("HARNESS_DOCKER_BASE_IMAGE") or None,
-            "cpus": float(env["HARNESS_DOCKER_CPUS"]) if env.get("HARNESS_DOCKER_CPUS") else None,
+            "cpus": _number(env, "HARNESS_DOCKER_CPUS", float),
             "memory": env.get("HARNESS_DOCKER_MEMORY", "8g") or None,
-            "pids": int(env.get("HARNESS_DOCKER_PIDS", "4096")) or None,
+            "pids": _number(env, "HARNESS_DOCKER_PIDS", int, 4096) or None,
             "network_mode": env.get("HARNESS_DOCKER_NETWORK") or None,
             "labels": parse_labels(env.get("HARNESS_DOCKER_LABELS", "")),
+            "untrusted_network": egress.untrusted_policy(env),
         }
         if env.get("HARNESS_CANN_PACKAGES"):
             values["cann_packages"] = Path(env["HARNESS_CANN_PACKAGES"])
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+
+def _number(env: Any, name: str, kind: type, default: Any = None) -> Any:
+    raw = env.get(name, "")
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+    if value < 0:
+        raise ConfigError(f"{name}={raw!r} must not be negative")
+    return value
 
 
 def parse_labels(text: str) -> dict[str, str]:
@@ -119,24 +150,6 @@ def _knob_mounts(env: dict[str, str]) -> list[Mount]:
     return [Mount(p, str(p), read_only=True) for p in sorted(paths)]
 
 
-def _make_writable(*dirs: Path | None) -> None:
-    """Give the container's user write access to the run's own directories when the
-    harness runs as root (files it creates stay readable here)."""
-    if os.getuid() != 0:
-        return
-    for d in dirs:
-        if d is None or not d.exists():
-            continue
-        for root, subdirs, files in os.walk(d):
-            for name in [*subdirs, *files]:
-                p = Path(root, name)
-                with contextlib.suppress(OSError):
-                    if not p.is_symlink():
-                        p.chmod(p.stat().st_mode | 0o666 | (0o111 if p.is_dir() else 0))
-        with contextlib.suppress(OSError):
-            d.chmod(d.stat().st_mode | 0o777)
-
-
 class DockerSession:
     """Steps of one cell in containers (see the module docstring)."""
 
@@ -149,6 +162,8 @@ class DockerSession:
         env_tag: str,
         ready: bool,
         image_info: dict[str, Any],
+        workspace: Workspace,
+        proxy_image: str | None = None,
     ) -> None:
         self.ctx = ctx
         self.engine = engine
@@ -157,6 +172,11 @@ class DockerSession:
         self.env_tag = env_tag
         self.environment_ready = ready
         self.image_info = image_info
+        self.workspace = workspace
+        #: the egress proxy's image (built when an untrusted step first needs network)
+        self.proxy_image = proxy_image
+        #: what the environment image in use is shared with (the fingerprint says)
+        self.scope = ctx.provenance.describe()
         self._setup_images: list[str] = []
         #: where image probes are cached (by image id); None: not cached
         self.probe_cache: Path | None = None
@@ -168,7 +188,11 @@ class DockerSession:
             else None
         )
 
-    def _variables(self, results_dir: str = RESULTS) -> dict[str, str]:
+    @property
+    def trusted(self) -> bool:
+        return self.ctx.provenance.author_trusted
+
+    def _variables(self, results_dir: str) -> dict[str, str]:
         jobs = self.options.cpus or len(os.sched_getaffinity(0))
         return {
             "source_dir": SOURCE,
@@ -183,14 +207,27 @@ class DockerSession:
             **self.ctx.backend_vars,
         }
 
-    def _environment(self, step: Step, variables: dict[str, str]) -> dict[str, str]:
+    def _environment(
+        self, step: Step, variables: dict[str, str]
+    ) -> tuple[dict[str, str], list[str]]:
+        """The step's environment, and the names whose credentials were removed."""
         host = os.environ
+        scrubbed: list[str] = []
+
+        def clean(name: str, value: str) -> str:
+            cleaned = scrub_credentials(value)
+            if cleaned != value:
+                scrubbed.append(name)
+            return cleaned
+
         env: dict[str, str] = {
-            name: value
+            name: clean(name, value)
             for name, value in host.items()
             if name.startswith(FORWARDED_PREFIXES) and not looks_secret(name)
         }
-        env.update({n: host[n] for n in self.ctx.pass_env if n in host})
+        for name in self.ctx.pass_env:
+            if name in host:  # named by the operator: as is, but only for trusted code
+                env[name] = host[name] if self.trusted else clean(name, host[name])
         env.update(as_environment(variables))
         if self._container_options is not None:
             env.update(self._container_options.env)
@@ -201,42 +238,33 @@ class DockerSession:
         env.update(step.env)
         env["PYTHONPATH"] = ":".join(p for p in (PLUGINS, env.get("PYTHONPATH")) if p)
         env["HOME"] = "/home/harness"
-        return env
+        return env, scrubbed
 
-    def _mounts(self, env: dict[str, str]) -> list[Mount]:
-        ctx = self.ctx
-        mounts = [
-            Mount(ctx.source_dir, SOURCE),
-            Mount(ctx.results_dir, RESULTS),
-            Mount(PYTEST_PLUGIN_DIR, PLUGINS, read_only=True),
-        ]
-        if ctx.repos_dir is not None and ctx.repos_dir.exists():
-            mounts.append(Mount(ctx.repos_dir, REPOS))
+    def _mounts(self, env: dict[str, str], inputs: Path | None) -> list[Mount]:
+        mounts = [Mount(PYTEST_PLUGIN_DIR, PLUGINS, read_only=True)]
+        if inputs is not None:
+            mounts.append(Mount(inputs, INPUTS, read_only=True))
         mounts += _knob_mounts(env)
         if self._container_options is not None:
-            for host, inside, ro in self._container_options.mounts:
-                if Path(host).exists():
-                    mounts.append(Mount(Path(host), inside, ro))
+            for host, inside, _ro in self._container_options.mounts:
+                if Path(host).exists():  # a backend never gets a writable host path
+                    mounts.append(Mount(Path(host), inside, read_only=True))
         return mounts
 
     def run_step(
         self, step: Step, phase: Phase, index: int, rerun: Rerun | None = None
     ) -> StepOutcome:
-        results = RESULTS
+        key = step_key(phase, index, step, rerun)
+        out = f"{OUT}/{key}"
+        variables = self._variables(out)
+        env, scrubbed = self._environment(step, variables)
+        inputs = None
         if rerun is not None:
-            rel = rerun.results_dir.relative_to(self.ctx.results_dir)
-            results = f"{RESULTS}/{rel.as_posix()}"
-        variables = self._variables(results)
-        env = self._environment(step, variables)
-        if rerun is not None:
-            env.update(rerun.env)
-            if "HARNESS_SELECT_FILE" in env:  # a host path under results_dir
-                sel = Path(env["HARNESS_SELECT_FILE"]).relative_to(self.ctx.results_dir)
-                env["HARNESS_SELECT_FILE"] = f"{RESULTS}/{sel.as_posix()}"
+            inputs = self.ctx.step_inputs_root / key
+            env.update(prepare_rerun(rerun, inputs, INPUTS))
         script = render(step.run, variables)
         if not (self.ctx.source_dir / step.workdir).is_dir():
             raise StepError(f"step '{step.name}': working directory '{step.workdir}' not found")
-        _make_writable(self.ctx.results_dir)
         co = self._container_options
         limits = Limits(
             cpus=self.options.cpus,
@@ -245,18 +273,16 @@ class DockerSession:
             shm_size=co.shm_size if co else None,
             cpuset=co.cpuset if co else None,
         )
-        network = step.needs_network(phase)
         spec = RunSpec(
             image=self.image,
-            command=["bash", "-eo", "pipefail", "-c", script],
+            command=["bash", "-eo", "pipefail", "-c", f"mkdir -p {shlex.quote(out)}\n{script}"],
             env=env,
-            mounts=self._mounts(env),
+            mounts=self._mounts(env, inputs),
+            volumes={self.workspace.name: "/work"},
             devices=co.devices if co else (),
             gpu_requests=co.gpu_requests if co else (),
             workdir=f"{SOURCE}/{step.workdir}".rstrip("/.") or SOURCE,
             user="{}:{}".format(*cell_user()),
-            network=network,
-            network_mode=self.options.network_mode,
             limits=limits,
             timeout_s=step.timeout,
             labels={
@@ -265,22 +291,110 @@ class DockerSession:
                 "org.accel-harness.step": step.name,
             },
         )
-        what = f"{phase.value} step '{step.name}'" + (f" (rerun {rerun.attempt})" if rerun else "")
-        header = (
-            f"[harness] {what} in {self.image} ({'network' if network else 'no network'}, "
-            f"{limits.memory or 'no'} memory limit)\n[harness] $ {script}"
-        )
-        keep = None
-        if phase is Phase.SETUP:
-            keep = self._commit_setup
-        result = self.engine.run(
-            spec,
-            log_path=step_log_path(self.ctx.log_dir, phase, index, step, rerun),
-            on_line=self.ctx.on_line,
-            header=header,
-            keep=keep,
-        )
-        return _outcome(result, step_log_path(self.ctx.log_dir, phase, index, step, rerun), limits)
+        log_path = step_log_path(self.ctx.log_dir, phase, index, step, rerun)
+        with self._network(spec, step, phase) as (spec, network_note, audit):
+            what = f"{phase.value} step '{step.name}'" + (
+                f" (rerun {rerun.attempt})" if rerun else ""
+            )
+            notes = [f"[harness] {what} in {self.image} ({network_note}, "
+                     f"{limits.memory or 'no'} memory limit)"]  # fmt: skip
+            if scrubbed:
+                notes.append(f"[harness] credentials removed from {', '.join(sorted(scrubbed))}")
+            header = "\n".join([*notes, f"[harness] $ {script}"])
+            copied: list[CopyReport] = []
+            results = self.ctx.results_dir / key
+
+            def keep(container: Any, result: ContainerResult) -> None:
+                if step.results:
+                    copied.append(self._copy_out(container, out, key, results, step))
+                if phase is Phase.SETUP:
+                    self._commit_setup(container, result)
+
+            result = self.engine.run(
+                spec, log_path=log_path, on_line=self.ctx.on_line, header=header, keep=keep
+            )
+            if audit is not None:
+                with log_path.open("a", encoding="utf-8") as log:
+                    for line in audit():
+                        log.write(f"[harness] egress proxy: {line}\n")
+        outcome = _outcome(result, log_path, limits)
+        if not step.results:
+            return outcome
+        report = copied[0] if copied else CopyReport()
+        if report.refused or report.ignored:
+            with log_path.open("a", encoding="utf-8") as log:
+                for line in report.refused:
+                    log.write(f"[harness] result file {line}\n")
+                if report.ignored:
+                    log.write(f"[harness] {report.ignored} other file(s) left in the container\n")
+        return replace(outcome, results_dir=results, refused=tuple(report.refused))
+
+    @contextlib.contextmanager
+    def _network(
+        self, spec: RunSpec, step: Step, phase: Phase
+    ) -> Iterator[tuple[RunSpec, str, Callable[[], list[str]] | None]]:
+        """``spec`` with the step's network (module docstring), and how it is described."""
+        if not step.needs_network(phase):
+            yield spec, "no network", None
+            return
+        spec_net = replace(spec, network=True, network_mode=self.options.network_mode)
+        if self.trusted:
+            yield spec_net, "network", None
+            return
+        policy = self.options.untrusted_network
+        if policy == "none":
+            yield spec, "no network: untrusted code (HARNESS_UNTRUSTED_NETWORK=none)", None
+            return
+        if policy == "open":
+            note = (
+                "network: untrusted code on the runner's network (HARNESS_UNTRUSTED_NETWORK=open)"
+            )
+            yield spec_net, note, None
+            return
+        hosts = egress.allowed_hosts(spec.env, self.ctx.suite.egress)
+        labels = {**self.options.labels, "org.accel-harness.cell": self.ctx.cell.id}
+        with contextlib.ExitStack() as stack:
+            try:
+                proxy = stack.enter_context(
+                    egress.egress_proxy(self.engine, self._proxy_image(), hosts, labels)
+                )
+            except EngineError as exc:
+                raise StepError(
+                    f"step '{step.name}' of untrusted code needs network, and this engine "
+                    f"cannot confine it to the package indexes: {exc.message}",
+                    hint="see `harness doctor`; HARNESS_UNTRUSTED_NETWORK=none runs it without "
+                    "network (dependencies from a local wheel folder), =open gives it the "
+                    "runner's network (unsafe)",
+                ) from exc
+            allowed = ", ".join(proxy.hosts) or "nothing"
+            note = f"network: untrusted code, only {allowed} through the egress proxy"
+            env = {**spec.env, **proxy.env}
+            spec = replace(spec, env=env, network=True, network_mode=proxy.network)
+            yield spec, note, proxy.audit
+
+    def _proxy_image(self) -> str:
+        if self.proxy_image is None:
+            base = self.options.base_image
+            base_id = self.engine.image_id(base) if base else None
+            spec = egress.proxy_image_spec(self.images_dir, base, base_id)
+            spec = replace(spec, network_mode=self.options.network_mode)
+            self.engine.build(spec, self.ctx.on_line)
+            self.proxy_image = spec.tag
+        return self.proxy_image
+
+    @property
+    def images_dir(self) -> Path:
+        return Path(self.image_info["images_dir"])
+
+    def _copy_out(self, container: Any, out: str, key: str, dest: Path, step: Step) -> CopyReport:
+        """The step's result files from its stopped container into ``dest`` (fresh)."""
+        fresh_dir(dest)
+        dest.rmdir()
+        chunks = self.engine.archive(container, out)
+        if chunks is None:
+            dest.mkdir(mode=0o755)
+            return CopyReport()
+        return unpack_results(chunks, dest, [r.path for r in step.results], top=key)
 
     def _commit_setup(self, container: Any, result: ContainerResult) -> None:
         """After a successful setup step, its container's filesystem is the next image."""
@@ -301,10 +415,20 @@ class DockerSession:
         self.image = self.env_tag
         self.environment_ready = True
 
+    def discard(self) -> None:
+        """Remove what this session built that no later run may use."""
+        for image in [
+            *self._setup_images,
+            *([] if self.ctx.provenance.reusable else [self.env_tag]),
+        ]:
+            with contextlib.suppress(Exception):
+                self.engine.remove_image(image)
+
     def fingerprint(self) -> dict[str, Any]:
-        info = dict(self.image_info)
+        info = {k: v for k, v in self.image_info.items() if k != "images_dir"}
         image_id = self.engine.image_id(self.image)
         info.update(tag=self.image, digest=image_id)
+        info["scope"] = self.scope
         return {"executor": "docker", "image": info, **self._probe_cached(image_id)}
 
     def _probe_cached(self, image_id: str | None) -> dict[str, Any]:
@@ -377,6 +501,7 @@ class DockerExecutor:
     """Cells in containers from their image variant (see the module docstring)."""
 
     name = "docker"
+    isolates_untrusted = True
 
     def __init__(
         self,
@@ -433,13 +558,48 @@ class DockerExecutor:
         )
         layer = replace(layer, network_mode=self.options.network_mode)
         self.engine.build(layer, say)
-        key = environment_key(ctx, layer.tag)
-        env_tag = f"{ENV_REPOSITORY}/{ctx.suite.name}-{ctx.cell.backend}-{variant.id}:{key}"
-        ready = self.engine.image_id(env_tag) is not None
-        _make_writable(ctx.source_dir, ctx.results_dir, ctx.repos_dir)
-        info = {"variant": variant.id, "arch": arch, "variant_tag": spec.tag, "layer": layer.tag}
-        session = DockerSession(
-            ctx, self.engine, self.options, env_tag if ready else layer.tag, env_tag, ready, info
-        )
-        session.probe_cache = self.cache_dir / "docker-probes"
-        yield session
+        repository = f"{ENV_REPOSITORY}/{ctx.suite.name}-{ctx.cell.backend}-{variant.id}"
+        env_tag = f"{repository}:{environment_key(ctx, layer.tag)}"
+        image, ready = env_tag, self.engine.image_id(env_tag) is not None
+        if not ready and not ctx.provenance.shared:
+            # the shared environment, built from trusted code, serves any run with the
+            # same dependencies; a run of other code only ever builds its own
+            shared = replace(
+                ctx.provenance, author_trusted=True, on_default_branch=True, dirty=False
+            ).scope()
+            shared_tag = f"{repository}:{environment_key(ctx, layer.tag, scope=shared)}"
+            if self.engine.image_id(shared_tag) is not None:
+                image, ready = shared_tag, True
+        labels = {**self.options.labels, "org.accel-harness.cell": ctx.cell.id}
+        workspace = Workspace.create(self.engine, labels)
+        try:
+            copies = {SOURCE: ctx.source_dir}
+            if ctx.repos_dir is not None and ctx.repos_dir.is_dir():
+                copies[REPOS] = ctx.repos_dir
+            workspace.stage(layer.tag, cell_user(), copies, labels)
+            info = {
+                "variant": variant.id,
+                "arch": arch,
+                "variant_tag": spec.tag,
+                "layer": layer.tag,
+                "images_dir": str(self.matrix.directory),
+            }
+            session = DockerSession(
+                ctx,
+                self.engine,
+                self.options,
+                image if ready else layer.tag,
+                env_tag,
+                ready,
+                info,
+                workspace,
+            )
+            session.probe_cache = self.cache_dir / "docker-probes"
+            if ready and image != env_tag:
+                session.scope = "shared (trusted code on the default branch)"
+            try:
+                yield session
+            finally:
+                session.discard()
+        finally:
+            workspace.remove()

@@ -49,3 +49,19 @@ def filtered_host_env(host: Mapping[str, str], pass_env: Iterable[str] = ()) -> 
         ):
             out[name] = value
     return out
+
+
+_URL_USERINFO_RE = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]*@")
+_SECRET_QUERY_RE = re.compile(
+    r"([?&;])((?:access_?)?token|auth|key|api_?key|password|passwd|secret|signature|sig)"
+    r"=[^&;#\s]*&?",
+    re.IGNORECASE,
+)
+
+
+def scrub_credentials(value: str) -> str:
+    """``value`` without credentials in URLs: ``user:password@`` (or ``token@``) userinfo
+    is removed, and ``token=`` / ``password=`` / ``key=``-like query values are dropped."""
+    value = _URL_USERINFO_RE.sub(r"\1", value)
+    value = _SECRET_QUERY_RE.sub(lambda m: m.group(1), value)
+    return re.sub(r"[?&;](?=\s|$|#)", "", value)

@@ -5,7 +5,12 @@ a hash of everything that decides its contents: the interpreter version, the set
 and their environment, and the upstream's dependency files (``dependency_files`` in the
 recipe, e.g. ``requirements.txt``). While the key is unchanged the environment is reused
 and setup steps are skipped; a half-built environment (setup failed or was interrupted)
-is never reused.
+is never reused. Which runs may share an environment is the code's provenance
+(:mod:`harness.executors.provenance`): part of the key, so a pull request's setup never
+builds into the environment a baseline uses.
+
+This executor does not isolate anything: steps run as the harness's user, with its
+files and network. It runs trusted code only (``isolates_untrusted`` is False).
 """
 
 from __future__ import annotations
@@ -18,22 +23,24 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from harness.config.suite import Phase, Step
 from harness.config.templating import as_environment, render
 from harness.errors import ConfigError, StepError
-from harness.executors.base import CellContext, Rerun, step_log_path
+from harness.executors.base import CellContext, Rerun, fresh_dir, step_key, step_log_path
 from harness.executors.environment import filtered_host_env
 from harness.executors.process import StepOutcome, run_command
+from harness.executors.selection import prepare_rerun
 from harness.fingerprint import python_fingerprint
 
 READY_MARKER = ".harness-ready.json"
 KEYED_ENV_PREFIXES = ("PIP_", "UV_", "HARNESS_")
 PYTEST_PLUGIN_DIR = Path(__file__).resolve().parent.parent / "pytest_plugins"
 #: Bumped when the way environments are built changes, invalidating old ones.
-ENV_LAYOUT_VERSION = "1"
+ENV_LAYOUT_VERSION = "2"
 
 
 def interpreter_version(python: str) -> str:
@@ -51,10 +58,12 @@ def interpreter_version(python: str) -> str:
     return f"{exe} {proc.stdout.strip()}"
 
 
-def environment_key(ctx: CellContext, python_version: str) -> str:
-    """The hash that names the cell's virtualenv (see the module docstring)."""
+def environment_key(ctx: CellContext, python_version: str, scope: str | None = None) -> str:
+    """The hash that names the cell's virtualenv or image (see the module docstring);
+    ``scope`` replaces the provenance's scope (to look up the shared environment)."""
     h = hashlib.sha256()
     h.update(f"layout={ENV_LAYOUT_VERSION}\npython={python_version}\n".encode())
+    h.update(f"scope={scope or ctx.provenance.scope()}\n".encode())
     h.update(json.dumps(ctx.suite.env, sort_keys=True).encode())
     h.update(json.dumps(ctx.recipe.env, sort_keys=True).encode())
     for step in ctx.recipe.setup:
@@ -118,19 +127,22 @@ class LocalSession:
     def run_step(
         self, step: Step, phase: Phase, index: int, rerun: Rerun | None = None
     ) -> StepOutcome:
+        key = step_key(phase, index, step, rerun)
+        results = fresh_dir(self.ctx.results_dir / key)
         variables = self._variables()
+        variables["results_dir"] = str(results)
         env = {**self._env, **step.env}
+        env.update(as_environment({"results_dir": variables["results_dir"]}))
         if rerun is not None:
-            variables["results_dir"] = str(rerun.results_dir)
-            env.update(as_environment({"results_dir": variables["results_dir"]}))
-            env.update(rerun.env)
+            inputs = self.ctx.step_inputs_root / key
+            env.update(prepare_rerun(rerun, inputs, str(inputs)))
         script = render(step.run, variables)
         cwd = self.ctx.source_dir / step.workdir
         if not cwd.is_dir():
             raise StepError(f"step '{step.name}': working directory '{step.workdir}' not found")
         what = f"{phase.value} step '{step.name}'" + (f" (rerun {rerun.attempt})" if rerun else "")
         header = f"[harness] {what} in {cwd}\n[harness] $ {script}"
-        return run_command(
+        outcome = run_command(
             ["bash", "-eo", "pipefail", "-c", script],
             cwd=cwd,
             env=env,
@@ -139,6 +151,7 @@ class LocalSession:
             on_line=self.ctx.on_line,
             header=header,
         )
+        return replace(outcome, results_dir=results)
 
     def mark_environment_ready(self) -> None:
         info = {"cell": self.ctx.cell.id, "setup": [s.name for s in self.ctx.recipe.setup]}
@@ -157,6 +170,7 @@ class LocalExecutor:
     """Run steps on the host (see the module docstring)."""
 
     name = "local"
+    isolates_untrusted = False
 
     def __init__(self, cache_dir: Path) -> None:
         self.cache_dir = cache_dir
@@ -186,4 +200,9 @@ class LocalExecutor:
                         f"cannot create a virtualenv with {python}: {proc.stderr.strip()[-500:]}",
                         hint="install the interpreter's venv module (Debian: python3-venv)",
                     )
-            yield LocalSession(ctx, venv, ready)
+            try:
+                yield LocalSession(ctx, venv, ready)
+            finally:
+                if not ctx.provenance.reusable:  # built for this run only
+                    shutil.rmtree(venv, ignore_errors=True)
+                    lock_path.unlink(missing_ok=True)

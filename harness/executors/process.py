@@ -38,6 +38,10 @@ class StepOutcome:
     #: an infrastructure cause the executor knows (a container OOM-killed at its memory
     #: limit); the step's failure is then the infrastructure's, not the tests'
     infra_reason: str | None = None
+    #: where this step's result files are on this machine (None: it has none)
+    results_dir: Path | None = None
+    #: result files the harness would not take, each "NAME: why"
+    refused: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:

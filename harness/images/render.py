@@ -28,17 +28,27 @@ DEFAULT_BASES = {
 }
 SUITE_LAYER_TEMPLATE = "suite-layer.Dockerfile.j2"
 PACKAGE_MANAGERS = {"openeuler": "yum", "debian": "apt", "ubuntu": "apt"}
-#: The unprivileged user cell steps run as in containers when the harness runs as root.
-CELL_UID = 1000
-CELL_GID = 1000
+#: The unprivileged user cell steps run as in containers: a uid of their own, which owns
+#: nothing on the host (``HARNESS_DOCKER_USER=UID:GID`` chooses another).
+CELL_UID = 61000
+CELL_GID = 61000
 
 
 def cell_user() -> tuple[int, int]:
-    """(uid, gid) cell steps run as in containers: the harness's own user, so files in
-    the mounted checkout and results stay its own; uid 1000 when it runs as root (steps
-    never run as root)."""
-    uid = os.getuid()
-    return (uid, os.getgid()) if uid != 0 else (CELL_UID, CELL_GID)
+    """(uid, gid) cell steps run as in containers: never root, never the harness's own
+    user (containers share no writable directory with the host: see
+    harness/executors/workspace.py)."""
+    raw = os.environ.get("HARNESS_DOCKER_USER", "").strip()
+    if not raw:
+        return CELL_UID, CELL_GID
+    uid, _, gid = raw.partition(":")
+    try:
+        pair = int(uid), int(gid or uid)
+    except ValueError:
+        raise ConfigError(f"HARNESS_DOCKER_USER={raw!r} is not UID:GID") from None
+    if pair[0] == 0 or pair[1] == 0:
+        raise ConfigError("HARNESS_DOCKER_USER: steps never run as root (uid or gid 0)")
+    return pair
 
 
 HASH_CHARS = 16
@@ -92,6 +102,11 @@ def _render(directory: Path, template: str, values: Mapping[str, object]) -> str
         where = f"{directory / template}"
         line = getattr(exc, "lineno", None)
         raise ConfigError(f"{where}{f':{line}' if line else ''}: {exc}") from exc
+
+
+def render_template(directory: Path, template: str, values: Mapping[str, object]) -> str:
+    """``template`` from the images directory ``directory``, rendered with ``values``."""
+    return _render(directory, template, values)
 
 
 def base_image(variant: Variant) -> str:

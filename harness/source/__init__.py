@@ -27,7 +27,13 @@ from harness.source.checkout import (
     release_checkout,
     resolve_source_kind,
 )
-from harness.source.git import DEFAULT_GIT_TIMEOUT_S, mask_url, mirror_path, mirror_slug
+from harness.source.git import (
+    DEFAULT_GIT_TIMEOUT_S,
+    mask_url,
+    mirror_path,
+    mirror_slug,
+    source_identity,
+)
 from harness.source.refs import normalize_pr_ref
 
 __all__ = [
@@ -41,4 +47,5 @@ __all__ = [
     "prepare_source",
     "release_checkout",
     "resolve_source_kind",
+    "source_identity",
 ]

@@ -71,6 +71,12 @@ def _mirror_key(url: str) -> str:
     return key
 
 
+def source_identity(url: str) -> str:
+    """What names an upstream whatever the spelling of its URL: no credentials, local
+    paths absolute (the mirror's key)."""
+    return _mirror_key(url)
+
+
 def mirror_slug(url: str) -> str:
     """``https://github.com/a/b.git`` → ``github.com+a+b-1a2b3c4d``: readable + short hash."""
     key = _mirror_key(url)
@@ -124,7 +130,13 @@ class Git:
         what: str = "git failed",
         hint: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        cmd = ["git", *(["-c", "protocol.file.allow=always"] if self.allow_file else []), *args]
+        cmd = [
+            "git",
+            # never a command from a repository's config or hooks, whoever wrote them
+            *("-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null"),
+            *(["-c", "protocol.file.allow=always"] if self.allow_file else []),
+            *args,
+        ]
         shown = shown_command(args)
         try:
             proc = subprocess.Popen(

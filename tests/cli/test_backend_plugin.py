@@ -80,7 +80,7 @@ def test_cells_run_on_the_plugin_backend(
     res = harness("run", "accel", "--backend", "auto", "--devices", "1", "--json", env=xacc_env)
     assert res.code == 0, res.err
     assert [r["cell"] for r in res.json()["runs"]] == ["accel/xacc/host"]
-    (out,) = (tmp_path / "reports" / "out").glob("*/results/accel__xacc__host")
+    (out,) = (tmp_path / "reports" / "out").glob("*/results/accel__xacc__host/test-00-*")
     assert (out / "vars.txt").read_text().strip() == "device=xacc devices=1 count=1"
     step_env = read_env(out / "env.txt")
     assert step_env["XACC_VISIBLE_DEVICES"] == "1"

@@ -34,7 +34,7 @@ def write_suite(suites_dir: Path, upstream: UpstreamRepo, wheels: Path, companio
 
 
 def data_seen(tmp_path: Path) -> str:
-    (found,) = (tmp_path / "reports" / "out").glob("*/results/accel__cpu__host/data.txt")
+    (found,) = (tmp_path / "reports" / "out").glob("*/results/accel__cpu__host/test-*/data.txt")
     text = found.read_text().strip()
     found.unlink()
     return text

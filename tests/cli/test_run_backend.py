@@ -78,7 +78,7 @@ def npu_host(tmp_path: Path, host_bin: Path, *, cann: str = "8.3.RC2") -> dict[s
 
 
 def results_of(tmp_path: Path, cell_slug: str) -> Path:
-    (found,) = (tmp_path / "reports" / "out").glob(f"*/results/{cell_slug}")
+    (found,) = (tmp_path / "reports" / "out").glob(f"*/results/{cell_slug}/test-00-*")
     return found
 
 
