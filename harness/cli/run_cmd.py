@@ -131,6 +131,13 @@ def exit_code_for(runs: list[RunSummary]) -> int:
 )
 @click.option("--keep-worktree", is_flag=True, help="Keep the checkout after the run.")
 @click.option(
+    "--untrusted",
+    is_flag=True,
+    help="Treat the code as an untrusted author's (as the service does for a stranger's "
+    "pull request): only an isolating executor runs it, its network is confined to the "
+    "package indexes, no --pass-env credential reaches it.",
+)
+@click.option(
     "--bundle",
     "bundle_dir",
     type=click.Path(path_type=Path, file_okay=False),
@@ -154,6 +161,7 @@ def run(
     pass_env: tuple[str, ...],
     reruns: int | None,
     keep_worktree: bool,
+    untrusted: bool,
     bundle_dir: Path | None,
     backend: str | None,
     devices: str | None,
@@ -194,6 +202,7 @@ def run(
         pass_env=pass_env,
         pr_branch=_pr_branch(pr_head),
         reruns=reruns,
+        trusted=not untrusted,
     )
     store = Store.open(db_url)
     runs: list[RunSummary] = []

@@ -38,6 +38,8 @@ def dispatch_entry(config: ServiceConfig, item: q.Item, pr_head: str | None) -> 
         "head_sha": item.head_sha,
         "pr_head": pr_head or "",
         "repository": item.repository,
+        # the cell job passes --untrusted unless this says "true"
+        "trusted": "true" if item.trusted else "false",
     }
     payload = {"installation": None, "event_type": a.event_type, "client_payload": client_payload}
     return DispatchEntry(a.repository, f"dispatch:{item.id}", payload)

@@ -201,13 +201,19 @@ class Worker:
         suite = self.plan.suites.get(cell.suite)
         if suite is None or cell.backend not in suite.backends:
             raise HarnessError(f"cell {item.cell} is not defined by the suites any more")
-        if not item.trusted and self.plan.executor == "local":
+        if not item.trusted and not self.executor.isolates_untrusted:
             raise HarnessError(
                 "an untrusted author's code runs only in containers (non-root, no network, "
-                "limits), never on this host: start workers with --executor docker"
+                f"limits), never on this host ({self.executor.name} executor): start workers "
+                "with --executor docker"
             )
         pr_branch = _pr_branch(self._head_label(item))
-        options = RunOptions(ref=item.ref, cache_dir=self.settings.cache_dir, pr_branch=pr_branch)
+        options = RunOptions(
+            ref=item.ref,
+            cache_dir=self.settings.cache_dir,
+            pr_branch=pr_branch,
+            trusted=item.trusted,
+        )
         out_dir = (self.settings.reports_dir / (item.job_id or f"item-{item.id}")).resolve()
         out_dir.mkdir(parents=True, exist_ok=True)
         with ConsoleDisplay(Console(stderr=True), live=False) as display:

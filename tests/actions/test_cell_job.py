@@ -143,6 +143,8 @@ def test_cell_job_then_report_job(tmp_path: Path, wheels: Path, shared_cache: Pa
         "github.event.client_payload.items[matrix.cell]": "",
         "github.event.client_payload.ref || inputs.ref": "",
         "github.event.client_payload.pr_head": "",
+        "github.event_name": "workflow_dispatch",
+        "github.event.client_payload.trusted": "",
         "strategy.job-index": "0",
         "fromJSON(needs.plan.outputs.matrix)": out["matrix"],
     }

@@ -130,16 +130,23 @@ class Service:
     """``harness serve`` (and optional extra ``harness worker`` processes) on a free port."""
 
     def __init__(
-        self, tmp: Path, suites: Path, db_url: str, env: dict[str, str], workers: int = 1
+        self,
+        tmp: Path,
+        suites: Path,
+        db_url: str,
+        env: dict[str, str],
+        workers: int = 1,
+        executor: str = "local",
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.db_url, self.suites, self.env, self.tmp = db_url, suites, env, tmp
+        self.executor = executor
         self.log = tmp / "serve.log"
         self.proc = subprocess.Popen(
             [
                 sys.executable, "-m", "harness", "serve", "--port", str(self.port),
-                "--workers", str(workers), "--executor", "local", "--db", db_url,
+                "--workers", str(workers), "--executor", executor, "--db", db_url,
                 "--suites", str(suites), "--reports-dir", str(tmp / "reports"),
             ],
             env=env, stdout=self.log.open("wb"), stderr=subprocess.STDOUT,
@@ -158,7 +165,7 @@ class Service:
         log = self.tmp / f"{name}.log"
         return subprocess.Popen(
             [
-                sys.executable, "-m", "harness", "worker", "--executor", "local",
+                sys.executable, "-m", "harness", "worker", "--executor", self.executor,
                 "--db", self.db_url, "--suites", str(self.suites), "--name", name,
                 "--reports-dir", str(self.tmp / "reports"), *args,
             ],
