@@ -56,6 +56,45 @@ def _docker() -> dict[str, Any]:
     return {"ok": True, "version": version.get("Version"), "api": version.get("ApiVersion")}
 
 
+def _untrusted_network(docker_ok: bool) -> dict[str, Any]:
+    """How steps of untrusted code that need network would get it here."""
+    from harness.container_engine import ContainerEngine, EngineError
+    from harness.errors import ConfigError
+    from harness.executors.egress import egress_unavailable, untrusted_policy
+
+    try:
+        policy = untrusted_policy()
+    except ConfigError as exc:
+        return {"ok": False, "reason": exc.message, "hint": exc.hint}
+    if policy == "none":
+        return {"ok": True, "detail": "none (HARNESS_UNTRUSTED_NETWORK=none): no network at all"}
+    if policy == "open":
+        return {
+            "ok": False,
+            "reason": "open (HARNESS_UNTRUSTED_NETWORK=open): untrusted setup gets the "
+            "runner's network, its loopback and LAN included",
+            "hint": "unset HARNESS_UNTRUSTED_NETWORK to confine it to the package indexes",
+        }
+    if not docker_ok:
+        return {"ok": False, "reason": "egress: needs a container engine", "hint": None}
+    try:
+        why = egress_unavailable(ContainerEngine())
+    except EngineError as exc:
+        why = exc.message
+    if why is not None:
+        return {
+            "ok": False,
+            "reason": f"egress: this engine cannot confine it ({why}); untrusted steps "
+            "that need network are refused",
+            "hint": "allow the daemon to create bridge networks, or set "
+            "HARNESS_UNTRUSTED_NETWORK=none (dependencies from a local wheel folder)",
+        }
+    return {
+        "ok": True,
+        "detail": "egress: package indexes only, through a proxy on an internal network",
+    }
+
+
 def doctor_report(names: list[str], *, check_host: bool = True) -> dict[str, Any]:
     """The data behind ``harness doctor --json`` (the shape is documented in the README)."""
     detector = BackendDetector()
@@ -92,7 +131,12 @@ def doctor_report(names: list[str], *, check_host: bool = True) -> dict[str, Any
         "shadowed_plugins": [k for k, v in origins.items() if v == "shadowed by built-in"],
     }
     if check_host:
-        report["host"] = {"git": _git(), "docker": _docker()}
+        docker = _docker()
+        report["host"] = {
+            "git": _git(),
+            "docker": docker,
+            "untrusted network": _untrusted_network(bool(docker["ok"])),
+        }
     return report
 
 
@@ -153,7 +197,8 @@ def print_report(report: dict[str, Any], console: Console) -> None:
     host = report.get("host", {})
     for key, value in host.items():
         if value["ok"]:
-            console.print(f"{key}: {escape(str(value.get('version')))}", highlight=False)
+            shown = value.get("detail") or value.get("version")
+            console.print(f"{key}: {escape(str(shown))}", highlight=False)
         else:
             console.print(f"{key}: [yellow]{escape(value['reason'])}[/]", highlight=False)
             if value.get("hint"):
