@@ -73,7 +73,8 @@ def _build(root: Path) -> Path:
         members = [m for m in tar.getmembers() if m.name.startswith(prefix)]
         for m in members:
             m.name = m.name[len(prefix) :]
-        tar.extractall(src, members=[m for m in members if m.name], filter="data")
+        safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}  # 3.11.4+
+        tar.extractall(src, members=[m for m in members if m.name], **safe)  # type: ignore[arg-type]
     build = root / "build"
     jobs = str(max(1, len(os.sched_getaffinity(0))))
     _run(
