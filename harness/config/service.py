@@ -70,6 +70,12 @@ class Approval(StrEnum):
     COMMIT = "commit"
 
 
+class RerunBy(StrEnum):
+    TRUSTED = "trusted"
+    AUTHOR = "author"
+    ANYONE = "anyone"
+
+
 class Trust(_Strict):
     associations: list[str] = Field(
         default_factory=lambda: ["OWNER", "MEMBER", "COLLABORATOR"],
@@ -91,6 +97,11 @@ class Trust(_Strict):
         default=Approval.PULL_REQUEST,
         description="pull_request: an approval covers later pushes; commit: each new head "
         "needs a new approval.",
+    )
+    rerun: list[RerunBy] = Field(
+        default_factory=lambda: [RerunBy.TRUSTED, RerunBy.AUTHOR],
+        description="Who may re-run cells (recheck, /harness retest): trusted (the "
+        "associations and users above), author (the pull request's author), anyone.",
     )
 
     @field_validator("associations")

@@ -47,7 +47,7 @@ from harness.service.events import (
 from harness.service.publish import VerdictCache, publish_head
 from harness.service.pulls import PrRow, approve, get_pr, upsert_pr
 from harness.service.report import context_of
-from harness.service.trust import may_run, trusted_person, trusted_pull_request
+from harness.service.trust import may_rerun, may_run, trusted_person, trusted_pull_request
 from harness.store import Store
 from harness.store.models import Job, WebhookDelivery
 from harness.store.repository import new_job_id
@@ -189,9 +189,20 @@ class Dispatcher:
             approved_sha=old.approved_sha if old else None,
             approved_by=old.approved_by if old else None,
             installation_id=e.installation_id,
+            github_updated_at=e.updated_at,
         )
+        if e.action in {"opened", "reopened", "synchronize", "closed", "labeled"} and not upsert_pr(
+            conn, pr
+        ):
+            current = get_pr(conn, e.repository, e.number)
+            newer = current.head_sha[:12] if current else "?"
+            return Outcome(
+                "ignored",
+                f"an older delivery ({e.action} of {e.head_sha[:12]}, updated "
+                f"{e.updated_at.isoformat() if e.updated_at else '?'}) than the state "
+                f"recorded (head {newer}): it changes nothing",
+            )
         if e.action in {"opened", "reopened", "synchronize"}:
-            upsert_pr(conn, pr)
             notes = []
             gone = q.supersede(
                 conn, e.repository, e.number, e.head_sha, f"superseded by {e.head_sha[:12]}"
@@ -205,7 +216,6 @@ class Dispatcher:
         if e.action == "labeled":
             if not up.trust.label or e.label != up.trust.label:
                 return Outcome("ignored", f"label {e.label!r} is not the trust label")
-            upsert_pr(conn, pr)
             released = approve(conn, pr, e.sender or "(label)")
             return Outcome(
                 "handled",
@@ -213,7 +223,6 @@ class Dispatcher:
                 ((e.repository, e.number, e.head_sha),),
             )
         if e.action == "closed":
-            upsert_pr(conn, pr)
             gone = q.supersede(conn, e.repository, e.number, None, "pull request closed")
             ledger.release(conn, e.repository, e.number, None, "cancelled")
             return Outcome("handled", f"closed: cancelled {len(gone)} item(s)")
@@ -246,6 +255,13 @@ class Dispatcher:
                 released = approve(conn, pr, e.commenter)
                 pr = get_pr(conn, e.repository, e.number) or pr
                 notes.append(f"approved by {e.commenter}; {released} item(s) released")
+            elif isinstance(cmd, Recheck | Retest) and not may_rerun(
+                e.commenter, e.association, pr.author, up.trust
+            ):
+                who = ", ".join(up.trust.rerun)
+                notes.append(
+                    f"{e.commenter} ({e.association}) may not re-run cells (allowed: {who})"
+                )
             elif isinstance(cmd, Recheck):
                 notes.append(self._schedule(conn, pr, up, cells, "comment", delivery, rerun=True))
             elif isinstance(cmd, Retest):

@@ -8,6 +8,7 @@ delivery is marked ``error`` with that line instead of crashing a worker.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 
@@ -53,6 +54,8 @@ class PullRequestEvent:
     sender: str | None
     #: for ``labeled``
     label: str | None
+    #: GitHub's ``pull_request.updated_at``: orders deliveries (they arrive in any order)
+    updated_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +135,19 @@ def _pull_request(p: Any) -> PullRequestEvent:
         installation_id=_installation(p),
         sender=_opt(p, "sender.login"),
         label=label,
+        updated_at=_timestamp(_opt(p, "pull_request.updated_at")),
     )
+
+
+def _timestamp(value: Any) -> datetime | None:
+    """GitHub's ISO 8601 time (``2019-05-15T15:20:33Z``) as an aware datetime."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise PayloadError(f"pull_request.updated_at: {value!r} is not a time") from None
+    return stamp if stamp.tzinfo is not None else stamp.replace(tzinfo=UTC)
 
 
 def _comment(p: Any) -> CommentEvent:

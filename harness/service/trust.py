@@ -10,7 +10,7 @@ label; with ``approval: commit`` each new head needs a new approval.
 
 from __future__ import annotations
 
-from harness.config.service import Approval, Trust
+from harness.config.service import Approval, RerunBy, Trust
 
 
 def _in(login: str | None, names: list[str]) -> bool:
@@ -50,3 +50,13 @@ def may_run(
     return trusted_pull_request(author, association, head_label, trust) or approved(
         approved_sha, head_sha, trust
     )
+
+
+def may_rerun(login: str | None, association: str | None, author: str, trust: Trust) -> bool:
+    """Whether ``login`` may re-run a pull request's cells (``trust.rerun``)."""
+    allowed = set(trust.rerun)
+    if RerunBy.ANYONE in allowed:
+        return True
+    if RerunBy.TRUSTED in allowed and trusted_person(login, association, trust):
+        return True
+    return RerunBy.AUTHOR in allowed and login is not None and login == author

@@ -233,6 +233,9 @@ class PullRequest(Base):
     approved_by: Mapped[str | None] = mapped_column(String(100))
     installation_id: Mapped[int | None] = mapped_column(BigInteger)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: GitHub's ``pull_request.updated_at`` of the delivery that set this state: a
+    #: delivery older than it (GitHub does not deliver in order) changes nothing
+    github_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class QueueItem(Base):

@@ -12,6 +12,7 @@ import textwrap
 import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,7 @@ def pr_payload(
     association: str = "MEMBER",
     label: str | None = None,
     sender: str = "octocat",
+    updated_at: str | None = None,
 ) -> dict[str, Any]:
     p = example(
         examples, "pull_request", "opened" if action in {"synchronize", "reopened"} else action
@@ -72,6 +74,8 @@ def pr_payload(
     p["installation"] = {"id": 4242, "node_id": "MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uNDI0Mg=="}
     if label is not None:
         p["label"] = {"name": label}
+    # GitHub's time of the change; by default now, as for a delivery made as it happens
+    pr["updated_at"] = updated_at or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return p
 
 

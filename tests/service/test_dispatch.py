@@ -18,6 +18,7 @@ from harness.service import ledger, outbox
 from harness.service import queue as q
 from harness.service.dispatch import Dispatcher, Outcome, Plan
 from harness.service.publish import VerdictCache
+from harness.service.pulls import get_pr
 from harness.store import Store
 from harness.store.deliveries import Delivery, get_delivery, record_delivery
 from tests.service.support import REPO, comment_payload, pr_payload, push_payload
@@ -244,6 +245,50 @@ def test_synchronize_supersedes_the_old_head(h: Harness, webhook_examples: Examp
     assert {o.state for o in ledger.list_owed(h.store) if o.head_sha == B} == {"cancelled"}
 
 
+def test_an_older_delivery_arriving_late_never_rewinds_the_head(
+    h: Harness, webhook_examples: Examples
+) -> None:
+    """GitHub does not deliver in order: the push of B (12:05) is seen before the push of
+    A (12:01) that it replaced. A must not become the head, supersede B's work, or run."""
+    opened = pr_payload(
+        webhook_examples, "opened", number=5, head=A, updated_at="2026-12-02T12:00:00Z"
+    )
+    h.feed("pull_request", opened)
+    newer = pr_payload(
+        webhook_examples, "synchronize", number=5, head=B, updated_at="2026-12-02T12:05:00Z"
+    )
+    h.feed("pull_request", newer)
+    late = pr_payload(
+        webhook_examples, "synchronize", number=5, head=A, updated_at="2026-12-02T12:01:00Z"
+    )
+    out = h.feed("pull_request", late)
+    assert out.status == "ignored"
+    assert "an older delivery" in out.detail
+    assert f"head {B[:12]}" in out.detail
+    assert [(s, head) for _, s, head in h.items()] == [
+        ("superseded", A),
+        ("superseded", A),
+        ("queued", B),
+        ("queued", B),
+    ]
+    with h.store.engine.connect() as conn:
+        pr = get_pr(conn, REPO, 5)
+    assert pr is not None
+    assert pr.head_sha == B
+    owed = {(o.head_sha, o.state) for o in ledger.list_owed(h.store)}
+    assert owed == {(A, "superseded"), (B, "owed")}
+    # a late "closed" from before a reopen is ignored the same way
+    reopened = pr_payload(
+        webhook_examples, "reopened", number=5, head=B, updated_at="2026-12-02T12:10:00Z"
+    )
+    h.feed("pull_request", reopened)
+    stale_close = pr_payload(
+        webhook_examples, "closed", number=5, head=B, updated_at="2026-12-02T12:07:00Z"
+    )
+    assert h.feed("pull_request", stale_close).status == "ignored"
+    assert all(s != "superseded" for _, s, head in h.items() if head == B)
+
+
 def test_recheck_and_retest(h: Harness, webhook_examples: Examples) -> None:
     h.feed("pull_request", pr_payload(webhook_examples, "opened", number=5, head=A))
     out = h.feed("issue_comment", comment_payload(webhook_examples, number=5, body="recheck"))
@@ -267,6 +312,43 @@ def test_recheck_and_retest(h: Harness, webhook_examples: Examples) -> None:
         "issue_comment", comment_payload(webhook_examples, number=5, body="> recheck\nthanks")
     )
     assert out.status == "ignored"
+
+
+def test_who_may_rerun(store: Store, suites: Path, webhook_examples: Examples) -> None:
+    """Default: trusted people and the pull request's author; a stranger's recheck of
+    someone else's pull request does nothing (it would burn runner time at will)."""
+    h = Harness(store, suites, config_text())
+    h.feed("pull_request", pr_payload(webhook_examples, "opened", number=8, head=A, author="dev"))
+    for _ in range(2):
+        it = q.claim(h.store, "w", 60)
+        assert it is not None
+        h.store._write("t", lambda conn, it=it: q.finish(conn, it.id, "w", state="done"))
+    before = len(h.items())
+    out = h.feed(
+        "issue_comment",
+        comment_payload(
+            webhook_examples, number=8, body="recheck", commenter="passer-by", association="NONE"
+        ),
+    )
+    assert "passer-by (NONE) may not re-run cells (allowed: trusted, author)" in out.detail
+    assert len(h.items()) == before
+    out = h.feed(
+        "issue_comment",
+        comment_payload(
+            webhook_examples, number=8, body="recheck", commenter="dev", association="NONE"
+        ),
+    )
+    assert "2 cell(s) queued" in out.detail
+    # an upstream that lets only trusted people re-run
+    h2 = Harness(store, suites, config_text(trust="rerun: [trusted]\n"))
+    out = h2.feed(
+        "issue_comment",
+        comment_payload(
+            webhook_examples, number=8, body="/harness retest demo/cpu/*", commenter="dev",
+            association="NONE",
+        ),
+    )  # fmt: skip
+    assert "dev (NONE) may not re-run cells (allowed: trusted)" in out.detail
 
 
 def test_check_run_rerequested(h: Harness, webhook_examples: Examples) -> None:
