@@ -48,8 +48,15 @@ def _plugin_factories() -> dict[str, Callable[[], Backend]]:
     for ep in entry_points(group=ENTRY_POINT_GROUP):
 
         def _load(ep=ep) -> Backend:  # type: ignore[no-untyped-def]
-            obj = ep.load()
-            backend = obj() if callable(obj) else obj
+            try:
+                obj = ep.load()
+                backend = obj() if callable(obj) else obj
+            except Exception as exc:  # the plugin's own bug or missing dependency
+                raise ConfigError(
+                    f"backend plugin '{ep.name}' ({ep.value}) cannot be loaded: "
+                    f"{type(exc).__name__}: {exc}",
+                    hint="report this to the plugin's maintainers, or uninstall it",
+                ) from exc
             if not isinstance(backend, Backend):
                 raise ConfigError(
                     f"backend plugin '{ep.name}' ({ep.value}) does not implement the Backend "

@@ -5,23 +5,26 @@ Exit codes (also in the README):
   1  test failures in at least one cell
   2  configuration error (bad suite file, unknown pattern, bad option)
   3  infrastructure error (a step, git, the store; a run crashed, timed out or errored)
+  4  internal error: a bug in the harness (traceback on stderr, or in the run's
+     harness-error.log); the run in progress is recorded as error
   130 interrupted; runs in progress are recorded as cancelled
 """
 
 from __future__ import annotations
 
 import sys
+import traceback
 
 import click
 from rich.console import Console
 
 from harness import __version__
-from harness.errors import EXIT_INTERRUPTED, HarnessError
+from harness.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, HarnessError
 
 EPILOG = """\b
 Exit codes: 0 all passed; 1 test failures; 2 configuration error;
 3 infrastructure error (setup/build failed, missing or cut-short result files,
-timeouts, crashes); 130 interrupted.
+timeouts, crashes); 4 internal error (a bug in the harness); 130 interrupted.
 """
 
 
@@ -94,6 +97,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.print("interrupted")
         return EXIT_INTERRUPTED
+    except Exception as exc:  # a bug: say so, never as a test failure (exit 1)
+        traceback.print_exc()
+        err.print(
+            f"[bold red]internal error:[/] {type(exc).__name__}: {exc}",
+            highlight=False,
+            markup=True,
+        )
+        err.print("[dim]this is a bug in the harness; the traceback is above[/]", highlight=False)
+        return EXIT_INTERNAL
     return rv if isinstance(rv, int) else 0
 
 

@@ -17,6 +17,7 @@ from harness.config.loader import default_suites_dir, load_suites
 from harness.container_engine import ContainerEngine
 from harness.errors import (
     EXIT_INFRA,
+    EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_TEST_FAILURES,
@@ -44,6 +45,8 @@ def exit_code_for(runs: list[RunSummary]) -> int:
     statuses = {r.status for r in runs}
     if RunStatus.CANCELLED in statuses:
         return EXIT_INTERRUPTED
+    if any(r.internal_error for r in runs):
+        return EXIT_INTERNAL
     if statuses & {RunStatus.ERROR, RunStatus.CRASHED, RunStatus.TIMEOUT}:
         return EXIT_INFRA
     if RunStatus.FAILED in statuses:
@@ -53,7 +56,7 @@ def exit_code_for(runs: list[RunSummary]) -> int:
 
 @click.command(
     epilog="Exit codes: 0 all passed; 1 test failures; 2 configuration error; "
-    "3 infrastructure error; 130 interrupted."
+    "3 infrastructure error; 4 internal error (a bug in the harness); 130 interrupted."
 )
 @click.argument("patterns", nargs=-1, required=True)
 @click.option(

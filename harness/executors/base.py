@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from harness.backends.target import BackendTarget
 from harness.config.suite import BackendRecipe, Phase, Step, Suite
+from harness.executors.leftovers import Reaped
 from harness.executors.process import StepOutcome
 from harness.executors.provenance import Provenance
 from harness.matrix import Cell
@@ -58,6 +59,9 @@ class CellContext:
     #: where the harness writes files for steps (rerun selections): a directory no step
     #: writes (mounted read-only into containers); default ``<results_dir>.inputs``
     inputs_dir: Path | None = None
+    #: the run's mark (:mod:`harness.executors.leftovers`): in every step's environment
+    #: and on its containers, so what a dead attempt left running can be found
+    run_mark: str = ""
 
     @property
     def step_inputs_root(self) -> Path:
@@ -97,6 +101,11 @@ class Executor(Protocol):
     isolates_untrusted: bool
 
     def session(self, ctx: CellContext) -> contextlib.AbstractContextManager[ExecutionSession]: ...
+
+    def reap(self, store_key: str, is_running: Callable[[int], bool]) -> Reaped:
+        """Stop what runs of store ``store_key`` that are over left running on this
+        machine (:mod:`harness.executors.leftovers`)."""
+        ...
 
 
 def step_key(phase: Phase, index: int, step: Step, rerun: Rerun | None = None) -> str:

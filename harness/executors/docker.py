@@ -53,10 +53,11 @@ from harness.container_engine import (
     RunSpec,
 )
 from harness.errors import ConfigError, StepError
-from harness.executors import egress
+from harness.executors import egress, leftovers
 from harness.executors.base import CellContext, Rerun, fresh_dir, step_key, step_log_path
 from harness.executors.copyout import CopyReport, unpack_results
 from harness.executors.environment import looks_secret, scrub_credentials
+from harness.executors.leftovers import MARK_ENV, MARK_LABEL, Reaped
 from harness.executors.local import PYTEST_PLUGIN_DIR, environment_key
 from harness.executors.process import StepOutcome
 from harness.executors.selection import prepare_rerun
@@ -177,6 +178,8 @@ class DockerSession:
         self.proxy_image = proxy_image
         #: what the environment image in use is shared with (the fingerprint says)
         self.scope = ctx.provenance.describe()
+        #: on everything the session starts: the operator's, the cell, the run's mark
+        self.labels = run_labels(options, ctx)
         self._setup_images: list[str] = []
         #: where image probes are cached (by image id); None: not cached
         self.probe_cache: Path | None = None
@@ -236,6 +239,8 @@ class DockerSession:
         env.update(self.ctx.recipe.env)
         env.update(self.ctx.extra_env)
         env.update(step.env)
+        if self.ctx.run_mark:
+            env[MARK_ENV] = self.ctx.run_mark
         env["PYTHONPATH"] = ":".join(p for p in (PLUGINS, env.get("PYTHONPATH")) if p)
         env["HOME"] = "/home/harness"
         return env, scrubbed
@@ -285,11 +290,7 @@ class DockerSession:
             user="{}:{}".format(*cell_user()),
             limits=limits,
             timeout_s=step.timeout,
-            labels={
-                **self.options.labels,
-                "org.accel-harness.cell": self.ctx.cell.id,
-                "org.accel-harness.step": step.name,
-            },
+            labels={**self.labels, "org.accel-harness.step": step.name},
         )
         log_path = step_log_path(self.ctx.log_dir, phase, index, step, rerun)
         with self._network(spec, step, phase) as (spec, network_note, audit):
@@ -352,7 +353,7 @@ class DockerSession:
             yield spec_net, note, None
             return
         hosts = egress.allowed_hosts(spec.env, self.ctx.suite.egress)
-        labels = {**self.options.labels, "org.accel-harness.cell": self.ctx.cell.id}
+        labels = self.labels
         with contextlib.ExitStack() as stack:
             try:
                 proxy = stack.enter_context(
@@ -466,7 +467,7 @@ class DockerSession:
             user="{}:{}".format(*cell_user()),
             timeout_s=120,
             limits=Limits(memory="1g"),
-            labels={**self.options.labels, "org.accel-harness.step": "probe"},
+            labels={**self.labels, "org.accel-harness.step": "probe"},
         )
         try:
             result = self.engine.run(spec)
@@ -474,6 +475,13 @@ class DockerSession:
         except (EngineError, ValueError, IndexError) as exc:
             return {"python": {"error": f"cannot probe the image: {exc}"}}
         return data
+
+
+def run_labels(options: DockerOptions, ctx: CellContext) -> dict[str, str]:
+    labels = {**options.labels, "org.accel-harness.cell": ctx.cell.id}
+    if ctx.run_mark:
+        labels[MARK_LABEL] = ctx.run_mark
+    return labels
 
 
 def _outcome(result: ContainerResult, log_path: Path, limits: Limits) -> StepOutcome:
@@ -527,6 +535,9 @@ class DockerExecutor:
             self._matrix = load_matrix(self.options.images_dir)
         return self._matrix
 
+    def reap(self, store_key: str, is_running: Callable[[int], bool]) -> Reaped:
+        return leftovers.reap(store_key, is_running, self.engine)
+
     @contextlib.contextmanager
     def session(self, ctx: CellContext) -> Iterator[DockerSession]:
         variant = self.matrix.by_id(ctx.cell.variant)
@@ -570,7 +581,7 @@ class DockerExecutor:
             shared_tag = f"{repository}:{environment_key(ctx, layer.tag, scope=shared)}"
             if self.engine.image_id(shared_tag) is not None:
                 image, ready = shared_tag, True
-        labels = {**self.options.labels, "org.accel-harness.cell": ctx.cell.id}
+        labels = run_labels(self.options, ctx)
         workspace = Workspace.create(self.engine, labels)
         try:
             copies = {SOURCE: ctx.source_dir}

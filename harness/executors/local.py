@@ -22,7 +22,7 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -30,8 +30,10 @@ from typing import Any
 from harness.config.suite import Phase, Step
 from harness.config.templating import as_environment, render
 from harness.errors import ConfigError, StepError
+from harness.executors import leftovers
 from harness.executors.base import CellContext, Rerun, fresh_dir, step_key, step_log_path
 from harness.executors.environment import filtered_host_env
+from harness.executors.leftovers import MARK_ENV, Reaped
 from harness.executors.process import StepOutcome, run_command
 from harness.executors.selection import prepare_rerun
 from harness.fingerprint import python_fingerprint
@@ -119,6 +121,8 @@ class LocalSession:
         env.update(self.ctx.suite.env)
         env.update(self.ctx.recipe.env)
         env.update(self.ctx.extra_env)
+        if self.ctx.run_mark:
+            env[MARK_ENV] = self.ctx.run_mark
         # the harness's observer plugins (e.g. -p harness_junit_stream) importable by pytest
         plugins = str(PYTEST_PLUGIN_DIR)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (plugins, env.get("PYTHONPATH")) if p)
@@ -174,6 +178,9 @@ class LocalExecutor:
 
     def __init__(self, cache_dir: Path) -> None:
         self.cache_dir = cache_dir
+
+    def reap(self, store_key: str, is_running: Callable[[int], bool]) -> Reaped:
+        return leftovers.reap(store_key, is_running, None)
 
     @contextlib.contextmanager
     def session(self, ctx: CellContext) -> Iterator[LocalSession]:

@@ -8,6 +8,7 @@ never ORM objects bound to a session.
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import json
 import secrets
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
@@ -142,6 +143,9 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        #: names this database on this machine (marks of runs: executors.leftovers)
+        url = engine.url.render_as_string(hide_password=True)
+        self.key = hashlib.sha256(url.encode()).hexdigest()[:12]
         self._writer = db.writer(engine)
 
     @classmethod
@@ -277,6 +281,15 @@ class Store:
         }
         values |= {col: int(counts.get(key, 0)) for key, col in COUNT_COLUMNS.items()}
         self._write(f"finishing run {run_id}", lambda c: self._update_run(c, run_id, **values))
+
+    def job_runs(self, job_id: str, cell: str | None = None) -> list[RunRecord]:
+        """The runs of job ``job_id`` (of ``cell`` only, if given), oldest first."""
+        rc = runs_t.c
+        query = select(runs_t).where(rc.job_id == job_id).order_by(rc.id)
+        if cell is not None:
+            query = query.where(rc.cell == cell)
+        rows = self._read(f"reading the runs of job {job_id}", lambda c: c.execute(query).all())
+        return [RunRecord.from_row(r) for r in rows]
 
     def get_run(self, run_id: int) -> RunRecord:
         """The run ``run_id``; raises :class:`RunNotFound`."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from tests.fixture_upstream import download_wheels, make_upstream, suite_yaml
 from tests.gitrepos import UpstreamRepo
 
 ROOT = Path(__file__).resolve().parents[2]
+PLUGIN_SRC = ROOT / "tests" / "backends" / "plugin_example"
 
 
 @dataclass
@@ -98,3 +100,21 @@ def host_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     python = Path(sys.base_prefix) / "bin" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
     (bin_dir / "python3").symlink_to(python.resolve())
     return bin_dir
+
+
+@pytest.fixture(scope="session")
+def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """harness-backend-example installed with pip into its own directory."""
+    work = tmp_path_factory.mktemp("plugin")
+    src = work / "src"
+    shutil.copytree(PLUGIN_SRC, src)  # builds write into the source tree; keep ours clean
+    site = work / "site"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), src],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert list(site.glob("harness_backend_example-0.1.0.dist-info"))
+    return site

@@ -3,9 +3,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,26 +14,7 @@ from tests.fake_devices import install_tool
 from tests.gitrepos import UpstreamRepo
 
 Harness = Callable[..., Result]
-PLUGIN_SRC = Path(__file__).resolve().parents[1] / "backends" / "plugin_example"
 XACC_LIST = "driver 3.2.1 sdk 7.0\n0 XAcc-100 ok 65536\n1 XAcc-100 ok 65536\n"
-
-
-@pytest.fixture(scope="session")
-def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """harness-backend-example installed with pip into its own directory."""
-    work = tmp_path_factory.mktemp("plugin")
-    src = work / "src"
-    shutil.copytree(PLUGIN_SRC, src)  # builds write into the source tree; keep ours clean
-    site = work / "site"
-    proc = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), src],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert list(site.glob("harness_backend_example-0.1.0.dist-info"))
-    return site
 
 
 @pytest.fixture
