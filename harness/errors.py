@@ -11,6 +11,8 @@ documented in ``harness --help`` and the README:
 2     configuration error: a bad suite file, an unknown pattern, a bad option
 3     infrastructure error: a step could not run, a result file is missing,
       git or the database failed, a run crashed or timed out
+4     internal error: a bug in the harness (the traceback is in the run's log
+      directory, or on stderr); the run in progress is recorded as ``error``
 130   interrupted (Ctrl-C); the runs in progress are recorded as cancelled
 ====  =====================================================================
 """
@@ -21,6 +23,7 @@ EXIT_OK = 0
 EXIT_TEST_FAILURES = 1
 EXIT_CONFIG = 2
 EXIT_INFRA = 3
+EXIT_INTERNAL = 4
 EXIT_INTERRUPTED = 130
 
 
@@ -54,6 +57,11 @@ class InfraError(HarnessError):
 
 class SourceError(InfraError):
     """The upstream source could not be fetched or checked out."""
+
+
+class CommitGone(SourceError):
+    """The exact commit asked for is not in the upstream any more (force-pushed away, the
+    branch deleted): nothing of it can run, and a newer head has its own run."""
 
 
 class StepError(InfraError):

@@ -1,24 +1,30 @@
 """Run cells: source → executor steps → result ingest → store, one cell at a time.
 
 Infrastructure problems inside a cell become that run's status (``error``, ``timeout``,
-``crashed``) and never abort the other cells; test failures are data. Teardown (worktree
-removal, the run's final record) always happens, including on Ctrl-C, where the run in
-progress is recorded as ``cancelled`` and the interrupt is re-raised.
+``crashed``) and never abort the other cells; test failures are data. The boundary is
+total: any exception at all (a bug, an engine call that fails in a way nobody foresaw)
+makes the run ``error`` with ``internal error: …`` as its reason and the traceback in
+``harness-error.log`` of its log directory, and the next cell runs. Teardown (the
+executor session, worktree removal, the run's final record) always happens, including
+on Ctrl-C, where the run in progress is recorded as ``cancelled`` and the interrupt is
+re-raised.
 """
 
 from __future__ import annotations
 
 import time
+import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from harness.backends.target import BackendTarget
 from harness.config.suite import Phase, Step, Suite
-from harness.errors import HarnessError, StepError
-from harness.executors.base import CellContext, ExecutionSession, Executor
+from harness.errors import CommitGone, HarnessError, StepError
+from harness.executors.base import CellContext, ExecutionSession, Executor, Rerun
+from harness.executors.leftovers import run_mark
 from harness.executors.process import StepOutcome
 from harness.executors.provenance import Provenance
 from harness.fingerprint import host_fingerprint
@@ -86,6 +92,11 @@ class RunOptions:
     #: whether the code's author is trusted (the service's trust gate; ``--untrusted``):
     #: untrusted code runs only on an executor that isolates it
     trusted: bool = True
+    #: the exact commit to run (the service's items): ``ref`` is only fetched to get it;
+    #: a commit the upstream no longer has makes the run ``cancelled`` (superseded)
+    sha: str | None = None
+    #: how the service stops this run from outside (superseded, cancelled)
+    cancel: Cancel | None = None
 
 
 @dataclass(slots=True)
@@ -100,6 +111,10 @@ class RunSummary:
     duration_s: float = 0.0
     log_dir: Path | None = None
     crash_reasons: list[str] = field(default_factory=list)
+    #: the run ended in an exception that is not a harness error (a bug: exit code 4)
+    internal_error: bool = False
+    #: the commit asked for (``RunOptions.sha``) is gone from the upstream: nothing ran
+    superseded: bool = False
 
     def as_json(self) -> dict[str, object]:
         """The documented ``--json`` shape (scripts rely on it: do not add keys)."""
@@ -110,6 +125,59 @@ class RunSummary:
             "counts": dict(self.counts),
             "duration_s": round(self.duration_s, 3),
         }
+
+
+class RunCancelled(HarnessError):
+    """The run was stopped from outside (superseded, cancelled): recorded ``cancelled``."""
+
+
+class Cancel:
+    """How the service stops a run in progress. :meth:`stop` says why (the caller also
+    stops the step that runs: :meth:`Executor.reap`); the runner checks before and after
+    every step and records the run ``cancelled`` with that reason."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+        #: the run this token belongs to, once it is recorded
+        self.run_id: int | None = None
+
+    def stop(self, reason: str) -> None:
+        if self.reason is None:
+            self.reason = reason
+
+    def check(self) -> None:
+        if self.reason is not None:
+            raise RunCancelled(self.reason)
+
+
+class _Checked:
+    """A session whose steps check a :class:`Cancel` before and after they run."""
+
+    def __init__(self, session: ExecutionSession, cancel: Cancel) -> None:
+        self._session = session
+        self._cancel = cancel
+
+    @property
+    def environment_ready(self) -> bool:
+        return self._session.environment_ready
+
+    @environment_ready.setter
+    def environment_ready(self, ready: bool) -> None:
+        self._session.environment_ready = ready
+
+    def run_step(
+        self, step: Step, phase: Phase, index: int, rerun: Rerun | None = None
+    ) -> StepOutcome:
+        self._cancel.check()
+        outcome = self._session.run_step(step, phase, index, rerun)
+        self._cancel.check()
+        return outcome
+
+    def mark_environment_ready(self) -> None:
+        self._session.mark_environment_ready()
+
+    def fingerprint(self) -> dict[str, Any]:
+        return self._session.fingerprint()
 
 
 class CellInterrupted(KeyboardInterrupt):
@@ -184,6 +252,8 @@ def run_cell(
         out_dir=str(out_dir),
     )
     summary = RunSummary(cell=cell, run_id=run_id, ref=options.ref, log_dir=log_dir)
+    if options.cancel is not None:
+        options.cancel.run_id = run_id
     inputs_dir = out_dir / "inputs" / cell.slug
     problem = _Problem()
     checkout: Checkout | None = None
@@ -205,7 +275,7 @@ def run_cell(
         if (unusable := target.unusable_reason()) is not None:
             raise StepError(unusable)
         display.note(cell, target.describe())
-        work_dir = options.cache_dir / "work" / f"{out_dir.name}-{cell.slug}"
+        work_dir = attempt_work_dir(options.cache_dir, out_dir, cell, store.key, run_id)
         checkout = prepare_source(
             url=url,
             ref=options.ref,
@@ -213,6 +283,7 @@ def run_cell(
             cache_dir=options.cache_dir,
             work_dir=work_dir,
             progress=lambda text: display.note(cell, text),
+            sha=options.sha,
         )
         summary.sha = checkout.sha
         if checkout.sha:
@@ -250,10 +321,15 @@ def run_cell(
                 source=source_identity(url),
             ),
             inputs_dir=inputs_dir,
+            run_mark=run_mark(store.key, run_id),
         )
         with executor.session(ctx) as session:
             try:
-                _run_cell_steps(session, ctx, store, run_id, summary, problem, display)
+                steps: ExecutionSession = session
+                if options.cancel is not None:
+                    options.cancel.check()  # stopped while checking out
+                    steps = _Checked(session, options.cancel)
+                _run_cell_steps(steps, ctx, store, run_id, summary, problem, display)
             finally:
                 # the cell environment's part (interpreter, packages, image) is added
                 # whatever happened to the steps
@@ -264,9 +340,25 @@ def run_cell(
     except KeyboardInterrupt:
         problem.add(RunStatus.CANCELLED, "interrupted by the user")
         interrupted = True
+    except RunCancelled:
+        pass  # recorded below, whatever the stop made the step raise
+    except CommitGone as exc:
+        summary.superseded = True
+        problem.add(RunStatus.CANCELLED, f"superseded: {exc.message}")
     except HarnessError as exc:
         problem.add(RunStatus.ERROR, str(exc).splitlines()[0])
+    except Exception as exc:  # the boundary is total (module docstring)
+        summary.internal_error = True
+        where = _record_traceback(log_dir)
+        first = (str(exc).splitlines() or [""])[0]
+        problem.add(
+            RunStatus.ERROR,
+            f"internal error: {type(exc).__name__}: {first}".rstrip(": ") + f" (see {where})",
+        )
+        display.note(cell, f"internal error: {type(exc).__name__}: {first} (traceback: {where})")
     finally:
+        if options.cancel is not None and options.cancel.reason is not None:
+            problem.add(RunStatus.CANCELLED, options.cancel.reason)
         summary.duration_s = time.monotonic() - started
         if problem.status is not RunStatus.CANCELLED:
             total = sum(summary.counts.values())
@@ -296,6 +388,23 @@ def run_cell(
     if interrupted:
         raise CellInterrupted(summary)
     return summary
+
+
+def attempt_work_dir(cache_dir: Path, out_dir: Path, cell: Cell, key: str, run_id: int) -> Path:
+    """Where one attempt checks out its source: its own directory, so a retry after a
+    worker died never meets what the dead attempt left (``<job>-<cell>-<store>-<run>``)."""
+    return cache_dir / "work" / f"{out_dir.name}-{cell.slug}-{key}-{run_id}"
+
+
+def _record_traceback(log_dir: Path) -> Path:
+    """The current exception's traceback, appended to the cell's ``harness-error.log``."""
+    path = log_dir / "harness-error.log"
+    try:
+        with path.open("a", encoding="utf-8") as f:
+            f.write(traceback.format_exc())
+    except OSError:
+        traceback.print_exc()
+    return path
 
 
 def _checkout_companions(

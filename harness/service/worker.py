@@ -2,8 +2,13 @@
 
 One loop, each turn in this order:
 
-1. apply received webhook deliveries (:mod:`harness.service.dispatch`);
+1. apply received webhook deliveries (:mod:`harness.service.dispatch`); while a cell
+   runs (step 3) a thread goes on applying them, so a push supersedes a running cell at
+   once even with one worker;
 2. requeue items whose worker died (expired leases), report those out of attempts;
+   stop what dead attempts left running on this machine (their step processes and
+   containers, found by the run's mark: :mod:`harness.executors.leftovers`) and remove
+   their work directories;
 3. lease one queued item and run its cell, heartbeating from a thread; then, in one
    transaction, close the item (only while still holding the lease: a superseded or
    lost item is not reported), settle its ledger row and queue the head's reports;
@@ -19,7 +24,9 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +40,14 @@ from harness.executors.base import Executor
 from harness.matrix import HOST_VARIANT, Cell
 from harness.reporting.console import ConsoleDisplay
 from harness.reporting.github import GitHubClient
-from harness.runner import CellInterrupted, RunOptions, RunStatus, run_cell
+from harness.runner import (
+    Cancel,
+    CellInterrupted,
+    RunOptions,
+    RunStatus,
+    attempt_work_dir,
+    run_cell,
+)
 from harness.service import ledger, outbox
 from harness.service import queue as q
 from harness.service.dispatch import Dispatcher, Plan
@@ -47,6 +61,9 @@ from harness.store.models import Job
 
 log = logging.getLogger("harness.service.worker")
 jobs_t: Table = Job.__table__  # type: ignore[assignment]
+#: how often a worker looks for leftovers of dead runs when no lease expired
+REAP_INTERVAL_S = 10.0
+RUNNING = "running"
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +113,7 @@ class Worker:
         self.sender = Sender(store, client, self.name) if client is not None else None
         self.detector = BackendDetector()
         self.ran = 0
+        self._reaped_at = float("-inf")
         if client is None:
             log.warning("no GitHub credentials: reports stay in the outbox until there are")
 
@@ -135,6 +153,7 @@ class Worker:
             log.error("item %d (%s at %s): %s", item.id, item.cell, item.head_sha[:12], item.detail)
             self._close_failed(item)
         busy = busy or bool(requeued or failed)
+        self._reap([*requeued, *failed])
         busy = self._send() or busy  # "pending" goes out before a long run
         claimed = q.claim(self.store, self.name, self.settings.lease_s)
         if claimed is not None:
@@ -152,6 +171,52 @@ class Worker:
                 owed.deadline_at.isoformat(timespec="seconds"),
             )
         return busy
+
+    def _reap(self, expired: list[q.Item]) -> None:
+        """Stop leftovers of runs that are over (module docstring, step 2); every
+        worker does it, on every machine: the dead worker's steps ran where it ran."""
+        if self.executor is None:
+            return
+        t = time.monotonic()
+        if not expired and t - self._reaped_at < REAP_INTERVAL_S:
+            return
+        self._reaped_at = t
+
+        try:
+            reaped = self.executor.reap(self.store.key, self._running)
+        except Exception:  # never let the janitor stop the worker
+            log.exception("worker %s: could not look for leftovers of dead runs", self.name)
+            return
+        for run_id in reaped.runs:
+            log.warning(
+                "run %d is over but had %d process group(s) and %d container(s) still "
+                "running on this machine (its worker died): stopped them",
+                run_id,
+                reaped.processes.get(run_id, 0),
+                reaped.containers.get(run_id, 0),
+            )
+        for item in expired:
+            self._remove_work_dirs(item)
+
+    def _running(self, run_id: int) -> bool:
+        try:
+            return self.store.get_run(run_id).status == RUNNING
+        except HarnessError:
+            return True  # not known here (yet): leave it alone
+
+    def _remove_work_dirs(self, item: q.Item) -> None:
+        """The work directories (source, companions) of ``item``'s dead attempts."""
+        out_dir = (self.settings.reports_dir / (item.job_id or f"item-{item.id}")).resolve()
+        for run in self.store.job_runs(item.job_id, item.cell) if item.job_id else []:
+            if run.status == RUNNING:
+                continue
+            work = attempt_work_dir(
+                self.settings.cache_dir, out_dir, _cell(item.cell), self.store.key, run.id
+            )
+            for path in (work, work.with_name(f"{work.name}-repos")):
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                    log.info("removed %s, left by run %d", path, run.id)
 
     def _send(self) -> bool:
         if self.sender is None:
@@ -176,12 +241,21 @@ class Worker:
         )
         lost = threading.Event()
         done = threading.Event()
-        beat = threading.Thread(target=self._heartbeat, args=(item, lost, done), daemon=True)
+        cancel = Cancel()
+        beat = threading.Thread(
+            target=self._heartbeat, args=(item, lost, done, cancel), daemon=True
+        )
         beat.start()
+        # deliveries keep being applied while the cell runs (a push supersedes it now,
+        # not after it ends), even when this is the only worker
+        intake = threading.Thread(target=self._dispatch_while, args=(done,), daemon=True)
+        intake.start()
         run_id: int | None = None
         state, detail = "done", None
         try:
-            run_id, detail = self._run(item)
+            run_id, detail, superseded = self._run(item, cancel)
+            if superseded:
+                state = "superseded"
         except CellInterrupted:
             # not closed: the lease expires and another worker runs the cell again
             log.warning("item %d: interrupted; it is retried once its lease expires", item.id)
@@ -189,13 +263,17 @@ class Worker:
         except HarnessError as exc:
             state, detail = "failed", str(exc)
             log.error("item %d: %s", item.id, exc)
+        except Exception as exc:  # a bug: this item fails, the worker goes on
+            state, detail = "failed", f"internal error: {type(exc).__name__}: {exc}"
+            log.exception("item %d: internal error", item.id)
         finally:
             done.set()
             beat.join()
+            intake.join()
         self._close(item, state, run_id, detail)
         self.ran += 1
 
-    def _run(self, item: q.Item) -> tuple[int, str | None]:
+    def _run(self, item: q.Item, cancel: Cancel) -> tuple[int, str | None, bool]:
         assert self.executor is not None  # execute() dispatches otherwise
         cell = _cell(item.cell)
         suite = self.plan.suites.get(cell.suite)
@@ -213,6 +291,8 @@ class Worker:
             cache_dir=self.settings.cache_dir,
             pr_branch=pr_branch,
             trusted=item.trusted,
+            sha=item.head_sha,
+            cancel=cancel,
         )
         out_dir = (self.settings.reports_dir / (item.job_id or f"item-{item.id}")).resolve()
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -229,13 +309,11 @@ class Worker:
                 display=display,
             )
         detail = None
-        if summary.sha and summary.sha != item.head_sha:
-            detail = f"tested {summary.sha[:12]}: {item.ref} moved since {item.head_sha[:12]}"
-        elif summary.status not in {RunStatus.PASSED, RunStatus.FAILED}:
+        if summary.status not in {RunStatus.PASSED, RunStatus.FAILED}:
             detail = f"run {summary.run_id} {summary.status.value}: {summary.reason or ''}".rstrip(
                 ": "
             )
-        return summary.run_id, detail
+        return summary.run_id, detail, summary.superseded
 
     def _head_label(self, item: q.Item) -> str | None:
         """``owner:branch`` of the item's pull request head, if it is a PR's."""
@@ -271,26 +349,68 @@ class Worker:
         else:
             log.warning("item %d: lease lost before dispatch", item.id)
 
-    def _heartbeat(self, item: q.Item, lost: threading.Event, done: threading.Event) -> None:
+    def _heartbeat(
+        self, item: q.Item, lost: threading.Event, done: threading.Event, cancel: Cancel
+    ) -> None:
+        """Extend the lease while the cell runs; once it is lost (the item superseded or
+        cancelled, or the lease taken over after this worker stalled) stop the run: it is
+        recorded ``cancelled`` with why, and nothing is reported for it."""
         interval = max(0.2, self.settings.lease_s / 3)
         while not done.wait(interval):
             try:
-                if not q.heartbeat(self.store, item.id, self.name, self.settings.lease_s):
-                    if not lost.is_set():
-                        log.warning(
-                            "item %d: lease lost (superseded or expired); this worker will "
-                            "not report it",
-                            item.id,
-                        )
-                    lost.set()
+                if q.heartbeat(self.store, item.id, self.name, self.settings.lease_s):
+                    continue
             except HarnessError as exc:  # the database is away: the lease may expire
                 log.error("item %d: heartbeat failed: %s", item.id, exc)
+                continue
+            if not lost.is_set():
+                why = self._lost_reason(item)
+                log.warning("item %d: %s; stopping its run, which is not reported", item.id, why)
+                lost.set()
+                cancel.stop(why)
+            self._stop_run(cancel)
+
+    def _dispatch_while(self, done: threading.Event) -> None:
+        """Apply received deliveries until ``done`` (while a cell runs)."""
+        while not done.wait(self.settings.poll_s):
+            try:
+                while not done.is_set() and self.dispatcher.dispatch_next() is not None:
+                    pass
+            except Exception:  # the next turn of the loop tries again
+                log.exception("worker %s: dispatching while a cell runs failed", self.name)
+
+    def _lost_reason(self, item: q.Item) -> str:
+        now = q.get_item(self.store, item.id)
+        if now is None:
+            return "the queue item is gone"
+        if now.state == "superseded":
+            return f"superseded ({now.detail})" if now.detail else "superseded"
+        if now.lease_owner and now.lease_owner != self.name:
+            return f"lease taken over by {now.lease_owner}"
+        return f"lease lost (item {now.state})"
+
+    def _stop_run(self, cancel: Cancel) -> None:
+        """Kill the step this worker's run is in (and leftovers of runs that are over)."""
+        if self.executor is None or cancel.run_id is None:
+            return
+        mine = cancel.run_id
+        try:
+            self.executor.reap(
+                self.store.key, lambda run_id: run_id != mine and self._running(run_id)
+            )
+        except Exception:
+            log.exception("item: could not stop run %d", mine)
 
     def _close(self, item: q.Item, state: str, run_id: int | None, detail: str | None) -> None:
         def _txn(conn: Connection) -> bool:
             if not q.finish(conn, item.id, self.name, state=state, run_id=run_id, detail=detail):
                 return False
-            self._settle(conn, item)
+            if state == "superseded":  # its commit is gone: nothing is owed, nothing posted
+                ledger.settle(conn, item.repository, item.head_sha, item.cell, "superseded")
+                if item.job_id is not None:
+                    _finish_job_if_done(conn, item.job_id)
+            else:
+                self._settle(conn, item)
             return True
 
         if not self.store._write(f"closing item {item.id}", _txn):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from harness.errors import SourceError
+from harness.errors import CommitGone, SourceError
 from harness.source.git import (
     USERINFO_RE,
     Git,
@@ -85,8 +85,14 @@ def prepare_source(
     work_dir: Path,
     progress: Progress | None = None,
     git_timeout: float | None = None,
+    sha: str | None = None,
 ) -> Checkout:
     """Materialize ``url`` at ``ref`` and record the exact SHA.
+
+    With ``sha`` that exact commit is checked out, never what ``ref`` points at now (a
+    push after a pull request was approved must not run under the approved commit's
+    name): ``ref`` is fetched so the commit is present, and if it is not, the commit
+    itself; :class:`CommitGone` when the upstream no longer has it.
 
     A local directory without a ref is used in place. Anything else is fetched into the
     mirror cache and checked out, detached and with submodules, into ``work_dir`` (which
@@ -114,8 +120,21 @@ def prepare_source(
         _ensure_mirror(git, mirror, fetch_url)
         extra = extra_ref(ref) if ref is not None else None
         say(f"fetching {shown}" + (f" (+ {extra})" if extra else ""))
-        _fetch(git, mirror, fetch_url, shown, extra)
-        if ref is None or ref == "HEAD":  # HEAD: the remote's default branch
+        try:
+            _fetch(git, mirror, fetch_url, shown, extra)
+        except SourceError:
+            if sha is None or not _has_commit(git, mirror, fetch_url, sha):
+                raise
+            say(f"{ref} cannot be fetched; {sha[:12]} is here already")
+        if sha is not None:
+            if not _has_commit(git, mirror, fetch_url, sha):
+                raise CommitGone(
+                    f"{sha[:12]} is no longer in {shown} ({ref or default_branch} moved on "
+                    "and the commit is gone)",
+                    hint="a force-push or a deleted branch; the newer head is run on its own",
+                )
+            label = f"{ref or default_branch} at {sha[:12]}"
+        elif ref is None or ref == "HEAD":  # HEAD: the remote's default branch
             branch = default_branch if ref is None else ""
             sha, label = resolve_default(git, mirror, fetch_url, shown, branch, say)
         else:
@@ -151,6 +170,23 @@ def prepare_source(
         base_sha=base_sha,
         on_default_branch=on_default,
     )
+
+
+def _has_commit(git: Git, mirror: Path, fetch_url: str, sha: str) -> bool:
+    """Whether ``sha`` is a commit in the mirror, fetching it by id if need be (GitHub
+    serves any commit reachable from its refs, including other pull requests')."""
+    if not re.fullmatch(r"[0-9a-f]{40}", sha):
+        raise SourceError(f"'{sha}' is not a full commit id")
+    gd = ("--git-dir", str(mirror))
+
+    def present() -> bool:
+        probe = git(*gd, "cat-file", "-e", f"{sha}^{{commit}}", check=False)
+        return probe.returncode == 0
+
+    if present():
+        return True
+    git(*gd, "fetch", "--no-tags", "--quiet", fetch_url, sha, check=False)
+    return present()
 
 
 def _place(

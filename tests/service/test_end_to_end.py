@@ -5,6 +5,7 @@ official OpenAPI description) behind a recording proxy."""
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from collections.abc import Iterator
@@ -160,12 +161,21 @@ def test_pull_request_to_status_and_one_sticky_comment(
     assert "dummy-token-never-logged" not in service.logs()
 
 
+# The first attempt's test records its pid and sleeps far longer than the test waits;
+# the retry's records its own and finishes at once. {pids} is a directory of the test's.
 SLOW_TEST = """\
+import os
+import pathlib
 import time
+
+PIDS = pathlib.Path({pids!r})
 
 
 def test_pass():
-    time.sleep(8)
+    first = not (PIDS / "attempt1").exists()
+    (PIDS / ("attempt1" if first else "attempt2")).write_text(str(os.getpid()))
+    if first:
+        time.sleep(600)
 
 
 def test_param():
@@ -173,7 +183,16 @@ def test_param():
 """
 
 
-def test_killed_worker_leaves_exactly_one_report(
+def alive(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie is not)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status
+
+
+def test_worker_killed_mid_test_is_retried_for_real_and_its_orphan_stopped(
     tmp_path: Path,
     suites: Path,
     gh: GitHubStandIn,
@@ -186,24 +205,23 @@ def test_killed_worker_leaves_exactly_one_report(
         tmp_path, suites, f"sqlite:///{tmp_path / 'harness.db'}",
         service_env(gh, shared_cache), workers=0,
     )  # fmt: skip
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    orphan: int | None = None
     try:
-        head, _ = upstream_repo.pull_request(9, {"tests/test_basic.py": SLOW_TEST})
+        test_file = SLOW_TEST.format(pids=str(pids))
+        head, _ = upstream_repo.pull_request(9, {"tests/test_basic.py": test_file})
         payload = pr_payload(webhook_examples, "opened", number=9, head=head)
         assert deliver(svc.url, "pull_request", payload).status_code == 202
         first = svc.worker("doomed", "--lease", "3")
-        wait_for(
-            lambda: any(i["state"] == "leased" for i in svc.api("/api/queue")["items"]),
-            120,
-            "the first worker to lease the item",
-            svc,
-        )
-        # let the cell get going, then kill the worker without a chance to clean up
-        wait_for((tmp_path / "reports").exists, 60, "the run to start", svc)
+        # kill the worker while its cell's test step runs, without a chance to clean up
+        wait_for((pids / "attempt1").exists, 240, "the first attempt's test to start", svc)
+        orphan = int((pids / "attempt1").read_text())
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
+        assert alive(orphan)  # the dead worker's test runs on by itself
         item = svc.api("/api/queue")["items"][0]
-        assert item["state"] == "leased"
-        assert item["lease_owner"] == "doomed"
+        assert (item["state"], item["lease_owner"]) == ("leased", "doomed")
 
         second = svc.worker("survivor", "--lease", "3")
         try:
@@ -214,18 +232,31 @@ def test_killed_worker_leaves_exactly_one_report(
         item = svc.api("/api/queue")["items"][0]
         assert item["state"] == "done", item
         assert item["attempts"] == 2, item
-        assert "doomed stopped heartbeating" in (svc.logs())
-        # the run the dead worker left behind is recorded as crashed, not running forever
+        logs = svc.logs()
+        assert "doomed stopped heartbeating" in logs
+        # the next worker stopped what the dead one left running
+        assert not alive(orphan), logs[-3000:]
+        assert "still running on this machine (its worker died): stopped them" in logs
+        # the dead attempt is recorded as crashed, not running forever; the retry ran the
+        # tests for real (in a directory of its own) and its outcome is what is reported
         with Store.open(svc.db_url) as store:
             runs = sorted(store.list_runs(), key=lambda r: r.id)
-        assert runs[0].status == "crashed"
+            key = store.key
+        assert [r.status for r in runs] == ["crashed", "passed"], [
+            (r.status, r.reason) for r in runs
+        ]
         assert "doomed stopped heartbeating" in (runs[0].reason or "")
         assert runs[-1].id == item["run_id"]
+        assert (pids / "attempt2").exists()
         created = gh.recorder.matching("POST", COMMENTS_POST)
         assert len(created) == 1
         final = [s for s in statuses(gh) if s["state"] != "pending"]
-        assert len(final) == 1, statuses(gh)
+        assert [s["state"] for s in final] == ["success"], statuses(gh)
+        # nothing of the dead attempt is left in the cache
+        assert not list((shared_cache / "work").glob(f"*-{key}-{runs[0].id}*"))
     finally:
+        if orphan is not None and alive(orphan):
+            os.kill(orphan, signal.SIGKILL)
         svc.close()
 
 
@@ -289,4 +320,91 @@ def test_untrusted_pull_request_waits_and_its_overdue_report_is_flagged(
         assert "runs only in containers" in final["description"]
         assert len(gh.recorder.matching("POST", COMMENTS_POST)) == 1
     finally:
+        svc.close()
+
+
+def test_the_queued_commit_runs_even_when_the_pull_request_moved_on(
+    tmp_path: Path,
+    suites: Path,
+    gh: GitHubStandIn,
+    shared_cache: Path,
+    upstream_repo: UpstreamRepo,
+    webhook_examples: dict[str, list[dict[str, Any]]],
+) -> None:
+    svc = Service(
+        tmp_path, suites, f"sqlite:///{tmp_path / 'harness.db'}",
+        service_env(gh, shared_cache), workers=0,
+    )  # fmt: skip
+    try:
+        queued, _ = upstream_repo.pull_request(9, {"tests/test_basic.py": BROKEN_PASS})
+        payload = pr_payload(webhook_examples, "opened", number=9, head=queued)
+        assert deliver(svc.url, "pull_request", payload).status_code == 202
+        # the author pushes again before a worker gets to it (its webhook still on the way)
+        later, _ = upstream_repo.pull_request(
+            9, {"tests/test_basic.py": "def test_pass():\n    pass\n"}
+        )
+        assert svc.worker("w0", "--once").wait(timeout=240) == 0
+        with Store.open(svc.db_url) as store:
+            (run,) = store.list_runs()
+        assert run.sha == queued  # what was queued (and would be approved) is what ran
+        assert run.status == "failed"  # BROKEN_PASS's failure, not the later commit's pass
+        (final,) = [s for s in statuses(gh) if s["state"] != "pending"]
+        assert "1 failing test" in final["description"], final  # no baseline: not judged
+        posted = gh.recorder.matching("POST", STATUS_PATH)
+        assert all(r.path.endswith(queued) for r in posted), [r.path for r in posted]
+        assert later != queued
+    finally:
+        svc.close()
+
+
+def test_a_new_push_stops_the_running_cell_of_the_old_head(
+    tmp_path: Path,
+    suites: Path,
+    gh: GitHubStandIn,
+    shared_cache: Path,
+    upstream_repo: UpstreamRepo,
+    webhook_examples: dict[str, list[dict[str, Any]]],
+) -> None:
+    svc = Service(
+        tmp_path, suites, f"sqlite:///{tmp_path / 'harness.db'}",
+        service_env(gh, shared_cache), workers=0,
+    )  # fmt: skip
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    stale: int | None = None
+    try:
+        old, _ = upstream_repo.pull_request(
+            9, {"tests/test_basic.py": SLOW_TEST.format(pids=str(pids))}
+        )
+        opened = pr_payload(webhook_examples, "opened", number=9, head=old)
+        assert deliver(svc.url, "pull_request", opened).status_code == 202
+        busy = svc.worker("busy", "--lease", "3")
+        wait_for((pids / "attempt1").exists, 240, "the old head's test to start", svc)
+        stale = int((pids / "attempt1").read_text())
+        # the author pushes; the only worker, busy with the old head, applies the delivery
+        # while its cell runs, stops the old head's test at its next heartbeat, then runs
+        # the new head
+        new, _ = upstream_repo.pull_request(
+            9, {"tests/test_basic.py": "def test_pass():\n    pass\n"}
+        )
+        pushed = pr_payload(webhook_examples, "synchronize", number=9, head=new)
+        assert deliver(svc.url, "pull_request", pushed).status_code == 202
+        wait_for(lambda: not alive(stale), 120, "the old head's test to be stopped", svc)
+        wait_for(lambda: settled(svc), 240, "the new head's report", svc)
+        busy.terminate()
+        busy.wait(timeout=60)
+        with Store.open(svc.db_url) as store:
+            runs = {r.sha: r for r in store.list_runs()}
+        assert runs[old].status == "cancelled", (runs[old].status, runs[old].reason)
+        assert "superseded" in (runs[old].reason or "")
+        assert runs[new].status == "passed"
+        # nothing final is posted for the old head; the new head gets its verdict
+        final = [
+            r for r in gh.recorder.matching("POST", STATUS_PATH) if r.body["state"] != "pending"
+        ]
+        assert [r.path.rsplit("/", 1)[-1] for r in final] == [new], [r.path for r in final]
+        assert "stopping its run, which is not reported" in svc.logs()
+    finally:
+        if stale is not None and alive(stale):
+            os.kill(stale, signal.SIGKILL)
         svc.close()
