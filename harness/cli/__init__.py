@@ -44,6 +44,7 @@ def _register() -> None:
         images_cmd,
         ingest_cmd,
         matrix_cmd,
+        outbox_cmd,
         results_cmd,
         run_cmd,
         runs_cmd,
@@ -67,6 +68,7 @@ def _register() -> None:
     cli.add_command(serve_cmd.serve)
     cli.add_command(dashboard_cmd.dashboard)
     cli.add_command(worker_cmd.worker)
+    cli.add_command(outbox_cmd.outbox)
     cli.add_command(workflows_cmd.workflows)
     cli.add_command(verdict)
     cli.add_command(compare)

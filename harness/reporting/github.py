@@ -146,6 +146,8 @@ class Failure:
     #: when to try again, if GitHub said (Retry-After, rate-limit reset)
     delay_s: float | None
     message: str
+    #: a rate limit (primary or secondary): the whole token/installation must wait
+    rate_limited: bool = False
 
 
 def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
@@ -194,7 +196,7 @@ def classify_failure(exc: BaseException, at: datetime | None = None) -> Failure:
                 delay = max(1.0, float(reset) - at.timestamp())
             else:  # a secondary rate limit without a hint: at least a minute
                 delay = 60.0
-            return Failure(True, delay, f"rate limited ({message})")
+            return Failure(True, delay, f"rate limited ({message})", rate_limited=True)
         if status >= 500 or status in {401, 408}:
             return Failure(True, None, message)
         return Failure(False, None, message)

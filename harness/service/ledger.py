@@ -2,10 +2,14 @@
 with a deadline.
 
 A vendor CI that silently stops reporting is the top complaint about third-party CI. So
-when a cell is queued for a pull request, a row is *promised* here; posting the cell's
-report marks it ``reported``, a newer head marks it ``superseded``. Anything still
-``owed`` after its deadline is overdue: ``GET /api/ledger?overdue=1`` lists it,
-``/metrics`` counts it and the worker logs each one once (``flagged_at``).
+when a cell is queued for a pull request, a row is *promised* here (``owed``). When the
+cell is done and its report is in the outbox the row is ``queued``; only when GitHub has
+accepted the final status or check run of its context (the sender marks the outbox entry
+sent) is it ``reported``. A report GitHub refuses for good (a dead letter) puts the row
+back to ``owed``. A newer head marks it ``superseded``, a closed pull request
+``cancelled``. Anything ``owed`` or ``queued`` after its deadline is overdue:
+``GET /api/ledger?overdue=1`` lists it, ``/metrics`` counts it and the worker logs each
+one once (``flagged_at``).
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from harness.store import Store
 from harness.store.models import OwedReport
 
 owed_t = cast(Table, OwedReport.__table__)
+#: promised and not yet accepted by GitHub: these become overdue
+UNSETTLED = ("owed", "queued")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +47,7 @@ class Owed(RowRecord):
     flagged_at: datetime | None
 
     def overdue(self, at: datetime) -> bool:
-        return self.state == "owed" and self.deadline_at < at
+        return self.state in UNSETTLED and self.deadline_at < at
 
     def as_json(self, at: datetime | None = None) -> dict[str, Any]:
         out = RowRecord.as_json(self)  # slots dataclasses break zero-argument super()
@@ -86,16 +92,56 @@ def promise(
 
 
 def settle(
-    conn: Connection, repository: str, head_sha: str, cell: str, state: str = "reported"
+    conn: Connection, repository: str, head_sha: str, cell: str, state: str = "queued"
 ) -> None:
+    """The cell's outcome is decided: ``queued`` (its report is in the outbox), or
+    ``reported`` where nothing is posted, ``superseded`` where nothing will be."""
     c = owed_t.c
+    values: dict[str, Any] = {"state": state}
+    if state != "queued":
+        values["reported_at"] = now()
     conn.execute(
         update(owed_t)
         .where(
             c.repository == repository, c.head_sha == head_sha, c.cell == cell, c.state == "owed"
         )
-        .values(state=state, reported_at=now())
+        .values(**values)
     )
+
+
+def accepted(conn: Connection, repository: str, head_sha: str, context: str) -> int:
+    """GitHub accepted the final report of ``context`` at ``head_sha`` (in the caller's
+    transaction, the one marking it sent): its rows are ``reported`` (how many)."""
+    c = owed_t.c
+    stmt = (
+        update(owed_t)
+        .where(
+            c.repository == repository,
+            c.head_sha == head_sha,
+            c.context == context,
+            c.state.in_(UNSETTLED),
+        )
+        .values(state="reported", reported_at=now())
+    )
+    return int(conn.execute(stmt).rowcount)
+
+
+def refused(conn: Connection, repository: str, head_sha: str, context: str) -> int:
+    """GitHub refused the final report of ``context`` for good (in the caller's
+    transaction): its rows are ``owed`` again (and become overdue) until the dead letter
+    is re-sent."""
+    c = owed_t.c
+    stmt = (
+        update(owed_t)
+        .where(
+            c.repository == repository,
+            c.head_sha == head_sha,
+            c.context == context,
+            c.state == "queued",
+        )
+        .values(state="owed")
+    )
+    return int(conn.execute(stmt).rowcount)
 
 
 def release(
@@ -104,7 +150,7 @@ def release(
     """Owed reports of the pull request for other heads than ``keep_sha`` (all when
     ``None``) are no longer owed (``superseded`` by a push, ``cancelled`` on close)."""
     c = owed_t.c
-    cond = and_(c.repository == repository, c.pr_number == pr_number, c.state == "owed")
+    cond = and_(c.repository == repository, c.pr_number == pr_number, c.state.in_(UNSETTLED))
     if keep_sha is not None:
         cond = and_(cond, c.head_sha != keep_sha)
     return int(conn.execute(update(owed_t).where(cond).values(state=state)).rowcount)
@@ -114,7 +160,7 @@ def list_owed(store: Store, *, overdue_only: bool = False, limit: int = 500) -> 
     c = owed_t.c
     q = select(owed_t).order_by(c.deadline_at).limit(limit)
     if overdue_only:
-        q = q.where(c.state == "owed", c.deadline_at < now())
+        q = q.where(c.state.in_(UNSETTLED), c.deadline_at < now())
     rows = store._read("reading the ledger", lambda conn: conn.execute(q).all())
     return [Owed.from_row(r) for r in rows]
 
@@ -125,7 +171,7 @@ def flag_overdue(store: Store) -> list[Owed]:
 
     def _flag(conn: Connection) -> list[Owed]:
         t = now()
-        cond = and_(c.state == "owed", c.deadline_at < t, c.flagged_at.is_(None))
+        cond = and_(c.state.in_(UNSETTLED), c.deadline_at < t, c.flagged_at.is_(None))
         rows = conn.execute(select(owed_t).where(cond)).all()
         if rows:
             conn.execute(update(owed_t).where(c.id.in_([r.id for r in rows])).values(flagged_at=t))
@@ -143,7 +189,7 @@ def counts(store: Store) -> dict[str, int]:
         out = {s: int(n) for s, n in conn.execute(select(c.state, func.count()).group_by(c.state))}
         out["overdue"] = int(
             conn.execute(
-                select(func.count()).where(c.state == "owed", c.deadline_at < t)
+                select(func.count()).where(c.state.in_(UNSETTLED), c.deadline_at < t)
             ).scalar_one()
         )
         return out

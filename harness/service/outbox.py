@@ -6,12 +6,16 @@ sender`) takes due entries under a short lease, posts them, and marks them ``sen
 failure puts the entry back with a later ``next_attempt_at`` (GitHub's ``Retry-After``
 or exponential backoff), a request GitHub rejects as wrong goes to ``dead`` with the
 reason. Per key (``status:<sha>:<context>``, ``comment:<pr>``) entries go out in order,
-and a newer entry replaces a still-pending one: a burst of updates posts the last state.
+and a newer entry replaces a still-pending one (keeping its wait, so a ``recheck`` during
+a backoff does not send at once): a burst of updates posts the last state. Dead letters
+are listed (``harness outbox list``, ``GET /api/outbox``) and re-sent with ``harness
+outbox retry``.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -62,12 +66,8 @@ def put(conn: Connection, repository: str, kind: str, key: str, payload: dict[st
         .order_by(c.id.desc())
         .limit(1)
     ).scalar()
-    if pending is not None:
-        conn.execute(
-            update(outbox_t)
-            .where(c.id == pending)
-            .values(payload=payload, next_attempt_at=t, last_error=None)
-        )
+    if pending is not None:  # it keeps its place and its wait (a backoff still holds)
+        conn.execute(update(outbox_t).where(c.id == pending).values(payload=payload))
         return int(pending)
     row = {
         "repository": repository,
@@ -123,7 +123,10 @@ def claim_due(store: Store, owner: str, lease_s: float, limit: int = 20) -> list
     return store._write("claiming outbox entries", _claim)
 
 
-def mark_sent(store: Store, entry_id: int) -> None:
+def mark_sent(
+    store: Store, entry_id: int, then: Callable[[Connection], object] | None = None
+) -> None:
+    """``entry_id`` reached GitHub; ``then`` runs in the same transaction (the ledger)."""
     c = outbox_t.c
     stmt = (
         update(outbox_t)
@@ -132,7 +135,13 @@ def mark_sent(store: Store, entry_id: int) -> None:
             state="sent", sent_at=now(), lease_owner=None, lease_expires_at=None, last_error=None
         )
     )
-    store._write("marking a report sent", lambda conn: conn.execute(stmt))
+
+    def _txn(conn: Connection) -> None:
+        conn.execute(stmt)
+        if then is not None:
+            then(conn)
+
+    store._write("marking a report sent", _txn)
 
 
 def backoff_s(attempts: int) -> float:
@@ -160,14 +169,43 @@ def mark_retry(store: Store, entry: Entry, error: str, delay_s: float | None) ->
     return when
 
 
-def mark_dead(store: Store, entry_id: int, error: str) -> None:
+def mark_dead(
+    store: Store, entry_id: int, error: str, then: Callable[[Connection], object] | None = None
+) -> None:
     c = outbox_t.c
     stmt = (
         update(outbox_t)
         .where(c.id == entry_id)
         .values(state="dead", last_error=error[:1000], lease_owner=None, lease_expires_at=None)
     )
-    store._write("dead-lettering a report", lambda conn: conn.execute(stmt))
+
+    def _txn(conn: Connection) -> None:
+        conn.execute(stmt)
+        if then is not None:
+            then(conn)
+
+    store._write("dead-lettering a report", _txn)
+
+
+def retry(store: Store, ids: list[int] | None = None) -> list[int]:
+    """Dead letters (those of ``ids``, or all) back to ``pending``, due now, with their
+    attempts reset; returns the ids re-sent."""
+    c = outbox_t.c
+
+    def _retry(conn: Connection) -> list[int]:
+        cond = c.state == "dead"
+        if ids is not None:
+            cond = and_(cond, c.id.in_(ids))
+        chosen = list(conn.execute(select(c.id).where(cond).order_by(c.id)).scalars())
+        if chosen:
+            conn.execute(
+                update(outbox_t)
+                .where(c.id.in_(chosen))
+                .values(state="pending", attempts=0, next_attempt_at=now())
+            )
+        return [int(i) for i in chosen]
+
+    return store._write("re-sending dead letters", _retry)
 
 
 def list_entries(store: Store, *, states: list[str] | None = None, limit: int = 200) -> list[Entry]:

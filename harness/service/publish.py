@@ -19,7 +19,7 @@ from sqlalchemy import Connection
 from harness.config.service import ServiceConfig
 from harness.errors import HarnessError
 from harness.reporting.pr_comment import CellState
-from harness.service import outbox
+from harness.service import ledger, outbox
 from harness.service import queue as q
 from harness.service.pulls import get_pr
 from harness.service.report import plan_reports
@@ -111,3 +111,23 @@ def publish_head(
     for r in reports:
         outbox.put(conn, repository, r.kind, r.key, r.payload)
     return len(reports)
+
+
+def cell_decided(
+    conn: Connection,
+    config: ServiceConfig | None,
+    verdicts: VerdictCache | None,
+    item: q.Item,
+) -> None:
+    """In the transaction that closes ``item``: its ledger row is ``queued`` (its report
+    goes out through the outbox and is settled when GitHub accepts it) or, where nothing
+    is posted, ``reported``; then the head's reports are queued."""
+    if item.pr_number is None:
+        return
+    up = config.upstream(item.repository) if config is not None else None
+    posts = up is not None and up.level.posts
+    ledger.settle(
+        conn, item.repository, item.head_sha, item.cell, "queued" if posts else "reported"
+    )
+    if config is not None and verdicts is not None:
+        publish_head(conn, config, verdicts, item.repository, item.pr_number, item.head_sha)

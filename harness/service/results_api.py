@@ -34,9 +34,8 @@ from sqlalchemy import Connection, select, update
 from harness.bundle import Bundle, find_bundles, ingest_bundle
 from harness.config.service import ServiceConfig
 from harness.errors import ConfigError, HarnessError
-from harness.service import ledger
 from harness.service import queue as q
-from harness.service.publish import VerdictCache, publish_head
+from harness.service.publish import VerdictCache, cell_decided
 from harness.service.signature import verify
 from harness.store import Store
 
@@ -210,12 +209,8 @@ def add_results_api(
 
             def _txn(conn: Connection) -> q.Item | None:
                 item = _close_item(conn, int(item_id), run_id, bundle.run.get("sha"))
-                if item is not None and item.pr_number is not None:
-                    ledger.settle(conn, item.repository, item.head_sha, item.cell)
-                    if config is not None and verdicts is not None:
-                        publish_head(
-                            conn, config, verdicts, item.repository, item.pr_number, item.head_sha
-                        )
+                if item is not None:
+                    cell_decided(conn, config, verdicts, item)
                 return item
 
             closed = store._write("closing a dispatched item", _txn)

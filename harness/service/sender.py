@@ -1,5 +1,10 @@
 """Post outbox entries to GitHub: commit statuses, check runs, the one PR comment.
 
+A rate limit holds back every entry of the same token or installation (not only the one
+that met it) until the time GitHub named; limits in a row double the wait (up to an
+hour); a success resets it. This is per sender process: each worker learns a limit
+when it meets it.
+
 Every post is idempotent, so an entry sent twice (a sender killed between posting and
 marking it sent) changes nothing visible: a status with the same context replaces the
 previous one; a check run is created once per head and context, then edited (its id is
@@ -11,14 +16,17 @@ edited in place. Only when neither finds it is a comment created.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from github import GithubException
 from github.Repository import Repository
+from sqlalchemy import Connection
 
 from harness.reporting.github import GitHubClient, classify_failure
-from harness.service import outbox
+from harness.service import ledger, outbox
 from harness.store import Store
 
 log = logging.getLogger("harness.service.sender")
@@ -27,6 +35,8 @@ log = logging.getLogger("harness.service.sender")
 MAX_DESCRIPTION, MAX_SUMMARY, MAX_COMMENT = 140, 65535, 65536
 #: stop looking for the marker after this many comments
 MAX_COMMENTS_SCANNED = 1000
+#: the longest a token waits after rate limits in a row
+RATE_LIMIT_CAP_S = 3600.0
 
 
 def clip(text: str, limit: int, tail: str = "…") -> str:
@@ -40,24 +50,66 @@ class SendResult:
     dead: int = 0
 
 
+def final_report(entry: outbox.Entry) -> tuple[str, str] | None:
+    """(head sha, context) when ``entry`` is the final status or check run of a context:
+    the report the ledger waits for."""
+    p = entry.payload
+    if entry.kind == "status" and p.get("state") not in (None, "pending"):
+        return str(p["sha"]), str(p["context"])
+    if entry.kind == "check_run" and p.get("status") == "completed":
+        return str(p["sha"]), str(p["name"])
+    return None
+
+
 class Sender:
     def __init__(self, store: Store, client: GitHubClient, owner: str, lease_s: float = 120):
         self.store = store
         self.client = client
         self.owner = owner
         self.lease_s = lease_s
+        #: installation (None: the one token) → (rate limited until, limits in a row)
+        self._limited: dict[object, tuple[datetime, int]] = {}
+
+    def _hold_back(self, who: object) -> datetime | None:
+        """Until when ``who`` is rate limited (None: it is not)."""
+        limited = self._limited.get(who)
+        if limited is None or limited[0] <= datetime.now(UTC):
+            return None
+        return limited[0]
+
+    def _limited_by(self, who: object, hint_s: float | None) -> float:
+        """Record a rate limit of ``who``; the delay every entry of it waits: what GitHub
+        said the first time, doubling while the limits keep coming (capped at an hour)."""
+        _, hits = self._limited.get(who, (None, 0))
+        hits += 1
+        base = hint_s if hint_s is not None else 60.0
+        delay = float(min(RATE_LIMIT_CAP_S, max(base, base * 2 ** (hits - 1))))
+        self._limited[who] = (datetime.now(UTC) + timedelta(seconds=delay), hits)
+        return delay
 
     def send_due(self, limit: int = 20) -> SendResult:
         """Post what is due; never raises for GitHub's failures (they are rescheduled)."""
         sent = retried = dead = 0
         for entry in outbox.claim_due(self.store, self.owner, self.lease_s, limit):
+            who = entry.payload.get("installation")
+            until = self._hold_back(who)
+            if until is not None:  # its token is rate limited: do not make it worse
+                wait = (until - datetime.now(UTC)).total_seconds()
+                outbox.mark_retry(
+                    self.store, entry, f"held back: rate limited until {until:%H:%M:%S}", wait
+                )
+                retried += 1
+                continue
             try:
                 self._post(entry)
             except Exception as exc:  # every failure is classified, none escapes
                 failure = classify_failure(exc)
                 what = f"{entry.kind} {entry.key} for {entry.repository}"
                 if failure.retry:
-                    when = outbox.mark_retry(self.store, entry, failure.message, failure.delay_s)
+                    delay = failure.delay_s
+                    if failure.rate_limited:
+                        delay = self._limited_by(who, failure.delay_s)
+                    when = outbox.mark_retry(self.store, entry, failure.message, delay)
                     log.warning(
                         "posting %s failed (attempt %d): %s; retrying at %s",
                         what,
@@ -67,14 +119,33 @@ class Sender:
                     )
                     retried += 1
                 else:
-                    outbox.mark_dead(self.store, entry.id, failure.message)
-                    log.error("posting %s rejected, not retried: %s", what, failure.message)
+                    outbox.mark_dead(self.store, entry.id, failure.message, self._ledger(entry))
+                    log.error(
+                        "posting %s rejected, not retried: %s (re-send with `harness outbox "
+                        "retry %d` once fixed)",
+                        what,
+                        failure.message,
+                        entry.id,
+                    )
                     dead += 1
                 continue
-            outbox.mark_sent(self.store, entry.id)
+            outbox.mark_sent(self.store, entry.id, self._ledger(entry, accepted=True))
+            self._limited.pop(who, None)  # the limit is over: the next one starts afresh
             log.info("posted %s %s to %s", entry.kind, entry.key, entry.repository)
             sent += 1
         return SendResult(sent, retried, dead)
+
+    @staticmethod
+    def _ledger(
+        entry: outbox.Entry, accepted: bool = False
+    ) -> Callable[[Connection], object] | None:
+        """What the ledger learns from ``entry``'s fate, in the same transaction."""
+        final = final_report(entry)
+        if final is None:
+            return None
+        sha, context = final
+        settle = ledger.accepted if accepted else ledger.refused
+        return lambda conn: settle(conn, entry.repository, sha, context)
 
     def _post(self, entry: outbox.Entry) -> None:
         p = entry.payload

@@ -52,7 +52,7 @@ from harness.service import ledger, outbox
 from harness.service import queue as q
 from harness.service.dispatch import Dispatcher, Plan
 from harness.service.dispatch_actions import dispatch_entry
-from harness.service.publish import VerdictCache, publish_head
+from harness.service.publish import VerdictCache, cell_decided
 from harness.service.pulls import get_pr
 from harness.service.sender import Sender
 from harness.source.pairing import PullRequestBranch
@@ -425,11 +425,7 @@ class Worker:
 
     def _settle(self, conn: Connection, item: q.Item) -> None:
         """In the closing transaction: ledger, reports, the job's status."""
-        if item.pr_number is not None:
-            ledger.settle(conn, item.repository, item.head_sha, item.cell)
-            publish_head(
-                conn, self.config, self.verdicts, item.repository, item.pr_number, item.head_sha
-            )
+        cell_decided(conn, self.config, self.verdicts, item)
         if item.job_id is not None:
             _finish_job_if_done(conn, item.job_id)
 

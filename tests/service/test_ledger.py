@@ -34,9 +34,14 @@ def promise(store: Store, head: str, cells: list[str], deadline_s: float = 3600)
     )
 
 
-def test_settled_and_superseded(store: Store) -> None:
+def test_settled_only_when_github_accepts_and_superseded(store: Store) -> None:
     promise(store, A, ["demo/cpu/host", "demo/npu/x"])
     store._write("t", lambda conn: ledger.settle(conn, "o/r", A, "demo/cpu/host"))
+    states = {r.cell: r.state for r in ledger.list_owed(store)}
+    assert states == {"demo/cpu/host": "queued", "demo/npu/x": "owed"}  # not yet posted
+    assert store._write("t", lambda c: ledger.accepted(c, "o/r", A, "acme/demo/cpu")) == 1
+    # settled stays settled
+    assert store._write("t", lambda c: ledger.refused(c, "o/r", A, "acme/demo/cpu")) == 0
     states = {r.cell: r.state for r in ledger.list_owed(store)}
     assert states == {"demo/cpu/host": "reported", "demo/npu/x": "owed"}
     promise(store, B, ["demo/cpu/host"])
@@ -45,6 +50,17 @@ def test_settled_and_superseded(store: Store) -> None:
     rows = {(r.head_sha, r.cell): r.state for r in ledger.list_owed(store)}
     assert rows[(A, "demo/npu/x")] == "superseded"
     assert rows[(B, "demo/cpu/host")] == "owed"
+
+
+def test_a_refused_report_is_owed_again(store: Store) -> None:
+    promise(store, A, ["demo/npu/x"], deadline_s=0.05)
+    store._write("t", lambda conn: ledger.settle(conn, "o/r", A, "demo/npu/x"))
+    time.sleep(0.1)
+    # queued but never accepted: overdue all the same
+    assert [r.state for r in ledger.list_owed(store, overdue_only=True)] == ["queued"]
+    assert store._write("t", lambda c: ledger.refused(c, "o/r", A, "acme/demo/npu")) == 1
+    (row,) = ledger.list_owed(store, overdue_only=True)
+    assert (row.state, row.as_json()["overdue"]) == ("owed", True)
 
 
 def test_overdue_reports_are_listed_counted_and_flagged_once(store: Store) -> None:

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from harness.reporting.github import Credentials, GitHubClient
-from harness.service import outbox
+from harness.service import ledger, outbox
 from harness.service.sender import Sender
 from harness.store import Store
 from tests.github_standin import GitHubStandIn, free_port
@@ -215,3 +215,113 @@ def test_github_app_installation_tokens(gh: GitHubStandIn, store: Store, tmp_pat
     assert all(t.auth == "bearer" and t.status == 201 for t in tokens)
     writes = [r for r in gh.recorder.writes() if "access_tokens" not in r.path]
     assert [r.auth for r in writes] == ["token", "token"]
+
+
+def owe(store: Store, context: str = "acme/demo/npu", deadline_s: float = 3600) -> None:
+    """A report owed for cell demo/npu/x at SHA, decided (its report queued)."""
+
+    def _txn(conn: Any) -> None:
+        ledger.promise(
+            conn,
+            repository=REPO,
+            pr_number=1347,
+            head_sha=SHA,
+            cells=[("demo/npu/x", context)],
+            deadline_s=deadline_s,
+        )
+        ledger.settle(conn, REPO, SHA, "demo/npu/x")
+
+    store._write("t", _txn)
+
+
+def ledger_state(store: Store) -> str:
+    (row,) = ledger.list_owed(store)
+    return row.state
+
+
+def test_the_ledger_settles_only_when_github_accepts(gh: GitHubStandIn, store: Store) -> None:
+    owe(store)
+    put(store, "status", "status:a:acme/demo/npu", status("pending"))
+    assert sender(store, gh.url).send_due().sent == 1
+    assert ledger_state(store) == "queued"  # a pending status settles nothing
+    put(store, "status", "status:a:acme/demo/npu", status("failure"))
+    down = sender(store, f"http://127.0.0.1:{free_port()}")
+    assert down.send_due().retried == 1
+    assert ledger_state(store) == "queued"  # GitHub away: still owed, and counted so
+    assert ledger.counts(store).get("queued") == 1
+    store._write(  # due again now
+        "t",
+        lambda conn: conn.execute(outbox.outbox_t.update().values(next_attempt_at=outbox.now())),
+    )
+    assert sender(store, gh.url).send_due().sent == 1
+    assert ledger_state(store) == "reported"
+
+
+def test_a_dead_letter_is_owed_and_can_be_resent(gh: GitHubStandIn, store: Store) -> None:
+    owe(store, deadline_s=0.05)
+    gh.recorder.fail_next("POST", r"/statuses/", 404, message="Not Found")  # app not installed
+    entry_id = put(store, "status", "status:a:acme/demo/npu", status("failure"))
+    assert sender(store, gh.url).send_due().dead == 1
+    time.sleep(0.1)
+    (row,) = ledger.list_owed(store, overdue_only=True)  # never silently settled
+    assert row.state == "owed"
+    assert outbox.retry(store, [entry_id]) == [entry_id]
+    assert outbox.retry(store, [entry_id]) == []  # not dead any more
+    assert sender(store, gh.url).send_due().sent == 1
+    assert ledger_state(store) == "reported"
+    assert ledger.list_owed(store, overdue_only=True) == []
+
+
+def test_a_replaced_entry_keeps_its_wait(gh: GitHubStandIn, store: Store) -> None:
+    gh.recorder.fail_next(
+        "POST", r"/statuses/", 429, headers={"Retry-After": "60"}, message="slow down"
+    )
+    put(store, "status", "status:a:acme/demo/npu", status("pending"))
+    s = sender(store, gh.url)
+    assert s.send_due().retried == 1
+    # a recheck queues a newer state for the same status during the backoff
+    put(store, "status", "status:a:acme/demo/npu", status("failure"))
+    assert s.send_due().sent == 0  # still waiting for the time GitHub named
+    (entry,) = outbox.list_entries(store)
+    assert entry.payload["state"] == "failure"
+    assert (entry.next_attempt_at - outbox.now()).total_seconds() > 30
+
+
+def due_now(store: Store) -> None:
+    store._write(
+        "t",
+        lambda conn: conn.execute(outbox.outbox_t.update().values(next_attempt_at=outbox.now())),
+    )
+
+
+def test_a_rate_limit_holds_back_the_whole_token_and_grows(gh: GitHubStandIn, store: Store) -> None:
+    s = sender(store, gh.url)
+    put(store, "status", "status:a:acme/demo/npu", status())
+    put(store, "status", "status:a:acme/demo/cpu", {**status(), "context": "acme/demo/cpu"})
+    gh.recorder.fail_next(
+        "POST", r"/statuses/", 429, headers={"Retry-After": "30"}, message="slow down"
+    )
+    assert s.send_due().retried == 2
+    # the second report was never sent into the limit
+    assert len(gh.recorder.matching("POST", r"/statuses/")) == 1
+    waits = sorted(
+        (e.next_attempt_at - outbox.now()).total_seconds() for e in outbox.list_entries(store)
+    )
+    assert all(w > 20 for w in waits), waits  # GitHub said 30 s
+    assert any("held back" in (e.last_error or "") for e in outbox.list_entries(store))
+    # the next limit in a row, once the first is over: twice as long as GitHub said
+    short = {"Retry-After": "1"}
+    s._limited.clear()
+    due_now(store)
+    gh.recorder.fail_next("POST", r"/statuses/", 429, headers=short, message="slow down")
+    assert s.send_due().retried == 2
+    time.sleep(1.2)
+    due_now(store)
+    gh.recorder.fail_next("POST", r"/statuses/", 429, headers=short, message="slow down")
+    before = outbox.now()
+    assert s.send_due().retried == 2
+    waits = [(e.next_attempt_at - before).total_seconds() for e in outbox.list_entries(store)]
+    assert all(w >= 1.9 for w in waits), waits  # 2 s: twice what GitHub said
+    # a success ends it
+    time.sleep(2.2)
+    assert s.send_due().sent == 2
