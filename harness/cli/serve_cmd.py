@@ -8,11 +8,13 @@ import os
 import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import click
 
-from harness.cli.options import db_option, suites_option
+from harness.cli.options import db_option, default_cache_dir, suites_option
 from harness.cli.worker_cmd import config_option, service_config, setup_logging
 from harness.config.loader import default_suites_dir
 from harness.config.service import ServiceConfig, default_config_path, load_service_config
@@ -21,6 +23,7 @@ from harness.dashboard.pages import Pages
 from harness.errors import ConfigError
 from harness.planner import EXECUTOR_CHOICES
 from harness.service.dispatch_actions import DISPATCH
+from harness.service.journal import Journal
 from harness.store import Store
 from harness.store.db import default_db_url
 
@@ -72,6 +75,14 @@ def read_secret(secret_file: Path | None) -> bytes | None:
     show_default=True,
     help="The embedded workers' logs and result files.",
 )
+@click.option(
+    "--journal",
+    "journal_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Where deliveries wait when the database cannot take them within 2 s (default: "
+    "webhook-journal/<database> in the cache directory, $HARNESS_CACHE).",
+)
 @config_option
 @db_option
 @suites_option
@@ -82,6 +93,7 @@ def serve(
     workers: int,
     executor: str,
     reports_dir: Path,
+    journal_dir: Path | None,
     config_file: Path | None,
     db_url: str | None,
     suites_dir: Path | None,
@@ -116,6 +128,13 @@ def serve(
     if config_file is not None:
         cmd += ["--config", str(config_file)]
     pool = WorkerPool(cmd, workers)
+    journal = Journal(journal_dir or default_cache_dir() / "webhook-journal" / store.key)
+    journal.start(store)  # what a previous server journaled goes in first
+
+    def shutdown() -> None:
+        pool.stop()
+        journal.stop()
+
     try:
         pool.start()
         upstreams, expected = dashboard_context(suites)
@@ -126,10 +145,12 @@ def serve(
         app = create_app(
             store,
             secret,
-            on_shutdown=pool.stop,
+            on_shutdown=shutdown,
             pages=dashboard,
             service_config=config,
             results_secret=results_secret,
+            workers_health=pool.health if workers else None,
+            journal=journal,
         )
         # what start-up allocated lives as long as the server: keep it out of the
         # collector's scans, which otherwise pause request handling now and then
@@ -137,39 +158,99 @@ def serve(
         gc.freeze()
         uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
     finally:
-        pool.stop()
+        shutdown()
         store.close()
 
 
 class WorkerPool:
-    """The embedded ``harness worker`` processes. They get SIGTERM when the server stops
-    (from its shutdown hook: uvicorn re-raises the signal that stopped it, so code after
+    """The embedded ``harness worker`` processes, supervised: one that exits while the
+    server runs is started again after a backoff (1 s, doubling to a minute; logged), and
+    :meth:`health` says which are down. They get SIGTERM when the server stops (from its
+    shutdown hook: uvicorn re-raises the signal that stopped it, so code after
     ``uvicorn.run`` may never run), and stop by themselves when the server process dies
     (``--parent-pid``)."""
 
+    BACKOFF_S, BACKOFF_CAP_S, POLL_S = 1.0, 60.0, 0.5
+
     def __init__(self, cmd: list[str], n: int) -> None:
         self.cmd, self.n = cmd, n
-        self.children: list[subprocess.Popen[bytes]] = []
+        self.children: list[subprocess.Popen[bytes] | None] = []
+        self.restarts = [0] * n
+        self._due: list[float] = [0.0] * n
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._supervisor: threading.Thread | None = None
 
-    def start(self) -> None:
+    def _spawn(self, i: int) -> subprocess.Popen[bytes]:
         # the webhook secret stays with the intake: workers do not need it
         env = {k: v for k, v in os.environ.items() if k != "HARNESS_WEBHOOK_SECRET"}
-        for i in range(self.n):
-            name = f"{socket.gethostname()}:{os.getpid()}:w{i}"
-            self.children.append(
-                subprocess.Popen(
-                    [*self.cmd, "--name", name, "--parent-pid", str(os.getpid())], env=env
-                )
-            )
+        name = f"{socket.gethostname()}:{os.getpid()}:w{i}"
+        if self.restarts[i]:
+            name += f".{self.restarts[i]}"  # a new lease owner: never the dead one's name
+        return subprocess.Popen(
+            [*self.cmd, "--name", name, "--parent-pid", str(os.getpid())], env=env
+        )
+
+    def start(self) -> None:
+        with self._lock:
+            self.children = [self._spawn(i) for i in range(self.n)]
+        if self.n:
+            self._supervisor = threading.Thread(target=self._supervise, daemon=True)
+            self._supervisor.start()
+
+    def _supervise(self) -> None:
+        log = logging.getLogger("harness.serve")
+        while not self._stopping.wait(self.POLL_S):
+            with self._lock:
+                for i, child in enumerate(self.children):
+                    if self._stopping.is_set():
+                        return
+                    now = time.monotonic()
+                    if child is not None:
+                        code = child.poll()
+                        if code is None:
+                            continue
+                        delay = min(self.BACKOFF_CAP_S, self.BACKOFF_S * 2 ** self.restarts[i])
+                        log.error(
+                            "worker w%d (pid %d) exited with code %s; restarting it in %.0f s",
+                            i,
+                            child.pid,
+                            code,
+                            delay,
+                        )
+                        self.children[i] = None
+                        self._due[i] = now + delay
+                    elif now >= self._due[i]:
+                        self.restarts[i] += 1
+                        self.children[i] = self._spawn(i)
+                        log.warning(
+                            "worker w%d restarted (pid %d, restart %d)",
+                            i,
+                            self.children[i].pid,  # type: ignore[union-attr]
+                            self.restarts[i],
+                        )
+
+    def health(self) -> dict[str, object]:
+        """Workers running and down (for ``/healthz``)."""
+        with self._lock:
+            down = [
+                f"w{i}" for i, c in enumerate(self.children) if c is None or c.poll() is not None
+            ]
+        return {"workers": self.n, "down": down, "restarts": sum(self.restarts)}
 
     def stop(self) -> None:
-        for child in self.children:
-            if child.poll() is None:
-                child.terminate()
-        for child in self.children:
-            try:
-                child.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
-        self.children.clear()
+        self._stopping.set()
+        if self._supervisor is not None:
+            self._supervisor.join(timeout=10)
+        with self._lock:
+            alive = [c for c in self.children if c is not None]
+            for child in alive:
+                if child.poll() is None:
+                    child.terminate()
+            for child in alive:
+                try:
+                    child.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+                    child.wait()
+            self.children.clear()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
@@ -26,11 +27,15 @@ from harness.dashboard.pages import Pages
 from harness.errors import StoreError
 from harness.service import ledger, outbox, queue
 from harness.service.intake import MAX_BODY, Receive, Scope, Send, WebhookIntake
+from harness.service.journal import Journal
 from harness.service.publish import VerdictCache
 from harness.service.results_api import add_results_api
 from harness.store import Store
 from harness.store.deliveries import list_deliveries
 from harness.store.repository import NotFound
+
+#: queued work due this long with no worker heartbeating: /healthz says degraded
+STALL_S = 300.0
 
 
 def create_app(
@@ -42,10 +47,16 @@ def create_app(
     pages: Pages | None = None,
     service_config: ServiceConfig | None = None,
     results_secret: bytes | None = None,
+    workers_health: Callable[[], dict[str, Any]] | None = None,
+    journal: Journal | None = None,
+    stall_s: float = STALL_S,
 ) -> ServiceApp:
     """The service's ASGI app over ``store``; ``secret`` is the webhook secret (``None``:
     the intake answers every delivery 503, the rest is served);
-    ``on_shutdown`` runs when the server stops (before uvicorn re-raises its signal)."""
+    ``on_shutdown`` runs when the server stops (before uvicorn re-raises its signal);
+    ``workers_health`` says which embedded workers are down. ``/healthz`` answers
+    ``ok``, ``degraded`` (200: a worker is down, or queued work has been due for
+    ``stall_s`` with no worker heartbeating) or ``error`` (503: the database)."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -60,7 +71,7 @@ def create_app(
         redoc_url=None,
         lifespan=lifespan,
     )
-    intake = WebhookIntake(store, secret, max_body=max_body)
+    intake = WebhookIntake(store, secret, max_body=max_body, journal=journal)
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:
@@ -68,7 +79,27 @@ def create_app(
             store._read("health check", lambda conn: conn.exec_driver_sql("SELECT 1").scalar())
         except StoreError as exc:
             return JSONResponse({"status": "error", "database": str(exc)}, status_code=503)
-        return JSONResponse({"status": "ok", "version": __version__})
+        problems: list[str] = []
+        body: dict[str, Any] = {"version": __version__}
+        if workers_health is not None:
+            body["workers"] = health = workers_health()
+            if health["down"]:
+                problems.append(f"worker(s) down: {', '.join(health['down'])}")
+        try:
+            stuck = queue.stalled(store, stall_s)
+        except StoreError as exc:
+            return JSONResponse({"status": "error", "database": str(exc)}, status_code=503)
+        if stuck:
+            problems.append(
+                f"{stuck} queued item(s) due for over {stall_s:.0f} s and no worker "
+                "heartbeating: the queue is not moving"
+            )
+        if journal is not None and (waiting := len(journal.pending())):
+            problems.append(f"{waiting} journaled batch(es) of deliveries wait for the database")
+        body["status"] = "degraded" if problems else "ok"
+        if problems:
+            body["problems"] = problems
+        return JSONResponse(body)
 
     @app.get("/api/deliveries")
     def api_deliveries(status: str | None = None, limit: int = 200) -> JSONResponse:
@@ -207,9 +238,9 @@ def _gauges(store: Store) -> list[str]:
     ]
     owed = ledger.counts(store)
     lines += [
-        "# HELP harness_reports_owed Reports promised and not yet posted.",
+        "# HELP harness_reports_owed Reports promised and not yet accepted by GitHub.",
         "# TYPE harness_reports_owed gauge",
-        f"harness_reports_owed {owed.get('owed', 0)}",
+        f"harness_reports_owed {owed.get('owed', 0) + owed.get('queued', 0)}",
         "# HELP harness_reports_overdue Owed reports past their deadline.",
         "# TYPE harness_reports_overdue gauge",
         f"harness_reports_overdue {owed.get('overdue', 0)}",

@@ -5,8 +5,13 @@ bigger body is 413), verifies ``X-Hub-Signature-256`` against the secret in cons
 (401 otherwise, before anything is parsed or stored), needs ``X-GitHub-Event`` and
 ``X-GitHub-Delivery`` (400), stores the delivery once per delivery id and answers 202:
 ``{"delivery": ID, "event": NAME, "duplicate": false, "handled": true}``; a redelivery
-answers 202 with ``"duplicate": true`` and changes nothing. If the database cannot take
-it, 503: GitHub redelivers, nothing is lost.
+answers 202 with ``"duplicate": true`` and changes nothing. With a journal
+(:mod:`harness.service.journal`, what ``harness serve`` uses) the database gets a short,
+bounded time; a delivery it cannot take in time (locked, away) is written to the journal
+and answered 202 with ``"journaled": true`` and ``"duplicate": null`` (not known until
+it is loaded), and while the journal holds anything new deliveries join it, in order.
+Without a journal a database failure answers 503 (and GitHub does not redeliver by
+itself).
 
 This is the one hot path of the service, so it is a bare ASGI handler in front of the
 FastAPI app (which serves everything else): no routing, middleware or validation layers
@@ -17,12 +22,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 from collections import Counter
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from harness.errors import StoreError
+from harness.service.journal import DB_WAIT_S, Journal
 from harness.service.signature import verify
 from harness.store import Store
 from harness.store.deliveries import Delivery, record_deliveries
@@ -36,6 +43,7 @@ MAX_BODY = 25 << 20
 #: events the service acts on (others are recorded, then ignored by the worker)
 HANDLED_EVENTS = frozenset({"ping", "pull_request", "issue_comment", "check_run", "push"})
 _LABEL_RE = re.compile(r"[^a-z0-9_]")
+log = logging.getLogger("harness.service.intake")
 
 
 class GroupCommit:
@@ -45,20 +53,29 @@ class GroupCommit:
     being written, the next ones queue up and go in the next transaction. Under load this
     turns a commit per delivery into a commit per batch (bench/webhook_load.py)."""
 
-    def __init__(self, store: Store, max_batch: int = 256) -> None:
+    def __init__(
+        self,
+        store: Store,
+        max_batch: int = 256,
+        journal: Journal | None = None,
+        wait_s: float = DB_WAIT_S,
+    ) -> None:
         self.store = store
         self.max_batch = max_batch
+        self.journal = journal
+        self.wait_s = wait_s
         #: SQLite commits a local file in well under a millisecond per batch: done on the
         #: event loop, which measured faster than a thread (no GIL hand-offs); a network
         #: database's round trips go to a thread
         self.inline = store.engine.dialect.name == "sqlite"
-        self._pending: list[tuple[Delivery, asyncio.Future[bool]]] = []
+        self._pending: list[tuple[Delivery, asyncio.Future[bool | None]]] = []
         self._task: asyncio.Task[None] | None = None
 
-    async def record(self, delivery: Delivery) -> bool:
-        """Whether ``delivery`` is new; raises :class:`StoreError`."""
+    async def record(self, delivery: Delivery) -> bool | None:
+        """Whether ``delivery`` is new (``None``: journaled, not known yet); raises
+        :class:`StoreError` (without a journal) or ``OSError`` (the journal's disk)."""
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[bool] = loop.create_future()
+        future: asyncio.Future[bool | None] = loop.create_future()
         self._pending.append((delivery, future))
         if self._task is None or self._task.done():
             self._task = loop.create_task(self._drain())
@@ -69,13 +86,10 @@ class GroupCommit:
         while self._pending:
             batch = self._pending[: self.max_batch]
             del self._pending[: self.max_batch]
+            deliveries = [d for d, _ in batch]
             try:
-                deliveries = [d for d, _ in batch]
-                if self.inline:
-                    results = record_deliveries(self.store, deliveries)
-                else:
-                    results = await asyncio.to_thread(record_deliveries, self.store, deliveries)
-            except StoreError as exc:
+                results: list[bool] | list[None] = await self._store(deliveries)
+            except (StoreError, OSError) as exc:
                 for _, future in batch:
                     if not future.done():
                         future.set_exception(exc)
@@ -84,16 +98,44 @@ class GroupCommit:
                 if not future.done():  # a client that hung up: stored all the same
                     future.set_result(new)
 
+    async def _store(self, deliveries: list[Delivery]) -> list[bool] | list[None]:
+        if self.journal is None:
+            if self.inline:
+                return record_deliveries(self.store, deliveries)
+            return await asyncio.to_thread(record_deliveries, self.store, deliveries)
+        if not self.journal.pending():
+            try:
+                return await asyncio.wait_for(
+                    asyncio.to_thread(record_deliveries, self.store, deliveries), self.wait_s
+                )
+            except (StoreError, TimeoutError) as exc:
+                # the write may still land; the journal's copy is then stored once (by id)
+                log.warning(
+                    "the database did not take %d delivery(ies) within %.1f s (%s): journaled",
+                    len(deliveries),
+                    self.wait_s,
+                    exc or "timed out",
+                )
+        await asyncio.to_thread(self.journal.append, deliveries)
+        return [None] * len(deliveries)
+
 
 class _TooBig(Exception):
     pass
 
 
 class WebhookIntake:
-    def __init__(self, store: Store, secret: bytes | None, *, max_body: int = MAX_BODY) -> None:
+    def __init__(
+        self,
+        store: Store,
+        secret: bytes | None,
+        *,
+        max_body: int = MAX_BODY,
+        journal: Journal | None = None,
+    ) -> None:
         self.secret = secret
         self.max_body = max_body
-        self.writer = GroupCommit(store)
+        self.writer = GroupCommit(store, journal=journal)
         #: deliveries by outcome: ``accepted:<event>``, ``duplicate``, ``rejected:<why>``
         self.metrics: Counter[str] = Counter()
 
@@ -174,15 +216,19 @@ class WebhookIntake:
         )
         try:
             new = await self.writer.record(delivery)
-        except StoreError as exc:  # GitHub redelivers on 5xx: nothing is lost
+        except (StoreError, OSError) as exc:  # no journal, or its disk failed too
             self.metrics["store_errors"] += 1
             return 503, {"error": f"cannot record the delivery: {exc}"}
-        self.metrics[
-            "duplicate" if not new else f"accepted:{_LABEL_RE.sub('_', event.lower())}"
-        ] += 1
-        return 202, {
+        label = f"accepted:{_LABEL_RE.sub('_', event.lower())}"
+        self.metrics["duplicate" if new is False else label] += 1
+        if new is None:
+            self.metrics["journaled"] += 1
+        answer: dict[str, Any] = {
             "delivery": delivery_id,
             "event": event,
-            "duplicate": not new,
+            "duplicate": None if new is None else not new,
             "handled": event in HANDLED_EVENTS,
         }
+        if new is None:
+            answer["journaled"] = True
+        return 202, answer

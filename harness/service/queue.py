@@ -326,6 +326,29 @@ def list_items(
     return [Item.from_row(r) for r in rows]
 
 
+def stalled(store: Store, after_s: float) -> int:
+    """Queued items due for over ``after_s`` while no leased item has heartbeated in that
+    time (0 when the queue moves: a worker busy with a long cell heartbeats)."""
+    c = queue_t.c
+
+    def _count(conn: Connection) -> int:
+        t = now()
+        since = t - timedelta(seconds=after_s)
+        waiting = conn.execute(
+            select(func.count()).where(c.state == "queued", c.not_before < since)
+        ).scalar_one()
+        if not waiting:
+            return 0
+        beating = conn.execute(
+            select(func.count()).where(
+                c.state == "leased", func.coalesce(c.heartbeat_at, c.started_at) >= since
+            )
+        ).scalar_one()
+        return 0 if beating else int(waiting)
+
+    return store._read("checking whether the queue moves", _count)
+
+
 def get_item(store: Store, item_id: int) -> Item | None:
     q = select(queue_t).where(queue_t.c.id == item_id)
     row = store._read("reading a queue item", lambda conn: conn.execute(q).first())

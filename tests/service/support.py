@@ -104,12 +104,18 @@ def push_payload(examples: dict[str, list[dict[str, Any]]], *, sha: str) -> dict
 
 
 def deliver(
-    base_url: str, event: str, payload: dict[str, Any], *, secret: bytes = SECRET
+    base_url: str,
+    event: str,
+    payload: dict[str, Any],
+    *,
+    secret: bytes = SECRET,
+    delivery: str | None = None,
 ) -> httpx.Response:
+    """POST a signed delivery, waiting as long as GitHub does (10 s)."""
     body = json.dumps(payload).encode()
     headers = {
         "X-GitHub-Event": event,
-        "X-GitHub-Delivery": str(uuid.uuid4()),
+        "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
         "X-Hub-Signature-256": sign(secret, body),
         "Content-Type": "application/json",
     }
@@ -212,7 +218,7 @@ def settled(service: Service) -> bool:
     outbox = service.api("/api/outbox")["entries"]
     return (
         all(i["state"] not in {"queued", "leased"} for i in queue)
-        and all(r["state"] != "owed" for r in owed)
+        and all(r["state"] not in {"owed", "queued"} for r in owed)
         and all(e["state"] not in {"pending", "sending"} for e in outbox)
     )
 
