@@ -191,7 +191,14 @@ class ServiceConfig(_Strict):
     details_url: str = Field(
         default="",
         description="Details link of statuses and check runs; {run_id}, {cell} and {sha} "
-        "are replaced. Empty: none.",
+        "are replaced. Empty: none. The served dashboard's shape: "
+        "https://HOST/runs/{run_id}.html.",
+    )
+    pending_url: str = Field(
+        default="",
+        description="Link for a cell that has no run yet (queued, waiting for approval); "
+        "{cell} and {sha} are replaced. Default: the dashboard's commit page next to "
+        "details_url (…/prs/{sha}.html) when details_url has the served shape, else none.",
     )
     commands: Commands = Field(default_factory=Commands)
     upstreams: dict[str, UpstreamService] = Field(
@@ -220,13 +227,25 @@ class ServiceConfig(_Strict):
         return f"{self.vendor}/{suite}/{backend}"
 
     def details(self, run_id: int | None, cell: str, sha: str) -> str | None:
-        if not self.details_url:
+        """The link for ``cell`` at ``sha``: its run's page, or (no run yet) the commit's
+        page; never a link with a hole in it (``/runs/.html``)."""
+        if run_id is not None:
+            template = self.details_url
+        else:
+            template = self.pending_url or _commit_page_of(self.details_url)
+        if not template:
             return None
         return (
-            self.details_url.replace("{run_id}", "" if run_id is None else str(run_id))
+            template.replace("{run_id}", "" if run_id is None else str(run_id))
             .replace("{cell}", cell)
             .replace("{sha}", sha)
         )
+
+
+def _commit_page_of(details_url: str) -> str:
+    """``https://h/runs/{run_id}.html`` → ``https://h/prs/{sha}.html``; "" otherwise."""
+    head, sep, _ = details_url.partition("/runs/{run_id}")
+    return f"{head}/prs/{{sha}}.html" if sep else ""
 
 
 def suites_for(suites: Mapping[str, Suite], repository: str) -> set[str]:

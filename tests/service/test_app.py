@@ -207,3 +207,30 @@ def test_without_a_secret_the_intake_is_off_and_the_dashboard_served(
         assert res.status_code == 503
         assert delivery_counts(s) == {}
         assert c.get("/healthz").status_code == 200
+
+
+def test_the_shipped_links_resolve_to_served_pages(tmp_path: Path) -> None:
+    """Every link a status or the comment carries opens a real page of `harness serve`:
+    a finished cell's run page, and for a cell with no run yet the commit's page."""
+    from urllib.parse import urlsplit
+
+    from harness.config.service import default_config_path, load_service_config
+    from harness.dashboard.pages import Pages
+
+    root = Path(__file__).resolve().parents[2]
+    config = load_service_config(default_config_path(root / "suites"))
+    with Store.open(f"sqlite:///{tmp_path / 'links.db'}") as s:
+        run_id = s.start_run(
+            job_id=None, cell="demo/cpu/host", suite="demo", backend="cpu", variant="host",
+            upstream="example/demo", ref=None, sha="a" * 40, executor="local",
+            log_dir=str(tmp_path), out_dir=str(tmp_path),
+        )  # fmt: skip
+        c = TestClient(create_app(s, SECRET, pages=Pages(s, served=True)))
+        done = config.details(run_id, "demo/cpu/host", "a" * 40)
+        pending = config.details(None, "demo/cpu/host", "b" * 40)
+        assert done is not None
+        assert pending is not None
+        assert urlsplit(done).path == f"/runs/{run_id}.html"
+        assert urlsplit(pending).path == f"/prs/{'b' * 40}.html"
+        for link in (done, pending):
+            assert c.get(urlsplit(link).path).status_code == 200, link
