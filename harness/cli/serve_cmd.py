@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import os
@@ -80,7 +81,7 @@ def read_secret(secret_file: Path | None) -> bytes | None:
     "journal_dir",
     type=click.Path(path_type=Path, file_okay=False),
     default=None,
-    help="Where deliveries wait when the database cannot take them within 2 s (default: "
+    help="Where deliveries wait when the database cannot take them within 50 ms (default: "
     "webhook-journal/<database> in the cache directory, $HARNESS_CACHE).",
 )
 @config_option
@@ -171,6 +172,8 @@ class WorkerPool:
     (``--parent-pid``)."""
 
     BACKOFF_S, BACKOFF_CAP_S, POLL_S = 1.0, 60.0, 0.5
+    #: at shutdown: time to finish the current cell, then to stop it once interrupted
+    FINISH_S, INTERRUPT_S = 5.0, 20.0
 
     def __init__(self, cmd: list[str], n: int) -> None:
         self.cmd, self.n = cmd, n
@@ -244,13 +247,18 @@ class WorkerPool:
             self._supervisor.join(timeout=10)
         with self._lock:
             alive = [c for c in self.children if c is not None]
+            # SIGTERM: finish the current cell; a second one interrupts it (the run is
+            # recorded cancelled and its step stopped); only then SIGKILL
+            for grace_s in (self.FINISH_S, self.INTERRUPT_S):
+                for child in alive:
+                    if child.poll() is None:
+                        child.terminate()
+                deadline = time.monotonic() + grace_s
+                for child in alive:
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        child.wait(timeout=max(0.0, deadline - time.monotonic()))
             for child in alive:
                 if child.poll() is None:
-                    child.terminate()
-            for child in alive:
-                try:
-                    child.wait(timeout=30)
-                except subprocess.TimeoutExpired:
                     child.kill()
                     child.wait()
             self.children.clear()
