@@ -1,7 +1,9 @@
 """Webhook intake under load: acknowledgement latency and nothing lost.
 
-Starts ``harness serve --workers 0`` (the intake alone, as deployed; SQLite, the embedded
-default) on loopback, then from C concurrent clients sends N signed ``pull_request``
+Starts ``harness serve --workers 0`` (the intake alone; SQLite, the embedded default) on
+loopback, or with ``--busy-worker`` the default ``harness serve`` (one embedded worker),
+first made busy running a cell whose test spins a CPU for the whole measurement (a
+pull request of a local upstream); then from C concurrent clients sends N signed ``pull_request``
 deliveries (GitHub's shape, a ~25 KB body like the example payloads) and measures each
 acknowledgement (202). In the same run, as the baseline, the same clients send N
 deliveries with a wrong signature: the server reads the same bodies and computes the
@@ -11,7 +13,7 @@ Prints p50/p99 of both, the ratio p99(accepted)/p99(forged), the server's CPU ti
 delivery, and deliveries stored vs sent (read back from the database). Target: p99 <
 50 ms at 100 clients, zero lost.
 
-Usage: python bench/webhook_load.py [--deliveries 3000] [--clients 100]
+Usage: python bench/webhook_load.py [--deliveries 3000] [--clients 100] [--busy-worker]
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import httpx2 as httpx  # only to wait for the server to start
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from harness.executors.leftovers import kill_processes, marked_processes  # noqa: E402
 from harness.service.signature import sign  # noqa: E402
 from harness.store import Store  # noqa: E402
 from harness.store.deliveries import delivery_counts  # noqa: E402
@@ -55,6 +58,7 @@ def payload(i: int) -> bytes:
         "repository": {"full_name": "example/demo", "description": "x" * 2000},
         "pull_request": {
             "number": i,
+            "state": "open",
             "head": {"sha": uuid.uuid4().hex + "0" * 8, "label": "alice:fix"},
             "user": {"login": "alice"},
             "author_association": "MEMBER",
@@ -142,15 +146,105 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+BUSY_SUITE = """\
+name: busy
+upstream: {{repo: bench/busy, url: {url}, default_branch: main}}
+backends:
+  cpu:
+    test:
+      - name: spin
+        run: |
+          python -c 'import time
+          t = time.time()
+          while time.time() - t < 900:
+              pass'
+        timeout: 20m
+        results: [{{path: none.xml, format: junit}}]
+"""
+BUSY_CONFIG = """\
+vendor: bench
+upstreams:
+  bench/busy: {level: dashboard, cells: ["busy/cpu/*"]}
+"""
+
+
+def busy_upstream(tmp: Path) -> tuple[Path, bytes]:
+    """A suites directory whose one cell spins a CPU, and the signed-to-be delivery of
+    the pull request that starts it."""
+    repo = tmp / "busy-upstream"
+    repo.mkdir()
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-c", "user.name=b", "-c", "user.email=b@example.org", *args],
+            cwd=repo, check=True, capture_output=True, text=True,
+        ).stdout.strip()  # fmt: skip
+
+    git("init", "-q", "-b", "main")
+    (repo / "README").write_text("busy\n")
+    git("add", "README")
+    git("commit", "-q", "-m", "busy")
+    sha = git("rev-parse", "HEAD")
+    git("update-ref", "refs/pull/1/head", sha)
+    suites = tmp / "suites"
+    (suites / "service").mkdir(parents=True)
+    (suites / "busy.yaml").write_text(BUSY_SUITE.format(url=repo))
+    (suites / "service" / "config.yaml").write_text(BUSY_CONFIG)
+    opened = {
+        "action": "opened",
+        "number": 1,
+        "repository": {"full_name": "bench/busy"},
+        "pull_request": {
+            "number": 1,
+            "state": "open",
+            "head": {"sha": sha, "label": "alice:busy"},
+            "user": {"login": "alice"},
+            "author_association": "MEMBER",
+        },
+    }
+    return suites, json.dumps(opened).encode()
+
+
+def wait_busy(base: str, body: bytes, proc: subprocess.Popen[bytes], tmp: Path) -> None:
+    """Deliver the pull request and wait until the embedded worker runs its cell."""
+    headers = {
+        "X-GitHub-Event": "pull_request",
+        "X-GitHub-Delivery": "busy-1",
+        "X-Hub-Signature-256": sign(SECRET, body),
+    }
+    r = httpx.post(f"{base}/webhook", content=body, headers=headers, timeout=30)
+    r.raise_for_status()
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        items = httpx.get(f"{base}/api/queue", timeout=10).json()["items"]
+        if any(i["state"] == "leased" for i in items) and (tmp / "reports").exists():
+            time.sleep(5)  # into its step
+            return
+        if proc.poll() is not None:
+            break
+        time.sleep(0.5)
+    sys.exit(f"the worker did not start the busy cell: {(tmp / 'serve.log').read_text()[-3000:]}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--deliveries", type=int, default=5000)
     ap.add_argument("--clients", type=int, default=100)
+    ap.add_argument(
+        "--busy-worker",
+        action="store_true",
+        help="the default serve: one embedded worker, busy running a cell throughout",
+    )
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="webhook-bench-"))
     db = f"sqlite:///{tmp / 'harness.db'}"
     port = free_port()
-    env = {**os.environ, "HARNESS_WEBHOOK_SECRET": SECRET.decode()}
+    env = {
+        **os.environ,
+        "HARNESS_WEBHOOK_SECRET": SECRET.decode(),
+        "HARNESS_CACHE": str(tmp / "cache"),
+    }
+    suites, busy_body = busy_upstream(tmp) if args.busy_worker else (None, b"")
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -160,9 +254,14 @@ def main() -> None:
             "--port",
             str(port),
             "--workers",
-            "0",
+            "1" if args.busy_worker else "0",
+            "--executor",
+            "local",
+            "--reports-dir",
+            str(tmp / "reports"),
             "--db",
             db,
+            *(["--suites", str(suites)] if suites else []),
         ],
         env=env,
         stdout=(tmp / "serve.log").open("wb"),
@@ -179,6 +278,8 @@ def main() -> None:
                 time.sleep(0.2)
         else:
             sys.exit(f"the service did not start: {(tmp / 'serve.log').read_text()[-2000:]}")
+        if args.busy_worker:
+            wait_busy(base, busy_body, proc, tmp)
         n, c = args.deliveries, args.clients
         asyncio.run(hammer(port, min(200, n), c, forged=True))  # warm up
         base_lat, base_fail = asyncio.run(hammer(port, n, c, forged=True))
@@ -187,11 +288,15 @@ def main() -> None:
         wall, server_cpu = time.perf_counter() - started, cpu_seconds(proc.pid) - cpu0
     finally:
         proc.terminate()
-        proc.wait(timeout=30)
+        proc.wait(timeout=120)  # a busy worker is interrupted first
     with Store.open(db) as store:
-        stored = sum(delivery_counts(store).values())
+        for pids in marked_processes(store.key).values():  # the busy cell's spinning test
+            kill_processes(pids)
+        stored = sum(delivery_counts(store).get(e, 0) for e in ("pull_request",))
+        stored -= 1 if args.busy_worker else 0  # the busy pull request's own delivery
     ms = 1000.0
     result = {
+        "mode": "one embedded worker, busy" if args.busy_worker else "--workers 0",
         "clients": c,
         "deliveries_sent": n,
         "deliveries_stored": stored,
