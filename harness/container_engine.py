@@ -199,7 +199,8 @@ class ContainerEngine:
 
     # containers -----------------------------------------------------------------------
 
-    def _create(self, spec: RunSpec) -> Any:
+    def _create_kwargs(self, spec: RunSpec) -> dict[str, Any]:
+        """The SDK's ``containers.create`` arguments for ``spec``."""
         from docker.types import DeviceRequest
 
         volumes = {
@@ -242,7 +243,7 @@ class ContainerEngine:
             kwargs["shm_size"] = lim.shm_size
         if lim.cpuset:
             kwargs["cpuset_cpus"] = lim.cpuset
-        return self.client.containers.create(**kwargs)
+        return kwargs
 
     @contextlib.contextmanager
     def created(self, kwargs: Mapping[str, Any]) -> Iterator[Any]:
@@ -264,18 +265,8 @@ class ContainerEngine:
     @contextlib.contextmanager
     def container(self, spec: RunSpec) -> Iterator[Any]:
         """A created (not started) container, removed on exit whatever happened."""
-        import docker.errors
-
-        try:
-            c = self._create(spec)
-        except docker.errors.ImageNotFound as exc:
-            raise EngineError(f"image {spec.image} not found") from exc
-        except docker.errors.APIError as exc:
-            raise EngineError(f"cannot create a container: {exc.explanation or exc}") from exc
-        try:
+        with self.created(self._create_kwargs(spec)) as c:
             yield c
-        finally:
-            self._remove(c)
 
     @staticmethod
     def _remove(container: Any, attempts: int = 6) -> None:

@@ -109,39 +109,36 @@ def settle(
     )
 
 
+def _move(
+    conn: Connection,
+    repository: str,
+    head_sha: str,
+    context: str,
+    states: Sequence[str],
+    values: dict[str, Any],
+) -> int:
+    c = owed_t.c
+    cond = and_(
+        c.repository == repository,
+        c.head_sha == head_sha,
+        c.context == context,
+        c.state.in_(states),
+    )
+    return int(conn.execute(update(owed_t).where(cond).values(**values)).rowcount)
+
+
 def accepted(conn: Connection, repository: str, head_sha: str, context: str) -> int:
     """GitHub accepted the final report of ``context`` at ``head_sha`` (in the caller's
     transaction, the one marking it sent): its rows are ``reported`` (how many)."""
-    c = owed_t.c
-    stmt = (
-        update(owed_t)
-        .where(
-            c.repository == repository,
-            c.head_sha == head_sha,
-            c.context == context,
-            c.state.in_(UNSETTLED),
-        )
-        .values(state="reported", reported_at=now())
-    )
-    return int(conn.execute(stmt).rowcount)
+    done = {"state": "reported", "reported_at": now()}
+    return _move(conn, repository, head_sha, context, UNSETTLED, done)
 
 
 def refused(conn: Connection, repository: str, head_sha: str, context: str) -> int:
     """GitHub refused the final report of ``context`` for good (in the caller's
     transaction): its rows are ``owed`` again (and become overdue) until the dead letter
     is re-sent."""
-    c = owed_t.c
-    stmt = (
-        update(owed_t)
-        .where(
-            c.repository == repository,
-            c.head_sha == head_sha,
-            c.context == context,
-            c.state == "queued",
-        )
-        .values(state="owed")
-    )
-    return int(conn.execute(stmt).rowcount)
+    return _move(conn, repository, head_sha, context, ("queued",), {"state": "owed"})
 
 
 def release(
