@@ -94,7 +94,7 @@ def create_app(
                 f"{stuck} queued item(s) due for over {stall_s:.0f} s and no worker "
                 "heartbeating: the queue is not moving"
             )
-        if journal is not None and (waiting := len(journal.pending())):
+        if journal is not None and (waiting := journal.waiting):
             problems.append(f"{waiting} journaled batch(es) of deliveries wait for the database")
         body["status"] = "degraded" if problems else "ok"
         if problems:

@@ -103,7 +103,7 @@ class GroupCommit:
             if self.inline:
                 return record_deliveries(self.store, deliveries)
             return await asyncio.to_thread(record_deliveries, self.store, deliveries)
-        if not self.journal.pending():
+        if not self.journal.waiting:
             try:
                 return await asyncio.wait_for(
                     asyncio.to_thread(record_deliveries, self.store, deliveries), self.wait_s

@@ -45,6 +45,10 @@ class Journal:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._lock = threading.Lock()
+        #: batches on disk not yet in the database (known without listing the directory:
+        #: the intake asks for every batch)
+        self._waiting = len(self.pending())
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -84,8 +88,15 @@ class Journal:
             with contextlib.suppress(OSError):
                 tmp.unlink()
             raise
+        with self._lock:
+            self._waiting += 1
         self._wake.set()
         return final
+
+    @property
+    def waiting(self) -> int:
+        """Journaled batches not yet loaded into the database."""
+        return self._waiting
 
     def pending(self) -> list[Path]:
         return sorted(p for p in self.directory.glob(f"*{SUFFIX}") if p.is_file())
@@ -102,6 +113,8 @@ class Journal:
                 log.warning("journal: the database does not take deliveries yet: %s", exc)
                 break
             path.unlink()
+            with self._lock:
+                self._waiting -= 1
             loaded += len(batch)
             log.info("journal: %d delivery(ies) from %s now in the database", len(batch), path)
         return loaded
@@ -111,7 +124,7 @@ class Journal:
 
         def run() -> None:
             while not self._stop.is_set():
-                if self.pending():
+                if self.waiting:
                     try:
                         self.load_into(store)
                     except Exception:  # never let the loader die
@@ -131,6 +144,6 @@ class Journal:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
-            if self._store is not None and self.pending():
+            if self._store is not None and self.waiting:
                 with contextlib.suppress(Exception):
                     self.load_into(self._store)

@@ -198,6 +198,10 @@ class Worker:
         for item in expired:
             self._remove_work_dirs(item)
 
+    def _out_dir(self, item: q.Item) -> Path:
+        """Where ``item``'s runs keep their logs and results (one per job)."""
+        return (self.settings.reports_dir / (item.job_id or f"item-{item.id}")).resolve()
+
     def _running(self, run_id: int) -> bool:
         try:
             return self.store.get_run(run_id).status == RUNNING
@@ -206,7 +210,7 @@ class Worker:
 
     def _remove_work_dirs(self, item: q.Item) -> None:
         """The work directories (source, companions) of ``item``'s dead attempts."""
-        out_dir = (self.settings.reports_dir / (item.job_id or f"item-{item.id}")).resolve()
+        out_dir = self._out_dir(item)
         for run in self.store.job_runs(item.job_id, item.cell) if item.job_id else []:
             if run.status == RUNNING:
                 continue
@@ -294,7 +298,7 @@ class Worker:
             sha=item.head_sha,
             cancel=cancel,
         )
-        out_dir = (self.settings.reports_dir / (item.job_id or f"item-{item.id}")).resolve()
+        out_dir = self._out_dir(item)
         out_dir.mkdir(parents=True, exist_ok=True)
         with ConsoleDisplay(Console(stderr=True), live=False) as display:
             summary = run_cell(

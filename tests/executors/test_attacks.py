@@ -16,7 +16,6 @@ import os
 import socketserver
 import subprocess
 import threading
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -25,7 +24,6 @@ import pytest
 from harness.container_engine import LABEL, ContainerEngine
 from harness.executors import egress
 from tests.cli.conftest import Result
-from tests.docker_support import debian_base, require_docker
 from tests.executors.hostile import CREDENTIALS, hostile_suite, make_hostile
 from tests.gitrepos import UpstreamRepo
 
@@ -33,24 +31,9 @@ Harness = Callable[..., Result]
 CELL = "hostile/cpu/debian12-py3.11"
 
 
-@pytest.fixture(scope="module")
-def engine() -> ContainerEngine:
-    return require_docker()
-
-
-@pytest.fixture(scope="module")
-def base(engine: ContainerEngine) -> str:
-    return debian_base(engine)
-
-
 @pytest.fixture
 def hostile(tmp_path: Path) -> UpstreamRepo:
     return make_hostile(tmp_path / "upstream")
-
-
-@pytest.fixture
-def test_label() -> str:
-    return f"org.accel-harness.test={uuid.uuid4().hex}"
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ recorded as an infrastructure error with its reason, the container removed every
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -15,7 +14,6 @@ import pytest
 
 from harness.container_engine import LABEL, ContainerEngine
 from tests.cli.conftest import Result
-from tests.docker_support import debian_base, require_docker
 from tests.fixture_upstream import BASIC_COUNTS, make_upstream, suite_yaml
 from tests.gitrepos import UpstreamRepo
 
@@ -54,16 +52,6 @@ def test_oom():
 
 
 @pytest.fixture(scope="module")
-def engine() -> ContainerEngine:
-    return require_docker()
-
-
-@pytest.fixture(scope="module")
-def base(engine: ContainerEngine) -> str:
-    return debian_base(engine)
-
-
-@pytest.fixture(scope="module")
 def sandbox_upstream(tmp_path_factory: pytest.TempPathFactory) -> UpstreamRepo:
     repo = make_upstream(tmp_path_factory.mktemp("sandbox"))
     repo.commit({"tests/test_sandbox.py": TEST_SANDBOX}, message="sandbox probes")
@@ -82,12 +70,6 @@ def docker_suites(suites_dir: Path, sandbox_upstream: UpstreamRepo, wheels: Path
     )
     (suites_dir / "demo.yaml").write_text(text)
     return suites_dir
-
-
-@pytest.fixture
-def test_label() -> str:
-    """A label only this test's containers carry (other tests run beside it under -n)."""
-    return f"org.accel-harness.test={uuid.uuid4().hex}"
 
 
 @pytest.fixture
