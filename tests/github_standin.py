@@ -13,7 +13,12 @@ is a 422) and answers with the spec's example bodies. The proxy
 * records every request (method, path, JSON body, auth scheme, status answered) for
   tests to assert what the harness sent;
 * can answer the next matching requests itself with a failure (``fail_next``) to play a
-  GitHub outage or a rate limit.
+  GitHub outage or a rate limit, or drop every connection while ``down`` is set (the API
+  unreachable);
+* with ``stateful`` set, remembers the statuses and comments GitHub accepted and answers
+  the calls that list them from what it remembers (Prism's answers are static examples),
+  giving each created comment an id of its own: what a sender that died mid-post sees when
+  it looks before posting again.
 """
 
 from __future__ import annotations
@@ -80,6 +85,29 @@ class _Fault:
     left: int
 
 
+_STATUS_POST = re.compile(r"^/repos/([^/]+/[^/]+)/statuses/([0-9a-f]{40})$")
+_STATUS_LIST = re.compile(r"^/repos/([^/]+/[^/]+)/commits/([0-9a-f]{40})/statuses(\?.*)?$")
+_COMMENT_POST = re.compile(r"^/repos/([^/]+/[^/]+)/issues/(\d+)/comments(\?.*)?$")
+_COMMENT_ONE = re.compile(r"^/repos/([^/]+/[^/]+)/issues/comments/(\d+)(\?.*)?$")
+
+
+@dataclass
+class GitHubState:
+    """What the stand-in's GitHub holds: statuses per (repository, sha), newest last, and
+    comments per (repository, issue) with their ids."""
+
+    statuses: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
+    comments: dict[tuple[str, int], list[dict[str, Any]]] = field(default_factory=dict)
+    next_comment_id: int = 1000
+
+    def comment(self, comment_id: int) -> dict[str, Any] | None:
+        for listed in self.comments.values():
+            for c in listed:
+                if c["id"] == comment_id:
+                    return c
+        return None
+
+
 @dataclass
 class Recorder:
     upstream: str
@@ -87,11 +115,60 @@ class Recorder:
     requests: list[Recorded] = field(default_factory=list)
     faults: list[_Fault] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: drop every connection unanswered (the API unreachable)
+    down: bool = False
+    #: answer the listing calls from what GitHub accepted (see the module docstring)
+    stateful: bool = False
+    state: GitHubState = field(default_factory=GitHubState)
 
     def clear(self) -> None:
         with self.lock:
             self.requests.clear()
             self.faults.clear()
+            self.down = self.stateful = False
+            self.state = GitHubState()
+
+    def accepted(self, method: str, path_regex: str) -> list[Recorded]:
+        """Like :meth:`matching`, only the requests GitHub accepted (2xx)."""
+        return [r for r in self.matching(method, path_regex) if 200 <= r.status < 300]
+
+    def _from_state(self, method: str, path: str) -> tuple[int, Any] | None:
+        """An answer from the remembered state for the calls that list or read it."""
+        if not self.stateful or method != "GET":
+            return None
+        with self.lock:
+            if m := _STATUS_LIST.match(path):
+                listed = self.state.statuses.get((m.group(1), m.group(2)), [])
+                return 200, list(reversed(listed))  # newest first, as GitHub lists them
+            if m := _COMMENT_POST.match(path):
+                return 200, list(self.state.comments.get((m.group(1), int(m.group(2))), []))
+            if m := _COMMENT_ONE.match(path):
+                found = self.state.comment(int(m.group(2)))
+                return (200, found) if found else (404, {"message": "Not Found"})
+        return None
+
+    def _remember(self, method: str, path: str, body: Any, answer: Any) -> Any:
+        """Keep what GitHub accepted; returns the answer, with a created comment's id."""
+        if not self.stateful or not isinstance(answer, dict) or not isinstance(body, dict):
+            return answer
+        with self.lock:
+            if method == "POST" and (m := _STATUS_POST.match(path)):
+                status = {**answer, **{k: body.get(k) for k in _STATUS_FIELDS}}
+                self.state.statuses.setdefault((m.group(1), m.group(2)), []).append(status)
+                return status
+            if method == "POST" and (m := _COMMENT_POST.match(path)):
+                self.state.next_comment_id += 1
+                cid = self.state.next_comment_id
+                url = f"{self.url}/repos/{m.group(1)}/issues/comments/{cid}"
+                comment = {**answer, "id": cid, "url": url, "body": body.get("body")}
+                self.state.comments.setdefault((m.group(1), int(m.group(2))), []).append(comment)
+                return comment
+            if method == "PATCH" and (m := _COMMENT_ONE.match(path)):
+                found = self.state.comment(int(m.group(2)))
+                if found is not None:
+                    found["body"] = body.get("body")
+                    return found
+        return answer
 
     def fail_next(
         self,
@@ -145,6 +222,9 @@ class Recorder:
         return None
 
 
+_STATUS_FIELDS = ("state", "context", "description", "target_url")
+
+
 def _handler(rec: Recorder) -> type[http.server.BaseHTTPRequestHandler]:
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -158,13 +238,22 @@ def _handler(rec: Recorder) -> type[http.server.BaseHTTPRequestHandler]:
                 body = raw.decode("utf-8", "replace")
             auth = self.headers.get("Authorization")
             scheme = auth.split()[0].lower() if auth else None
+            if rec.down:  # unreachable: the connection drops unanswered
+                with rec.lock:
+                    rec.requests.append(Recorded(self.command, self.path, body, scheme, 0))
+                self.close_connection = True
+                return
             fault = rec._fault_for(self.command, self.path)
+            remembered = rec._from_state(self.command, self.path)
             if fault is not None:
                 out = json.dumps(fault.body).encode()
                 status, headers = (
                     fault.status,
                     {"Content-Type": "application/json", **fault.headers},
                 )
+            elif remembered is not None:
+                status, headers = remembered[0], {"Content-Type": "application/json"}
+                out = json.dumps(remembered[1]).encode()
             else:
                 hdrs = {
                     k: v
@@ -193,6 +282,11 @@ def _handler(rec: Recorder) -> type[http.server.BaseHTTPRequestHandler]:
                         "link",
                     }
                 }
+                if 200 <= status < 300 and rec.stateful:
+                    answer = json.loads(out) if out else None
+                    kept = rec._remember(self.command, self.path, body, answer)
+                    if kept is not answer:
+                        out = json.dumps(kept).encode()
             with rec.lock:
                 rec.requests.append(Recorded(self.command, self.path, body, scheme, status))
             self.send_response(status)

@@ -26,8 +26,11 @@ PASS_NAMES = frozenset(
     }
 )  # fmt: skip
 PASS_PREFIXES = ("LC_", "PIP_", "UV_", "HARNESS_", "ASCEND_", "ATB_", "ASDOPS_", "LCCL_")
-#: Never passed implicitly: the harness's own database URL may carry a password.
-NEVER_IMPLICIT = frozenset({"HARNESS_DB", "HARNESS_WEBHOOK_SECRET", "HARNESS_GITHUB_TOKEN"})
+#: Never passed implicitly: the harness's own database URL may carry a password; the
+#: failpoints are armed for the harness process, never for what its steps run.
+NEVER_IMPLICIT = frozenset(
+    {"HARNESS_DB", "HARNESS_WEBHOOK_SECRET", "HARNESS_GITHUB_TOKEN", "HARNESS_FAILPOINTS"}
+)
 SECRET_RE = re.compile(
     r"(TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|PRIVATE|_KEY$|_KEY_FILE$|^AWS_|^GITHUB_|^GH_|"
     r"^ACTIONS_|^HARNESS_GITHUB_)",

@@ -154,6 +154,7 @@ class LocalSession:
             log_path=step_log_path(self.ctx.log_dir, phase, index, step, rerun),
             on_line=self.ctx.on_line,
             header=header,
+            failpoint=f"step.running.{phase.value}",
         )
         return replace(outcome, results_dir=results)
 

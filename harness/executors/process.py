@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness import failpoints
 from harness.errors import StepError
 
 #: Seconds between SIGTERM and SIGKILL when a step is stopped.
@@ -83,6 +84,7 @@ def run_command(
     on_line: Callable[[str], None] | None = None,
     header: str | None = None,
     kill_grace_s: float = KILL_GRACE_S,
+    failpoint: str | None = None,
 ) -> StepOutcome:
     """Run ``argv`` in a new session; see the module docstring."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -119,6 +121,8 @@ def run_command(
 
         reader = threading.Thread(target=_pump, name="step-log", daemon=True)
         reader.start()
+        if failpoint is not None:
+            failpoints.hit(failpoint)  # the step runs on without us (a test's fault)
         timed_out = False
         try:
             try:

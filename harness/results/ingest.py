@@ -15,6 +15,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from harness import failpoints
 from harness.errors import ResultFileError
 from harness.results import ResultStream, parse
 from harness.results.model import Outcome, ParseReport, TestResult
@@ -36,9 +37,11 @@ def ingest_file(store: Store, run_id: int, path: Path, fmt: str) -> ParseReport:
     stream = parse(path, fmt)  # validates format and path in this process
     if path.stat().st_size < WORKER_THRESHOLD_BYTES:
         store.add_results(run_id, stream)
+        failpoints.hit("ingest.stored")
         return stream.report
     worker = WorkerStream(path, fmt)
     store.add_result_rows(run_id, worker.batches())
+    failpoints.hit("ingest.stored")
     return worker.report
 
 

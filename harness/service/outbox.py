@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -48,6 +48,9 @@ class Entry(RowRecord):
     last_error: str | None
     created_at: datetime
     sent_at: datetime | None
+    #: claimed from a sender that died while it held it: whether GitHub got the post
+    #: is unknown, so the next sender looks before posting again
+    resumed: bool = False
 
     def as_json(self) -> dict[str, Any]:
         out = RowRecord.as_json(self)  # slots dataclasses break zero-argument super()
@@ -101,12 +104,14 @@ def claim_due(store: Store, owner: str, lease_s: float, limit: int = 20) -> list
             c.next_attempt_at <= t,
             (c.state == "pending") | ((c.state == "sending") & (c.lease_expires_at < t)),
         )
-        q = select(c.id).where(due, ~blocked).order_by(c.id).limit(limit)
+        q = select(c.id, c.state).where(due, ~blocked).order_by(c.id).limit(limit)
         if conn.dialect.name == "postgresql":
             q = q.with_for_update(skip_locked=True)
-        ids = list(conn.execute(q).scalars())
-        if not ids:
+        found = conn.execute(q).all()
+        if not found:
             return []
+        ids = [row.id for row in found]
+        resumed = {row.id for row in found if row.state == "sending"}
         conn.execute(
             update(outbox_t)
             .where(c.id.in_(ids))
@@ -118,7 +123,7 @@ def claim_due(store: Store, owner: str, lease_s: float, limit: int = 20) -> list
             )
         )
         rows = conn.execute(select(outbox_t).where(c.id.in_(ids)).order_by(c.id)).all()
-        return [Entry.from_row(r) for r in rows]
+        return [replace(Entry.from_row(r), resumed=r.id in resumed) for r in rows]
 
     return store._write("claiming outbox entries", _claim)
 

@@ -14,7 +14,8 @@ class RowRecord:
     @classmethod
     def from_row(cls, row: Any) -> Self:
         m = row._mapping
-        return cls(**{f.name: m[f.name] for f in fields(cls)})  # type: ignore[arg-type]
+        # a field that is no column (it has a default) is left to the caller
+        return cls(**{f.name: m[f.name] for f in fields(cls) if f.name in m})  # type: ignore[arg-type]
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

@@ -5,26 +5,36 @@ that met it) until the time GitHub named; limits in a row double the wait (up to
 hour); a success resets it. This is per sender process: each worker learns a limit
 when it meets it.
 
-Every post is idempotent, so an entry sent twice (a sender killed between posting and
-marking it sent) changes nothing visible: a status with the same context replaces the
-previous one; a check run is created once per head and context, then edited (its id is
-kept in ``github_objects``); the PR comment is found by its id, or by its hidden marker
-when the id is unknown (a new database, a comment posted by an older process), and
-edited in place. Only when neither finds it is a comment created.
+A sender can die between GitHub accepting a post and the outbox marking it sent; the
+next sender takes the entry again (``resumed``) and looks before it posts, so nothing is
+posted twice:
+
+* a status: GitHub lists a commit's statuses newest first; when the newest one of the
+  context already says what the entry says, it is marked sent without a post (GitHub
+  keeps every status posted, so a second identical one would show twice);
+* a check run is created once per head and context, then edited (its id is kept in
+  ``github_objects``); a resumed entry whose id is unknown finds the run by its
+  ``external_id`` among the head's check runs of that name;
+* the PR comment is found by its id, or by its hidden marker when the id is unknown (a
+  new database, a sender killed before it kept the id), and edited in place. Only when
+  neither finds it is a comment created.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from github import GithubException
+from github.CommitStatus import CommitStatus
+from github.PaginatedList import PaginatedList
 from github.Repository import Repository
 from sqlalchemy import Connection
 
+from harness import failpoints
 from harness.reporting.github import GitHubClient, classify_failure
 from harness.service import ledger, outbox
 from harness.store import Store
@@ -100,6 +110,7 @@ class Sender:
                 )
                 retried += 1
                 continue
+            failpoints.hit("sender.posting", f"sender.posting.{entry.kind}")
             try:
                 self._post(entry)
             except Exception as exc:  # every failure is classified, none escapes
@@ -129,6 +140,8 @@ class Sender:
                     )
                     dead += 1
                 continue
+            final = ("sender.posted.final",) if final_report(entry) is not None else ()
+            failpoints.hit(*final, f"sender.posted.{entry.kind}", "sender.posted")
             outbox.mark_sent(self.store, entry.id, self._ledger(entry, accepted=True))
             self._limited.pop(who, None)  # the limit is over: the next one starts afresh
             log.info("posted %s %s to %s", entry.kind, entry.key, entry.repository)
@@ -151,9 +164,9 @@ class Sender:
         p = entry.payload
         repo = self.client.repo(entry.repository, p.get("installation"))
         if entry.kind == "status":
-            self._status(repo, p)
+            self._status(repo, p, entry.resumed)
         elif entry.kind == "check_run":
-            self._check_run(repo, entry.repository, p)
+            self._check_run(repo, entry.repository, p, entry.resumed)
         elif entry.kind == "comment":
             self._comment(repo, entry.repository, p)
         elif entry.kind == "dispatch":
@@ -162,7 +175,7 @@ class Sender:
             raise ValueError(f"unknown outbox entry kind {entry.kind!r}")
 
     @staticmethod
-    def _status(repo: Repository, p: dict[str, Any]) -> None:
+    def _status(repo: Repository, p: dict[str, Any], resumed: bool = False) -> None:
         kwargs: dict[str, Any] = {
             "state": p["state"],
             "context": p["context"],
@@ -170,9 +183,13 @@ class Sender:
         }
         if p.get("target_url"):
             kwargs["target_url"] = p["target_url"]
+        if resumed and _status_is_there(_statuses(repo, p["sha"]), kwargs):
+            return
         repo.get_commit(p["sha"]).create_status(**kwargs)
 
-    def _check_run(self, repo: Repository, repository: str, p: dict[str, Any]) -> None:
+    def _check_run(
+        self, repo: Repository, repository: str, p: dict[str, Any], resumed: bool = False
+    ) -> None:
         fields: dict[str, Any] = {
             "status": p["status"],
             "output": {
@@ -186,6 +203,10 @@ class Sender:
             fields["details_url"] = p["details_url"]
         key = f"{p['sha']}:{p['name']}"
         known = outbox.get_object(self.store, repository, "check_run", key)
+        if known is None and resumed:  # created by a sender that died before keeping its id
+            known = _find_check_run(repo, p["sha"], p["name"], p.get("external_id") or key)
+            if known is not None:
+                outbox.set_object(self.store, repository, "check_run", key, known)
         if known is not None:
             try:
                 repo.get_check_run(known).edit(**fields)
@@ -196,6 +217,7 @@ class Sender:
         run = repo.create_check_run(
             name=p["name"], head_sha=p["sha"], external_id=p.get("external_id") or key, **fields
         )
+        failpoints.hit("sender.created.check_run")
         outbox.set_object(self.store, repository, "check_run", key, run.id)
 
     def _comment(self, repo: Repository, repository: str, p: dict[str, Any]) -> None:
@@ -225,4 +247,38 @@ class Sender:
                 outbox.set_object(self.store, repository, "comment", key, found)
                 return
         created = issue.create_comment(body)
+        failpoints.hit("sender.created.comment")
         outbox.set_object(self.store, repository, "comment", key, created.id)
+
+
+#: how many of a commit's newest statuses a resumed status looks through
+STATUSES_SCANNED = 100
+
+
+def _statuses(repo: Repository, sha: str) -> PaginatedList[CommitStatus]:
+    """The commit's statuses, newest first (``GET …/commits/{ref}/statuses``, the
+    documented call; PyGithub's ``Commit.get_statuses`` uses an undocumented one)."""
+    return PaginatedList(CommitStatus, repo.requester, f"{repo.url}/commits/{sha}/statuses", None)
+
+
+def _status_is_there(statuses: Iterable[Any], wanted: dict[str, Any]) -> bool:
+    """Whether the newest status of ``wanted``'s context already says what it says."""
+    for i, status in enumerate(statuses):
+        if i >= STATUSES_SCANNED:
+            return False
+        if status.context != wanted["context"]:
+            continue
+        return bool(
+            status.state == wanted["state"]
+            and (status.description or "") == wanted["description"]
+            and (status.target_url or None) == wanted.get("target_url")
+        )
+    return False
+
+
+def _find_check_run(repo: Repository, sha: str, name: str, external_id: str) -> int | None:
+    """The id of the head's check run called ``name`` with ``external_id``, if any."""
+    for run in repo.get_commit(sha).get_check_runs(check_name=name):
+        if run.external_id == external_id:
+            return int(run.id)
+    return None

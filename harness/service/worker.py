@@ -33,6 +33,7 @@ from pathlib import Path
 from rich.console import Console
 from sqlalchemy import Connection, Table, func, select, update
 
+from harness import failpoints
 from harness.backends.target import BackendDetector
 from harness.config.service import ServiceConfig
 from harness.errors import HarnessError
@@ -110,7 +111,11 @@ class Worker:
         self.name = name or q.worker_name()
         self.verdicts = VerdictCache(store, plan.suites_dir)
         self.dispatcher = Dispatcher(store, config, plan, self.verdicts)
-        self.sender = Sender(store, client, self.name) if client is not None else None
+        self.sender = (
+            Sender(store, client, self.name, lease_s=max(10.0, 2 * settings.lease_s))
+            if client is not None
+            else None
+        )
         self.detector = BackendDetector()
         self.ran = 0
         self._reaped_at = float("-inf")
@@ -243,6 +248,7 @@ class Worker:
             item.ref,
             item.attempts,
         )
+        failpoints.hit("worker.claimed")
         lost = threading.Event()
         done = threading.Event()
         cancel = Cancel()

@@ -4,6 +4,10 @@ GitHub's OpenAPI description, a malformed one is rejected, and GitHub's failures
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -325,3 +329,89 @@ def test_a_rate_limit_holds_back_the_whole_token_and_grows(gh: GitHubStandIn, st
     # a success ends it
     time.sleep(2.2)
     assert s.send_due().sent == 2
+
+
+# A sender in a process of its own, killed by a failpoint the moment GitHub has accepted
+# a post and before the outbox knows: the worst moment for exactly-once.
+KILLED_SENDER = """\
+import sys
+from harness.reporting.github import Credentials, GitHubClient
+from harness.service.sender import Sender
+from harness.store import Store
+
+store = Store.open(sys.argv[1])
+client = GitHubClient(Credentials(api_url=sys.argv[2], token="t0ken", write_interval_s=0))
+Sender(store, client, "doomed", lease_s=0.2).send_due()
+"""
+
+
+def db_url(store: Store) -> str:
+    return store.engine.url.render_as_string(hide_password=False)
+
+
+def send_and_die(store: Store, api_url: str, failpoint: str) -> None:
+    env = {**os.environ, "HARNESS_FAILPOINTS": f"{failpoint}=kill"}
+    proc = subprocess.run(
+        [sys.executable, "-c", KILLED_SENDER, db_url(store), api_url],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    time.sleep(0.3)  # its lease on the entry runs out
+
+
+def test_a_sender_killed_after_github_accepted_a_status_does_not_post_it_twice(
+    gh: GitHubStandIn, store: Store
+) -> None:
+    gh.recorder.stateful = True
+    owe(store)
+    put(store, "status", "status:a:acme/demo/npu", status("failure"))
+    send_and_die(store, gh.url, "sender.posted.final")
+    assert len(gh.recorder.accepted("POST", r"/statuses/")) == 1  # GitHub has it
+    assert ledger_state(store) == "queued"  # the outbox does not know yet
+    assert sender(store, gh.url).send_due().sent == 1
+    assert len(gh.recorder.accepted("POST", r"/statuses/")) == 1  # looked, not posted again
+    assert gh.recorder.matching("GET", rf"/repos/{REPO}/commits/{SHA}/statuses")
+    assert ledger_state(store) == "reported"
+    # a status GitHub does not have yet is posted, even for a resumed entry
+    put(store, "status", "status:a:acme/demo/npu", status("success"))
+    send_and_die(store, gh.url, "sender.posting")
+    assert sender(store, gh.url).send_due().sent == 1
+    posted = gh.recorder.accepted("POST", r"/statuses/")
+    assert [p.body["state"] for p in posted] == ["failure", "success"]
+
+
+def test_a_sender_killed_after_creating_the_comment_edits_it_next_time(
+    gh: GitHubStandIn, store: Store
+) -> None:
+    gh.recorder.stateful = True
+    put(store, "comment", "comment:1347", comment("first"))
+    send_and_die(store, gh.url, "sender.created.comment")
+    (created,) = gh.recorder.accepted("POST", r"/issues/1347/comments$")
+    assert outbox.get_object(store, REPO, "comment", "1347") is None  # its id never kept
+    assert sender(store, gh.url).send_due().sent == 1
+    assert gh.recorder.accepted("POST", r"/issues/1347/comments$") == [created]
+    (edit,) = gh.recorder.accepted("PATCH", r"/issues/comments/\d+$")
+    assert edit.body["body"].endswith("first")
+    (kept,) = gh.recorder.state.comments[(REPO, 1347)]
+    assert outbox.get_object(store, REPO, "comment", "1347") == kept["id"]
+
+
+def test_a_sender_killed_after_creating_a_check_run_edits_it_next_time(
+    gh: GitHubStandIn, store: Store
+) -> None:
+    owe(store)
+    put(store, "check_run", "check:a:acme/demo/npu", check("failure"))
+    send_and_die(store, gh.url, "sender.created.check_run")
+    assert len(gh.recorder.accepted("POST", r"/check-runs$")) == 1
+    # GitHub lists the head's check runs of that name: the one created, by external_id
+    ours = {"id": 4711, "name": "acme/demo/npu", "external_id": f"{SHA}:acme/demo/npu"}
+    other = {"id": 4710, "name": "acme/demo/npu", "external_id": "someone-else"}
+    gh.recorder.answer_next(
+        "GET", rf"/commits/{SHA}/check-runs", 200, {"total_count": 2, "check_runs": [other, ours]}
+    )
+    assert sender(store, gh.url).send_due().sent == 1
+    assert len(gh.recorder.accepted("POST", r"/check-runs$")) == 1
+    (edit,) = gh.recorder.accepted("PATCH", r"/check-runs/\d+$")
+    assert edit.path.endswith("/4711")
+    assert outbox.get_object(store, REPO, "check_run", f"{SHA}:acme/demo/npu") == 4711
+    assert ledger_state(store) == "reported"
