@@ -32,8 +32,9 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,8 @@ class Recorded:
     body: Any
     auth: str | None
     status: int
+    #: when it was answered (0 status: never answered, the connection dropped)
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 @dataclass
@@ -83,6 +86,8 @@ class _Fault:
     headers: dict[str, str]
     body: Any
     left: int
+    #: only requests whose JSON body this accepts (None: every one)
+    when: Callable[[Any], bool] | None = None
 
 
 _STATUS_POST = re.compile(r"^/repos/([^/]+/[^/]+)/statuses/([0-9a-f]{40})$")
@@ -179,12 +184,14 @@ class Recorder:
         count: int = 1,
         headers: dict[str, str] | None = None,
         message: str = "stand-in failure",
+        when: Callable[[Any], bool] | None = None,
     ) -> None:
-        """Answer the next ``count`` matching requests with ``status`` (an outage, a rate
-        limit) instead of passing them to Prism."""
+        """Answer the next ``count`` matching requests (whose body ``when`` accepts) with
+        ``status`` (an outage, a rate limit) instead of passing them to Prism."""
         self.answer_next(
-            method, path_regex, status, {"message": message}, count=count, headers=headers
-        )
+            method, path_regex, status, {"message": message}, count=count, headers=headers,
+            when=when,
+        )  # fmt: skip
 
     def answer_next(
         self,
@@ -195,12 +202,13 @@ class Recorder:
         *,
         count: int = 1,
         headers: dict[str, str] | None = None,
+        when: Callable[[Any], bool] | None = None,
     ) -> None:
         """Answer the next matching requests with this body (a state Prism's static
         examples cannot show, such as an existing comment of ours)."""
         with self.lock:
             self.faults.append(
-                _Fault(method, re.compile(path_regex), status, headers or {}, body, count)
+                _Fault(method, re.compile(path_regex), status, headers or {}, body, count, when)
             )
 
     def writes(self) -> list[Recorded]:
@@ -213,10 +221,15 @@ class Recorder:
         with self.lock:
             return [r for r in self.requests if r.method == method and rx.search(r.path)]
 
-    def _fault_for(self, method: str, path: str) -> _Fault | None:
+    def _fault_for(self, method: str, path: str, body: Any) -> _Fault | None:
         with self.lock:
             for f in self.faults:
-                if f.left > 0 and f.method == method and f.path.search(path):
+                if (
+                    f.left > 0
+                    and f.method == method
+                    and f.path.search(path)
+                    and (f.when is None or f.when(body))
+                ):
                     f.left -= 1
                     return f
         return None
@@ -243,7 +256,7 @@ def _handler(rec: Recorder) -> type[http.server.BaseHTTPRequestHandler]:
                     rec.requests.append(Recorded(self.command, self.path, body, scheme, 0))
                 self.close_connection = True
                 return
-            fault = rec._fault_for(self.command, self.path)
+            fault = rec._fault_for(self.command, self.path, body)
             remembered = rec._from_state(self.command, self.path)
             if fault is not None:
                 out = json.dumps(fault.body).encode()

@@ -171,7 +171,10 @@ class Service:
         except httpx.HTTPError:
             return False
 
-    def worker(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+    def worker(
+        self, name: str, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        """A ``harness worker`` process (``env``: variables added to the service's)."""
         log = self.tmp / f"{name}.log"
         return subprocess.Popen(
             [
@@ -179,11 +182,14 @@ class Service:
                 "--db", self.db_url, "--suites", str(self.suites), "--name", name,
                 "--reports-dir", str(self.tmp / "reports"), *args,
             ],
-            env=self.env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+            env={**self.env, **(env or {})}, stdout=log.open("wb"), stderr=subprocess.STDOUT,
         )  # fmt: skip
 
     def api(self, path: str) -> Any:
         return httpx.get(f"{self.url}{path}", timeout=10).json()
+
+    def text(self, path: str) -> str:
+        return httpx.get(f"{self.url}{path}", timeout=10).text
 
     def logs(self) -> str:
         return "\n".join(p.read_text(errors="replace") for p in sorted(self.tmp.glob("*.log")))
