@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, insert, select, update
+from sqlalchemy import Connection, Table, select, update
 
 from harness.config.loader import load_suites
 from harness.config.service import ServiceConfig, UpstreamService, suites_for
@@ -49,13 +49,11 @@ from harness.service.pulls import PrRow, approve, get_pr, upsert_pr
 from harness.service.report import context_of
 from harness.service.trust import may_rerun, may_run, trusted_person, trusted_pull_request
 from harness.store import Store
-from harness.store.models import Job, WebhookDelivery
-from harness.store.repository import new_job_id
+from harness.store.models import WebhookDelivery
 
 log = logging.getLogger("harness.service.dispatch")
 
 deliveries_t = cast(Table, WebhookDelivery.__table__)
-jobs_t = cast(Table, Job.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,7 +300,7 @@ class Dispatcher:
         cells = self.plan.cells_for(e.repository, up)
         if not cells:
             return Outcome("ignored", "no cells for this repository")
-        job = _job(conn, "push", cells, e.default_branch)
+        job = q.create_job(conn, "push", cells, e.default_branch)
         items = [
             q.NewItem(
                 repository=e.repository,
@@ -357,7 +355,7 @@ class Dispatcher:
             fresh = [c for c in fresh if c not in waiting]
             if not fresh:
                 return "waiting for approval (/harness ok-to-test)"
-        job = _job(
+        job = q.create_job(
             conn,
             "comment" if trigger == "check_run" else trigger,
             fresh,
@@ -396,18 +394,3 @@ class Dispatcher:
             )
         state = "held for approval" if held else "queued"
         return f"{len(fresh)} cell(s) {state} at {pr.head_sha[:12]} (job {job})"
-
-
-def _job(conn: Connection, trigger: str, cells: list[str], ref: str | None) -> str:
-    job_id = new_job_id()
-    conn.execute(
-        insert(jobs_t).values(
-            id=job_id,
-            trigger=trigger,
-            pattern=" ".join(cells)[:10_000],
-            ref=ref,
-            created_at=q.now(),
-            status="queued",
-        )
-    )
-    return job_id

@@ -58,6 +58,29 @@ class Entry(RowRecord):
         return out
 
 
+def final_report(kind: str, payload: dict[str, Any]) -> tuple[str, str] | None:
+    """(head sha, context) when ``payload`` is the final status or check run of a context:
+    the report the ledger waits for."""
+    if kind == "status" and payload.get("state") not in (None, "pending"):
+        return str(payload["sha"]), str(payload["context"])
+    if kind == "check_run" and payload.get("status") == "completed":
+        return str(payload["sha"]), str(payload["name"])
+    return None
+
+
+def already_sent(conn: Connection, repository: str, key: str, payload: dict[str, Any]) -> bool:
+    """Whether the newest entry with ``key`` is sent and says exactly ``payload``: GitHub
+    shows it already, and posting it again would only add a duplicate status."""
+    c = outbox_t.c
+    newest = conn.execute(
+        select(c.state, c.payload)
+        .where(c.repository == repository, c.key == key)
+        .order_by(c.id.desc())
+        .limit(1)
+    ).first()
+    return newest is not None and newest.state == "sent" and newest.payload == payload
+
+
 def put(conn: Connection, repository: str, kind: str, key: str, payload: dict[str, Any]) -> int:
     """Queue a report (in the caller's transaction); replaces a pending one with the same
     key. Returns the entry's id."""

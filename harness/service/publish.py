@@ -31,7 +31,8 @@ log = logging.getLogger("harness.service.publish")
 
 
 class VerdictCache:
-    """Verdicts of finished runs, computed once per run (bounded)."""
+    """Verdicts of finished runs, computed once per run (bounded). A verdict that is
+    missing its baseline is not kept: it changes once the baseline has run."""
 
     def __init__(self, store: Store, suites_dir: Path | None, size: int = 256) -> None:
         self.store = store
@@ -48,6 +49,8 @@ class VerdictCache:
         except HarnessError as exc:
             log.error("cannot compute the verdict of run %d: %s", run_id, exc)
             verdict = None
+        if verdict is not None and verdict.baseline.missing is not None:
+            return verdict
         self._cache[run_id] = verdict
         while len(self._cache) > self.size:
             self._cache.popitem(last=False)
@@ -108,9 +111,17 @@ def publish_head(
         installation=pr.installation_id if pr else None,
         cells=cells,
     )
+    queued = 0
     for r in reports:
+        if outbox.already_sent(conn, repository, r.key, r.payload):
+            # unchanged since GitHub accepted it (a verdict judged again, a duplicate
+            # event): nothing to post, and a final report owed again is settled
+            if (final := outbox.final_report(r.kind, r.payload)) is not None:
+                ledger.accepted(conn, repository, *final)
+            continue
         outbox.put(conn, repository, r.kind, r.key, r.payload)
-    return len(reports)
+        queued += 1
+    return queued
 
 
 def cell_decided(

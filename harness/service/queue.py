@@ -27,9 +27,11 @@ from sqlalchemy import Connection, Table, and_, func, insert, select, update
 
 from harness.service.rows import RowRecord
 from harness.store import Store
-from harness.store.models import QueueItem, Run
+from harness.store.models import Job, QueueItem, Run
+from harness.store.repository import new_job_id
 
 queue_t = cast(Table, QueueItem.__table__)
+jobs_t = cast(Table, Job.__table__)
 runs_t = cast(Table, Run.__table__)
 
 ACTIVE = ("held", "queued", "leased", "dispatched")
@@ -121,6 +123,22 @@ def enqueue(conn: Connection, items: Sequence[NewItem]) -> list[int]:
             int(conn.execute(insert(queue_t).values(row).returning(queue_t.c.id)).scalar_one())
         )
     return ids
+
+
+def create_job(conn: Connection, trigger: str, cells: Sequence[str], ref: str | None) -> str:
+    """A job row grouping the items about to be queued (in the caller's transaction)."""
+    job_id = new_job_id()
+    conn.execute(
+        insert(jobs_t).values(
+            id=job_id,
+            trigger=trigger,
+            pattern=" ".join(cells)[:10_000],
+            ref=ref,
+            created_at=now(),
+            status="queued",
+        )
+    )
+    return job_id
 
 
 def release_held(conn: Connection, repository: str, pr_number: int, head_sha: str) -> int:

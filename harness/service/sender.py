@@ -60,17 +60,6 @@ class SendResult:
     dead: int = 0
 
 
-def final_report(entry: outbox.Entry) -> tuple[str, str] | None:
-    """(head sha, context) when ``entry`` is the final status or check run of a context:
-    the report the ledger waits for."""
-    p = entry.payload
-    if entry.kind == "status" and p.get("state") not in (None, "pending"):
-        return str(p["sha"]), str(p["context"])
-    if entry.kind == "check_run" and p.get("status") == "completed":
-        return str(p["sha"]), str(p["name"])
-    return None
-
-
 class Sender:
     def __init__(self, store: Store, client: GitHubClient, owner: str, lease_s: float = 120):
         self.store = store
@@ -140,7 +129,8 @@ class Sender:
                     )
                     dead += 1
                 continue
-            final = ("sender.posted.final",) if final_report(entry) is not None else ()
+            is_final = outbox.final_report(entry.kind, entry.payload) is not None
+            final = ("sender.posted.final",) if is_final else ()
             failpoints.hit(*final, f"sender.posted.{entry.kind}", "sender.posted")
             outbox.mark_sent(self.store, entry.id, self._ledger(entry, accepted=True))
             self._limited.pop(who, None)  # the limit is over: the next one starts afresh
@@ -153,7 +143,7 @@ class Sender:
         entry: outbox.Entry, accepted: bool = False
     ) -> Callable[[Connection], object] | None:
         """What the ledger learns from ``entry``'s fate, in the same transaction."""
-        final = final_report(entry)
+        final = outbox.final_report(entry.kind, entry.payload)
         if final is None:
             return None
         sha, context = final

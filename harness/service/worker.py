@@ -49,7 +49,7 @@ from harness.runner import (
     attempt_work_dir,
     run_cell,
 )
-from harness.service import ledger, outbox
+from harness.service import baselines, ledger, outbox
 from harness.service import queue as q
 from harness.service.dispatch import Dispatcher, Plan
 from harness.service.dispatch_actions import dispatch_entry
@@ -420,7 +420,7 @@ class Worker:
                 if item.job_id is not None:
                     _finish_job_if_done(conn, item.job_id)
             else:
-                self._settle(conn, item)
+                self._settle(conn, item, run_id if state == "done" else None)
             return True
 
         if not self.store._write(f"closing item {item.id}", _txn):
@@ -433,9 +433,15 @@ class Worker:
     def _close_failed(self, item: q.Item) -> None:
         self.store._write(f"reporting failed item {item.id}", lambda conn: self._settle(conn, item))
 
-    def _settle(self, conn: Connection, item: q.Item) -> None:
-        """In the closing transaction: ledger, reports, the job's status."""
+    def _settle(self, conn: Connection, item: q.Item, run_id: int | None = None) -> None:
+        """In the closing transaction: ledger, reports, the job's status; the baseline
+        a PR's verdict is missing is queued, and a finished baseline has the reports of
+        the pull requests waiting for it judged again (:mod:`harness.service.baselines`)."""
         cell_decided(conn, self.config, self.verdicts, item)
+        if run_id is not None and item.pr_number is not None:
+            baselines.request_missing(conn, self.plan, self.verdicts, item, run_id)
+        elif run_id is not None and item.trigger in baselines.BASELINE_TRIGGERS:
+            baselines.republish_waiting(conn, self.config, self.verdicts, item)
         if item.job_id is not None:
             _finish_job_if_done(conn, item.job_id)
 

@@ -1,0 +1,123 @@
+"""Baselines at the merge bases verdicts ask for.
+
+A pull request's run is judged against the default branch's run of the same cell at the
+PR's merge base (:mod:`harness.verdict.baseline`). Pushes give baselines at the commits
+pushed, but a merge base often has none: several commits were pushed at once, the
+service started after them, or ``baseline_on_push`` is off. The verdict then compares
+with the nearest earlier run, says so, and names the run it is missing.
+
+Here the service acts on that, in the transaction that closes the PR's item:
+
+1. :func:`request_missing` queues the missing baseline (trigger ``merge-base``, at the
+   exact merge-base commit, on the default branch, as trusted code) unless one is
+   already queued, running or done for that cell and commit;
+2. when any baseline item finishes (``push`` or ``merge-base``), :func:`republish_waiting`
+   queues the reports again for the open pull requests whose runs have that merge base:
+   their verdicts are computed anew against the exact baseline, and a status whose
+   verdict changed is posted again (the same context, so it replaces the stand-in's).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import cast
+
+from sqlalchemy import Connection, Table, and_, select
+
+from harness.config.service import ServiceConfig
+from harness.service import queue as q
+from harness.service.dispatch import Plan
+from harness.service.publish import VerdictCache, publish_head
+from harness.service.pulls import prs_t
+from harness.store.models import Run
+
+log = logging.getLogger("harness.service.baselines")
+runs_t = cast(Table, Run.__table__)
+
+#: the triggers of items that run the default branch (their runs are baselines)
+BASELINE_TRIGGERS = ("push", "merge-base")
+MERGE_BASE = "merge-base"
+
+
+def request_missing(
+    conn: Connection, plan: Plan, verdicts: VerdictCache, item: q.Item, run_id: int
+) -> int | None:
+    """Queue the baseline run ``run_id``'s verdict is missing; the new item's id, or None
+    when nothing is missing or it is already asked for."""
+    verdict = verdicts.get(run_id)
+    if verdict is None or verdict.baseline.missing is None:
+        return None
+    sha = verdict.baseline.missing.sha
+    c = q.queue_t.c
+    asked = conn.execute(
+        select(c.id)
+        .where(
+            c.repository == item.repository,
+            c.cell == item.cell,
+            c.head_sha == sha,
+            c.trigger.in_(BASELINE_TRIGGERS),
+            c.state.in_((*q.ACTIVE, "done")),
+        )
+        .limit(1)
+    ).scalar()
+    if asked is not None:
+        return None
+    suite = plan.suites.get(item.cell.split("/", 1)[0])
+    if suite is None:
+        return None
+    branch = suite.upstream.default_branch
+    job = q.create_job(conn, MERGE_BASE, [item.cell], branch)
+    (new_id,) = q.enqueue(
+        conn,
+        [
+            q.NewItem(
+                repository=item.repository,
+                head_sha=sha,
+                ref=branch,
+                cell=item.cell,
+                trigger=MERGE_BASE,
+                priority=q.PRIORITY_BASELINE,
+                job_id=job,
+                detail=f"baseline for pull request #{item.pr_number} at {item.head_sha[:12]}",
+            )
+        ],
+    )
+    log.info(
+        "item %d: no baseline of %s at merge base %s; queued one (item %d)",
+        item.id,
+        item.cell,
+        sha[:12],
+        new_id,
+    )
+    return new_id
+
+
+def republish_waiting(
+    conn: Connection, config: ServiceConfig, verdicts: VerdictCache, item: q.Item
+) -> int:
+    """Queue the reports of the open pull requests whose runs of ``item``'s cell have
+    ``item``'s commit as merge base (``item`` is a baseline that just finished); how
+    many heads were republished."""
+    r, p = runs_t.c, prs_t.c
+    heads = conn.execute(
+        select(p.number, p.head_sha)
+        .distinct()
+        .select_from(prs_t.join(runs_t, and_(r.sha == p.head_sha, r.upstream == p.repository)))
+        .where(
+            p.repository == item.repository,
+            p.state == "open",
+            r.cell == item.cell,
+            r.base_sha == item.head_sha,
+            r.is_default_branch.is_not(True),
+        )
+    ).all()
+    for number, head_sha in heads:
+        publish_head(conn, config, verdicts, item.repository, number, head_sha)
+        log.info(
+            "baseline %s at %s is in: reports of PR #%d (%s) judged again",
+            item.cell,
+            item.head_sha[:12],
+            number,
+            head_sha[:12],
+        )
+    return len(heads)
