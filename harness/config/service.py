@@ -123,6 +123,11 @@ class UpstreamService(_Strict):
     baseline_on_push: bool = Field(
         default=True, description="Run the cells on pushes to the default branch (baselines)."
     )
+    baseline_at_merge_base: bool = Field(
+        default=True,
+        description="Run a cell at a pull request's merge base when its verdict finds no "
+        "baseline there (then judge the pull request again).",
+    )
     trust: Trust = Field(default_factory=Trust)
     deadline: Duration = Field(
         default=6 * 3600.0,

@@ -10,7 +10,8 @@ Here the service acts on that, in the transaction that closes the PR's item:
 
 1. :func:`request_missing` queues the missing baseline (trigger ``merge-base``, at the
    exact merge-base commit, on the default branch, as trusted code) unless one is
-   already queued, running or done for that cell and commit;
+   already queued, running or done for that cell and commit, or the upstream's
+   ``baseline_at_merge_base`` is off;
 2. when any baseline item finishes (``push`` or ``merge-base``), :func:`republish_waiting`
    queues the reports again for the open pull requests whose runs have that merge base:
    their verdicts are computed anew against the exact baseline, and a status whose
@@ -40,10 +41,19 @@ MERGE_BASE = "merge-base"
 
 
 def request_missing(
-    conn: Connection, plan: Plan, verdicts: VerdictCache, item: q.Item, run_id: int
+    conn: Connection,
+    config: ServiceConfig,
+    plan: Plan,
+    verdicts: VerdictCache,
+    item: q.Item,
+    run_id: int,
 ) -> int | None:
     """Queue the baseline run ``run_id``'s verdict is missing; the new item's id, or None
-    when nothing is missing or it is already asked for."""
+    when nothing is missing, it is already asked for, or the upstream's
+    ``baseline_at_merge_base`` is off."""
+    up = config.upstream(item.repository)
+    if up is None or not up.baseline_at_merge_base:
+        return None
     verdict = verdicts.get(run_id)
     if verdict is None or verdict.baseline.missing is None:
         return None

@@ -1,9 +1,8 @@
 """Post outbox entries to GitHub: commit statuses, check runs, the one PR comment.
 
 A rate limit holds back every entry of the same token or installation (not only the one
-that met it) until the time GitHub named; limits in a row double the wait (up to an
-hour); a success resets it. This is per sender process: each worker learns a limit
-when it meets it.
+that met it), in every worker (:mod:`harness.service.rate_limits`), until the time
+GitHub named; limits in a row double the wait (up to an hour); a success resets it.
 
 A sender can die between GitHub accepting a post and the outbox marking it sent; the
 next sender takes the entry again (``resumed``) and looks before it posts, so nothing is
@@ -36,7 +35,7 @@ from sqlalchemy import Connection
 
 from harness import failpoints
 from harness.reporting.github import GitHubClient, classify_failure
-from harness.service import ledger, outbox
+from harness.service import ledger, outbox, rate_limits
 from harness.store import Store
 
 log = logging.getLogger("harness.service.sender")
@@ -45,8 +44,6 @@ log = logging.getLogger("harness.service.sender")
 MAX_DESCRIPTION, MAX_SUMMARY, MAX_COMMENT = 140, 65535, 65536
 #: stop looking for the marker after this many comments
 MAX_COMMENTS_SCANNED = 1000
-#: the longest a token waits after rate limits in a row
-RATE_LIMIT_CAP_S = 3600.0
 
 
 def clip(text: str, limit: int, tail: str = "…") -> str:
@@ -66,33 +63,18 @@ class Sender:
         self.client = client
         self.owner = owner
         self.lease_s = lease_s
-        #: installation (None: the one token) → (rate limited until, limits in a row)
-        self._limited: dict[object, tuple[datetime, int]] = {}
-
-    def _hold_back(self, who: object) -> datetime | None:
-        """Until when ``who`` is rate limited (None: it is not)."""
-        limited = self._limited.get(who)
-        if limited is None or limited[0] <= datetime.now(UTC):
-            return None
-        return limited[0]
-
-    def _limited_by(self, who: object, hint_s: float | None) -> float:
-        """Record a rate limit of ``who``; the delay every entry of it waits: what GitHub
-        said the first time, doubling while the limits keep coming (capped at an hour)."""
-        _, hits = self._limited.get(who, (None, 0))
-        hits += 1
-        base = hint_s if hint_s is not None else 60.0
-        delay = float(min(RATE_LIMIT_CAP_S, max(base, base * 2 ** (hits - 1))))
-        self._limited[who] = (datetime.now(UTC) + timedelta(seconds=delay), hits)
-        return delay
 
     def send_due(self, limit: int = 20) -> SendResult:
         """Post what is due; never raises for GitHub's failures (they are rescheduled)."""
         sent = retried = dead = 0
-        for entry in outbox.claim_due(self.store, self.owner, self.lease_s, limit):
-            who = entry.payload.get("installation")
-            until = self._hold_back(who)
-            if until is not None:  # its token is rate limited: do not make it worse
+        entries = outbox.claim_due(self.store, self.owner, self.lease_s, limit)
+        limited = rate_limits.known(self.store) if entries else {}
+        for entry in entries:
+            who = rate_limits.who(entry.payload.get("installation"))
+            until = limited.get(who)
+            if until is not None and until > datetime.now(UTC):
+                # its token is rate limited (met here or by another worker): do not
+                # make it worse
                 wait = (until - datetime.now(UTC)).total_seconds()
                 outbox.mark_retry(
                     self.store, entry, f"held back: rate limited until {until:%H:%M:%S}", wait
@@ -108,7 +90,8 @@ class Sender:
                 if failure.retry:
                     delay = failure.delay_s
                     if failure.rate_limited:
-                        delay = self._limited_by(who, failure.delay_s)
+                        delay = rate_limits.record(self.store, who, failure.delay_s)
+                        limited[who] = datetime.now(UTC) + timedelta(seconds=delay)
                     when = outbox.mark_retry(self.store, entry, failure.message, delay)
                     log.warning(
                         "posting %s failed (attempt %d): %s; retrying at %s",
@@ -133,7 +116,8 @@ class Sender:
             final = ("sender.posted.final",) if is_final else ()
             failpoints.hit(*final, f"sender.posted.{entry.kind}", "sender.posted")
             outbox.mark_sent(self.store, entry.id, self._ledger(entry, accepted=True))
-            self._limited.pop(who, None)  # the limit is over: the next one starts afresh
+            if limited.pop(who, None) is not None:  # over: the next one starts afresh
+                rate_limits.clear(self.store, who)
             log.info("posted %s %s to %s", entry.kind, entry.key, entry.repository)
             sent += 1
         return SendResult(sent, retried, dead)

@@ -346,6 +346,17 @@ class GithubObject(Base):
     object_id: Mapped[int] = mapped_column(BigInteger)
 
 
+class RateLimit(Base):
+    """A GitHub rate limit one worker met, for every worker: the token or installation
+    (``who``) waits until ``until``; ``hits`` limits in a row double the wait."""
+
+    __tablename__ = "rate_limits"
+
+    who: Mapped[str] = mapped_column(String(64), primary_key=True)
+    until: Mapped[datetime] = mapped_column(UTCDateTime())
+    hits: Mapped[int] = mapped_column(Integer)
+
+
 class OpResult(Base):
     """One operator with one parameter set on one device, in one mode, of one run: the op
     coverage matrix (llama.cpp test-backend-ops ``test`` and ``support`` modes)."""

@@ -215,6 +215,11 @@ def wait_for(
     raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{logs}")
 
 
+def pr_items(service: Service, number: int) -> list[dict[str, Any]]:
+    """The queue items of pull request ``number`` (not the baselines it asked for)."""
+    return [i for i in service.api("/api/queue")["items"] if i["pr_number"] == number]
+
+
 def settled(service: Service) -> bool:
     """Nothing queued or running, nothing owed, nothing waiting to be posted."""
     if service.api("/api/deliveries?status=received")["deliveries"]:

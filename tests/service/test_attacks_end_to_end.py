@@ -70,6 +70,8 @@ def test_an_approved_strangers_pull_request_stays_in_its_container(
               {REPO}:
                 level: comment
                 cells: ["hostile/cpu/debian12-py3.11"]
+                # this test is about containment: no baseline run of its own
+                baseline_at_merge_base: false
             """
         )
     )

@@ -24,6 +24,7 @@ from tests.service.support import (
     Service,
     comment_payload,
     deliver,
+    pr_items,
     pr_payload,
     push_payload,
     service_env,
@@ -220,7 +221,7 @@ def test_worker_killed_mid_test_is_retried_for_real_and_its_orphan_stopped(
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
         assert alive(orphan)  # the dead worker's test runs on by itself
-        item = svc.api("/api/queue")["items"][0]
+        (item,) = pr_items(svc, 9)
         assert (item["state"], item["lease_owner"]) == ("leased", "doomed")
 
         second = svc.worker("survivor", "--lease", "3")
@@ -229,7 +230,7 @@ def test_worker_killed_mid_test_is_retried_for_real_and_its_orphan_stopped(
         finally:
             second.terminate()
             second.wait(timeout=60)
-        item = svc.api("/api/queue")["items"][0]
+        (item,) = pr_items(svc, 9)
         assert item["state"] == "done", item
         assert item["attempts"] == 2, item
         logs = svc.logs()
@@ -240,7 +241,8 @@ def test_worker_killed_mid_test_is_retried_for_real_and_its_orphan_stopped(
         # the dead attempt is recorded as crashed, not running forever; the retry ran the
         # tests for real (in a directory of its own) and its outcome is what is reported
         with Store.open(svc.db_url) as store:
-            runs = sorted(store.list_runs(), key=lambda r: r.id)
+            # the pull request's runs (a baseline runs at its merge base as well)
+            runs = sorted((r for r in store.list_runs() if r.sha == head), key=lambda r: r.id)
             key = store.key
         assert [r.status for r in runs] == ["crashed", "passed"], [
             (r.status, r.reason) for r in runs
@@ -345,11 +347,13 @@ def test_the_queued_commit_runs_even_when_the_pull_request_moved_on(
         )
         assert svc.worker("w0", "--once").wait(timeout=240) == 0
         with Store.open(svc.db_url) as store:
-            (run,) = store.list_runs()
+            (run,) = [r for r in store.list_runs() if not r.is_default_branch]
         assert run.sha == queued  # what was queued (and would be approved) is what ran
         assert run.status == "failed"  # BROKEN_PASS's failure, not the later commit's pass
-        (final,) = [s for s in statuses(gh) if s["state"] != "pending"]
-        assert "1 failing test" in final["description"], final  # no baseline: not judged
+        first, judged = [s for s in statuses(gh) if s["state"] != "pending"]
+        assert "1 failing test" in first["description"], first  # no baseline: not judged
+        # then the baseline at its merge base ran, and it was judged against that
+        assert "1 new failure" in judged["description"], judged
         posted = gh.recorder.matching("POST", STATUS_PATH)
         assert all(r.path.endswith(queued) for r in posted), [r.path for r in posted]
         assert later != queued

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from harness.reporting.github import Credentials, GitHubClient
-from harness.service import ledger, outbox
+from harness.service import ledger, outbox, rate_limits
 from harness.service.sender import Sender
 from harness.store import Store
 from tests.github_standin import GitHubStandIn, free_port
@@ -315,7 +315,7 @@ def test_a_rate_limit_holds_back_the_whole_token_and_grows(gh: GitHubStandIn, st
     assert any("held back" in (e.last_error or "") for e in outbox.list_entries(store))
     # the next limit in a row, once the first is over: twice as long as GitHub said
     short = {"Retry-After": "1"}
-    s._limited.clear()
+    store._write("t", lambda conn: conn.execute(rate_limits.limits_t.delete()))  # a new run
     due_now(store)
     gh.recorder.fail_next("POST", r"/statuses/", 429, headers=short, message="slow down")
     assert s.send_due().retried == 2
@@ -415,3 +415,23 @@ def test_a_sender_killed_after_creating_a_check_run_edits_it_next_time(
     assert edit.path.endswith("/4711")
     assert outbox.get_object(store, REPO, "check_run", f"{SHA}:acme/demo/npu") == 4711
     assert ledger_state(store) == "reported"
+
+
+def test_a_rate_limit_one_worker_met_holds_back_the_others(gh: GitHubStandIn, store: Store) -> None:
+    first, second = sender(store, gh.url), sender(store, gh.url)
+    put(store, "status", "status:a:acme/demo/npu", status())
+    gh.recorder.fail_next(
+        "POST", r"/statuses/", 403, headers={"Retry-After": "30"},
+        message="You have exceeded a secondary rate limit",
+    )  # fmt: skip
+    assert first.send_due().retried == 1
+    # another worker (its own sender, the same database) has a report for the same token
+    put(store, "status", "status:a:acme/demo/cpu", {**status(), "context": "acme/demo/cpu"})
+    due_now(store)
+    assert second.send_due().retried == 2
+    assert len(gh.recorder.matching("POST", r"/statuses/")) == 1  # never sent into it
+    assert all("held back" in (e.last_error or "") for e in outbox.list_entries(store))
+    # another installation is not held back by this token's limit
+    other = {**status(), "context": "acme/demo/x", "installation": 77}
+    put(store, "status", "status:b:acme/demo/x", other)
+    assert second.send_due().sent == 1

@@ -15,6 +15,7 @@ from tests.github_standin import GitHubStandIn
 from tests.service.support import (
     Service,
     deliver,
+    pr_items,
     pr_payload,
     service_env,
     service_yaml,
@@ -85,7 +86,7 @@ def test_a_dead_worker_is_restarted_and_healthz_says_so(
         payload = pr_payload(webhook_examples, "opened", number=3, head=head)
         assert deliver(svc.url, "pull_request", payload).status_code == 202
         wait_for(lambda: settled(svc), 240, "the pull request's report", svc)
-        (item,) = svc.api("/api/queue")["items"]
+        (item,) = pr_items(svc, 3)
         assert item["state"] == "done"
     finally:
         svc.close()
