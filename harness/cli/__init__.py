@@ -45,6 +45,7 @@ def _register() -> None:
         ingest_cmd,
         matrix_cmd,
         outbox_cmd,
+        redeliver_cmd,
         results_cmd,
         run_cmd,
         runs_cmd,
@@ -69,6 +70,7 @@ def _register() -> None:
     cli.add_command(dashboard_cmd.dashboard)
     cli.add_command(worker_cmd.worker)
     cli.add_command(outbox_cmd.outbox)
+    cli.add_command(redeliver_cmd.redeliver)
     cli.add_command(workflows_cmd.workflows)
     cli.add_command(verdict)
     cli.add_command(compare)

@@ -11,20 +11,25 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import click
+from github import Github
 
 from harness.cli.options import db_option, default_cache_dir, suites_option
 from harness.cli.worker_cmd import config_option, service_config, setup_logging
 from harness.config.loader import default_suites_dir
 from harness.config.service import ServiceConfig, default_config_path, load_service_config
+from harness.config.suite import parse_duration
 from harness.dashboard.context import dashboard_context
 from harness.dashboard.pages import Pages
 from harness.errors import ConfigError
 from harness.planner import EXECUTOR_CHOICES
+from harness.reporting.github import Credentials
 from harness.service.dispatch_actions import DISPATCH
 from harness.service.journal import Journal
+from harness.service.redeliver import app_session, sweep
 from harness.store import Store
 from harness.store.db import default_db_url
 
@@ -84,6 +89,13 @@ def read_secret(secret_file: Path | None) -> bytes | None:
     help="Where deliveries wait when the database cannot take them within 50 ms (default: "
     "webhook-journal/<database> in the cache directory, $HARNESS_CACHE).",
 )
+@click.option(
+    "--redeliver-every",
+    default="10m",
+    show_default=True,
+    help="With GitHub App credentials: how often to ask GitHub to redeliver the webhooks "
+    "that failed and are not stored (`harness redeliver`); 0: never.",
+)
 @config_option
 @db_option
 @suites_option
@@ -95,6 +107,7 @@ def serve(
     executor: str,
     reports_dir: Path,
     journal_dir: Path | None,
+    redeliver_every: str,
     config_file: Path | None,
     db_url: str | None,
     suites_dir: Path | None,
@@ -131,10 +144,13 @@ def serve(
     pool = WorkerPool(cmd, workers)
     journal = Journal(journal_dir or default_cache_dir() / "webhook-journal" / store.key)
     journal.start(store)  # what a previous server journaled goes in first
+    sweeper = Redeliverer.start(store, secret, redeliver_every)
 
     def shutdown() -> None:
         pool.stop()
         journal.stop()
+        if sweeper is not None:
+            sweeper.stop()
 
     try:
         pool.start()
@@ -161,6 +177,56 @@ def serve(
     finally:
         shutdown()
         store.close()
+
+
+class Redeliverer:
+    """The redelivery sweeper as a thread of ``serve`` (:mod:`harness.service.redeliver`):
+    a minute after start (sooner with a shorter interval), then every ``interval``; a
+    failed sweep is logged and tried at the next turn."""
+
+    FIRST_S = 60.0
+
+    def __init__(self, store: Store, gh: Github, interval_s: float) -> None:
+        self.store, self.gh, self.interval_s = store, gh, interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="redeliver", daemon=True)
+
+    @classmethod
+    def start(cls, store: Store, secret: bytes | None, every: str) -> Redeliverer | None:
+        """Started when the intake is on, App credentials are set and ``every`` is not 0."""
+        if secret is None or every.strip() in {"0", "0s", "off"}:
+            return None
+        try:
+            interval = parse_duration(every)
+        except ValueError as exc:
+            raise ConfigError(f"--redeliver-every: {exc}") from None
+        creds = Credentials.from_env()
+        if creds is None or not creds.app_id:
+            return None  # a token cannot list the App's deliveries
+        sweeper = cls(store, app_session(creds), interval)
+        sweeper._thread.start()
+        return sweeper
+
+    def _run(self) -> None:
+        log = logging.getLogger("harness.serve")
+        wait = min(self.FIRST_S, self.interval_s)
+        while not self._stop.wait(wait):
+            wait = self.interval_s
+            try:
+                result = sweep(self.store, self.gh, window=timedelta(hours=6))
+            except Exception as exc:  # GitHub away, a bad key: next turn
+                log.warning("redelivery sweep failed: %s", exc)
+                continue
+            if result.refused:
+                log.warning(
+                    "%d failed deliveries not retried (4xx: the same request would fail again): %s",
+                    len(result.refused),
+                    ", ".join(f"{g} {why}" for g, why in result.refused.items()),
+                )
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
 
 
 class WorkerPool:

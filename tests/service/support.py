@@ -147,6 +147,7 @@ class Service:
         env: dict[str, str],
         workers: int = 1,
         executor: str = "local",
+        args: tuple[str, ...] = (),
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -157,7 +158,7 @@ class Service:
             [
                 sys.executable, "-m", "harness", "serve", "--port", str(self.port),
                 "--workers", str(workers), "--executor", executor, "--db", db_url,
-                "--suites", str(suites), "--reports-dir", str(tmp / "reports"),
+                "--suites", str(suites), "--reports-dir", str(tmp / "reports"), *args,
             ],
             env=env, stdout=self.log.open("wb"), stderr=subprocess.STDOUT,
         )  # fmt: skip
