@@ -40,6 +40,18 @@ def service_yaml(level: str = "comment", extra: str = "", deadline: str = "10m")
     ) + textwrap.indent(textwrap.dedent(extra), "    ")
 
 
+def demo_suites(tmp: Path, upstream_url: str, wheels: Path, config: str | None = None) -> Path:
+    """A suites directory for the fixture upstream (``demo``) and the service's
+    configuration (default: ``service_yaml("comment")``)."""
+    from tests.fixture_upstream import suite_yaml
+
+    d = tmp / "suites"
+    (d / "service").mkdir(parents=True)
+    (d / "demo.yaml").write_text(suite_yaml(upstream_url, wheels=wheels))
+    (d / "service" / "config.yaml").write_text(config or service_yaml("comment"))
+    return d
+
+
 def example(
     examples: dict[str, list[dict[str, Any]]], event: str, action: str | None
 ) -> dict[str, Any]:

@@ -7,16 +7,16 @@ from pathlib import Path
 from typing import Any
 
 from harness.store import Store
-from tests.fixture_upstream import make_upstream, suite_yaml
+from tests.fixture_upstream import make_upstream
 from tests.github_standin import GitHubStandIn
 from tests.service.support import (
     REPO,
     Service,
     deliver,
+    demo_suites,
     pr_payload,
     push_payload,
     service_env,
-    service_yaml,
     settled,
 )
 
@@ -48,10 +48,7 @@ def test_a_missing_merge_base_baseline_is_run_and_the_verdict_judged_again(
     webhook_examples: dict[str, list[dict[str, Any]]],
 ) -> None:
     upstream = make_upstream(tmp_path / "upstream")
-    suites = tmp_path / "suites"
-    (suites / "service").mkdir(parents=True)
-    (suites / "demo.yaml").write_text(suite_yaml(upstream.url, wheels=wheels))
-    (suites / "service" / "config.yaml").write_text(service_yaml("comment"))
+    suites = demo_suites(tmp_path, upstream.url, wheels)
     svc = Service(
         tmp_path, suites, f"sqlite:///{tmp_path / 'harness.db'}",
         service_env(gh, shared_cache), workers=0,

@@ -16,7 +16,7 @@ import httpx2 as httpx
 import pytest
 
 from harness.store import Store
-from tests.fixture_upstream import make_upstream, suite_yaml
+from tests.fixture_upstream import make_upstream
 from tests.github_standin import GitHubStandIn
 from tests.gitrepos import UpstreamRepo
 from tests.service.support import (
@@ -24,6 +24,7 @@ from tests.service.support import (
     Service,
     comment_payload,
     deliver,
+    demo_suites,
     pr_items,
     pr_payload,
     push_payload,
@@ -58,11 +59,7 @@ def upstream_repo(tmp_path: Path) -> UpstreamRepo:
 
 @pytest.fixture
 def suites(tmp_path: Path, upstream_repo: UpstreamRepo, wheels: Path) -> Path:
-    d = tmp_path / "suites"
-    (d / "service").mkdir(parents=True)
-    (d / "demo.yaml").write_text(suite_yaml(upstream_repo.url, wheels=wheels))
-    (d / "service" / "config.yaml").write_text(service_yaml("comment"))
-    return d
+    return demo_suites(tmp_path, upstream_repo.url, wheels)
 
 
 @pytest.fixture
@@ -270,10 +267,8 @@ def test_untrusted_pull_request_waits_and_its_overdue_report_is_flagged(
     shared_cache: Path,
     webhook_examples: dict[str, list[dict[str, Any]]],
 ) -> None:
-    suites = tmp_path / "suites"
-    (suites / "service").mkdir(parents=True)
-    (suites / "demo.yaml").write_text(suite_yaml(upstream_repo.url, wheels=wheels))
-    (suites / "service" / "config.yaml").write_text(service_yaml("comment", deadline="1s"))
+    config = service_yaml("comment", deadline="1s")
+    suites = demo_suites(tmp_path, upstream_repo.url, wheels, config)
     svc = Service(
         tmp_path, suites, f"sqlite:///{tmp_path / 'harness.db'}",
         service_env(gh, shared_cache), workers=0,

@@ -40,16 +40,16 @@ from typing import Any
 
 from harness.executors.leftovers import marked_processes
 from harness.store import Store
-from tests.fixture_upstream import make_upstream, suite_yaml
+from tests.fixture_upstream import make_upstream
 from tests.github_standin import GitHubStandIn
 from tests.service.support import (
     REPO,
     Service,
     deliver,
+    demo_suites,
     pr_payload,
     push_payload,
     service_env,
-    service_yaml,
     settled,
     wait_for,
 )
@@ -221,10 +221,7 @@ def test_every_head_is_reported_exactly_once_under_faults(
     random.Random(seed).shuffle(points)
 
     upstream = make_upstream(tmp_path / "upstream")
-    suites = tmp_path / "suites"
-    (suites / "service").mkdir(parents=True)
-    (suites / "demo.yaml").write_text(suite_yaml(upstream.url, wheels=wheels))
-    (suites / "service" / "config.yaml").write_text(service_yaml("comment"))
+    suites = demo_suites(tmp_path, upstream.url, wheels)
     gh.recorder.stateful = True
     env = service_env(gh, shared_cache)
     svc = Service(tmp_path, suites, db_url, env, workers=0)

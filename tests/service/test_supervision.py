@@ -10,15 +10,15 @@ from typing import Any
 
 import httpx2 as httpx
 
-from tests.fixture_upstream import make_upstream, suite_yaml
+from tests.fixture_upstream import make_upstream
 from tests.github_standin import GitHubStandIn
 from tests.service.support import (
     Service,
     deliver,
+    demo_suites,
     pr_items,
     pr_payload,
     service_env,
-    service_yaml,
     settled,
     wait_for,
 )
@@ -56,10 +56,7 @@ def test_a_dead_worker_is_restarted_and_healthz_says_so(
     webhook_examples: dict[str, list[dict[str, Any]]],
 ) -> None:
     upstream = make_upstream(tmp_path / "upstream")
-    suites = tmp_path / "suites"
-    (suites / "service").mkdir(parents=True)
-    (suites / "demo.yaml").write_text(suite_yaml(upstream.url, wheels=wheels))
-    (suites / "service" / "config.yaml").write_text(service_yaml("comment"))
+    suites = demo_suites(tmp_path, upstream.url, wheels)
     svc = Service(
         tmp_path, suites, f"sqlite:///{tmp_path / 'harness.db'}", service_env(gh, shared_cache)
     )
