@@ -114,7 +114,12 @@ def _walk(
                 parser.close()
         except etree.XMLSyntaxError as exc:
             error = exc  # events parsed before the error are still queued: deliver them
+        cut_short = error is not None and not chunk
         for _event, elem in parser.read_events():
+            if cut_short:
+                # told the input is over, libxml2 2.14 ends the elements still open
+                # (and reports them) before it raises: cut short, not complete
+                continue
             if elem.tag == "testcase":
                 yield elem
                 release(elem)
