@@ -138,10 +138,10 @@ def serve(
     store = Store.open(db_url)
     url = db_url or default_db_url()
     cmd = [sys.executable, "-m", "harness", "worker", "--executor", executor]
-    cmd += ["--db", url, "--suites", str(suites), "--reports-dir", str(reports_dir)]
+    cmd += ["--suites", str(suites), "--reports-dir", str(reports_dir)]
     if config_file is not None:
         cmd += ["--config", str(config_file)]
-    pool = WorkerPool(cmd, workers)
+    pool = WorkerPool(cmd, workers, db_url=url)
     journal = Journal(journal_dir or default_cache_dir() / "webhook-journal" / store.key)
     journal.start(store)  # what a previous server journaled goes in first
     sweeper = Redeliverer.start(store, secret, redeliver_every)
@@ -241,8 +241,8 @@ class WorkerPool:
     #: at shutdown: time to finish the current cell, then to stop it once interrupted
     FINISH_S, INTERRUPT_S = 5.0, 20.0
 
-    def __init__(self, cmd: list[str], n: int) -> None:
-        self.cmd, self.n = cmd, n
+    def __init__(self, cmd: list[str], n: int, db_url: str) -> None:
+        self.cmd, self.n, self.db_url = cmd, n, db_url
         self.children: list[subprocess.Popen[bytes] | None] = []
         self.restarts = [0] * n
         self._due: list[float] = [0.0] * n
@@ -251,8 +251,11 @@ class WorkerPool:
         self._supervisor: threading.Thread | None = None
 
     def _spawn(self, i: int) -> subprocess.Popen[bytes]:
-        # the webhook secret stays with the intake: workers do not need it
+        # the webhook secret stays with the intake: workers do not need it; the database
+        # URL (a password in it, maybe) goes in the environment, never on the command
+        # line that every user of the machine can read (ps, /proc/PID/cmdline)
         env = {k: v for k, v in os.environ.items() if k != "HARNESS_WEBHOOK_SECRET"}
+        env["HARNESS_DB"] = self.db_url
         name = f"{socket.gethostname()}:{os.getpid()}:w{i}"
         if self.restarts[i]:
             name += f".{self.restarts[i]}"  # a new lease owner: never the dead one's name

@@ -63,6 +63,13 @@ def test_a_dead_worker_is_restarted_and_healthz_says_so(
     try:
         (first,) = wait_for(lambda: worker_pids(svc.proc.pid), 60, "the embedded worker", svc)
         assert health(svc)["status"] == "ok"
+        # the database URL (a password in it, maybe) is not on the worker's command line,
+        # which every user of the machine can read; it is in its environment
+        cmdline = Path(f"/proc/{first}/cmdline").read_bytes()
+        assert svc.db_url.encode() not in cmdline
+        assert b"--db" not in cmdline.split(b"\0")
+        environ = Path(f"/proc/{first}/environ").read_bytes().split(b"\0")
+        assert f"HARNESS_DB={svc.db_url}".encode() in environ
         os.kill(first, signal.SIGKILL)
         # degraded until the supervisor has started a new one
         seen = wait_for(
