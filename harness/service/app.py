@@ -26,7 +26,7 @@ from harness.config.service import ServiceConfig
 from harness.dashboard.pages import Pages
 from harness.errors import StoreError
 from harness.service import ledger, outbox, queue
-from harness.service.intake import MAX_BODY, Receive, Scope, Send, WebhookIntake
+from harness.service.intake import MAX_BODY, Message, Receive, Scope, Send, WebhookIntake
 from harness.service.journal import Journal
 from harness.service.publish import VerdictCache
 from harness.service.results_api import add_results_api
@@ -146,7 +146,7 @@ def create_app(
     add_results_api(app, store, service_config, results_secret, verdicts)
     if pages is not None:
         add_dashboard(app, pages)
-    return ServiceApp(intake, app)
+    return ServiceApp(intake, app, pages.csp if pages is not None else API_CSP)
 
 
 def add_dashboard(app: FastAPI, pages: Pages) -> None:
@@ -205,18 +205,44 @@ def add_dashboard(app: FastAPI, pages: Pages) -> None:
         )
 
 
-class ServiceApp:
-    """``POST /webhook`` to the intake, the rest (and lifespan events) to FastAPI."""
+#: without the dashboard: JSON and text only, nothing to run, style or frame
+API_CSP = "default-src 'none'; frame-ancestors 'none'"
 
-    def __init__(self, intake: WebhookIntake, api: FastAPI) -> None:
+
+def security_headers(csp: str) -> list[tuple[bytes, bytes]]:
+    """Headers every answer carries: the Content-Security-Policy the pages are written
+    for, no MIME sniffing, no framing, no referrer leaving for other sites."""
+    return [
+        (b"content-security-policy", csp.encode()),
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"no-referrer"),
+    ]
+
+
+class ServiceApp:
+    """``POST /webhook`` to the intake, the rest (and lifespan events) to FastAPI; every
+    answer with :func:`security_headers`."""
+
+    def __init__(self, intake: WebhookIntake, api: FastAPI, csp: str = API_CSP) -> None:
         self.intake = intake
         self.api = api
+        self.headers = security_headers(csp)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == "/webhook":
-            await self.intake(scope, receive, send)
-        else:
+        if scope["type"] != "http":  # lifespan
             await self.api(scope, receive, send)
+            return
+
+        async def send_secured(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", ()), *self.headers]}
+            await send(message)
+
+        if scope["path"] == "/webhook":
+            await self.intake(scope, receive, send_secured)
+        else:
+            await self.api(scope, receive, send_secured)
 
 
 def _gauges(store: Store) -> list[str]:

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -149,12 +150,20 @@ def browser() -> Iterator[object]:
 
 @pytest.fixture
 def page(browser: object, request: pytest.FixtureRequest) -> Iterator[object]:
-    """A page that fails the test on any JavaScript dialog (an injected alert) or error."""
+    """A page that fails the test on any JavaScript dialog (an injected alert) or error,
+    and on anything the Content-Security-Policy refused (a style or script of ours whose
+    hash the policy lacks, or something injected)."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
     pg = context.new_page()
     problems: list[str] = []
     pg.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))
     pg.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+
+    def _console(message: Any) -> None:
+        if "Content Security Policy" in message.text:
+            problems.append(f"refused by the policy: {message.text}")
+
+    pg.on("console", _console)
     yield pg
     context.close()
     assert problems == [], problems

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -234,3 +235,51 @@ def test_the_shipped_links_resolve_to_served_pages(tmp_path: Path) -> None:
         assert urlsplit(pending).path == f"/prs/{'b' * 40}.html"
         for link in (done, pending):
             assert c.get(urlsplit(link).path).status_code == 200, link
+
+
+def _inline_hashes(html: str) -> set[str]:
+    """The hashes of the page's inline <style> and <script> blocks, as CSP names them."""
+    import base64
+    import hashlib
+
+    blocks = re.findall(r"<(style|script)>(.*?)</\1>", html, re.S)
+    return {
+        "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
+        for _, text in blocks
+    }
+
+
+def test_every_answer_carries_the_security_headers(tmp_path: Path) -> None:
+    from harness.dashboard.pages import Pages
+
+    with Store.open(f"sqlite:///{tmp_path / 'h.db'}") as s:
+        s.start_run(
+            job_id=None, cell="demo/cpu/host", suite="demo", backend="cpu", variant="host",
+            upstream="example/demo", ref=None, sha="a" * 40, executor="local",
+            log_dir=str(tmp_path), out_dir=str(tmp_path),
+        )  # fmt: skip
+        c = TestClient(create_app(s, SECRET, pages=Pages(s, served=True)))
+        answers = {
+            "/": c.get("/"),
+            "/cells/demo__cpu__host.html": c.get("/cells/demo__cpu__host.html"),
+            "/api/queue": c.get("/api/queue"),
+            "/healthz": c.get("/healthz"),
+            "/runs/999.html": c.get("/runs/999.html"),  # a 404 too
+            "/webhook": c.post("/webhook", content=b"{}", headers={"X-GitHub-Event": "ping"}),
+        }
+        for path, res in answers.items():
+            assert res.headers["x-content-type-options"] == "nosniff", path
+            assert res.headers["x-frame-options"] == "DENY", path
+            assert res.headers["referrer-policy"] == "no-referrer", path
+            csp = res.headers["content-security-policy"]
+            assert "default-src 'none'" in csp, path
+            assert "frame-ancestors 'none'" in csp, path
+        assert answers["/webhook"].status_code == 401
+        # the policy allows exactly the page's own inline style and script, by hash
+        grid = answers["/cells/demo__cpu__host.html"]
+        policy = grid.headers["content-security-policy"]
+        allowed = set(re.findall(r"'sha256-[^']+'", policy))
+        assert _inline_hashes(grid.text) == allowed
+        assert "unsafe-inline" not in policy
+        overview = answers["/"]
+        assert _inline_hashes(overview.text) <= allowed
