@@ -70,7 +70,7 @@ def write_merged_junit(path: Path, store: Store, runs: Sequence[RunSummary]) -> 
                     for result in store.iter_results(run.run_id):
                         case = etree.Element(
                             "testcase",
-                            name=result.test_id,
+                            name=_xml_safe(result.test_id),
                             classname=run.cell.id,
                             time=f"{result.duration_s:.3f}",
                         )

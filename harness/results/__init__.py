@@ -16,7 +16,17 @@ from harness.results.backend_ops import OP_FORMATS, make_parser
 from harness.results.ctest import parse_ctest_junit
 from harness.results.gtest import parse_gtest_xml
 from harness.results.junit import parse_pytest_junit
-from harness.results.model import OUTCOMES, Outcome, ParseReport, TestResult
+from harness.results.model import (
+    MAX_MESSAGE_CHARS,
+    MAX_TEST_ID_CHARS,
+    OUTCOMES,
+    Outcome,
+    ParseReport,
+    TestResult,
+    clean_test_id,
+    truncate_message,
+)
+from harness.results.xmlstream import crash
 
 _FAILING = frozenset({Outcome.FAILED, Outcome.ERROR})
 
@@ -72,12 +82,36 @@ class ResultStream:
     def _results(self) -> Iterator[TestResult]:
         report = self.report
         counts = report.counts
-        for result in self._parser(self.path, report):
+        for parsed in self._total(self._parser(self.path, report)):
+            result, test_id, message = parsed, parsed.test_id, parsed.message
+            if len(test_id) > MAX_TEST_ID_CHARS or not test_id.isprintable():
+                result = result._replace(test_id=clean_test_id(test_id))
+            if message is not None and len(message) > MAX_MESSAGE_CHARS:
+                result = result._replace(message=truncate_message(message))
             # Outcome is a StrEnum: the member finds the "passed"... key directly
             counts[result.outcome] = counts.get(result.outcome, 0) + 1
             report.cases += 1
             if result.outcome in _FAILING:
                 report.note_failing(result.test_id)
+            yield result
+
+    def _total(self, results: Iterator[TestResult]) -> Iterator[TestResult]:
+        """``results`` until the parser fails, whatever it raises: the results so far are
+        kept and the file is marked crashed with the reason (a parser is total)."""
+        while True:
+            try:
+                result = next(results)
+            except StopIteration:
+                return
+            except Exception as exc:  # a bug or an input nobody foresaw: never a traceback
+                first = (str(exc).splitlines() or [""])[0][:200]
+                crash(
+                    self.report,
+                    self.path,
+                    f"the {self.format} parser stopped after {self.report.cases} result(s): "
+                    f"{type(exc).__name__}: {first}".rstrip(": "),
+                )
+                return
             yield result
 
 

@@ -151,8 +151,14 @@ def iter_sql(path: Path, report: ParseReport) -> Iterator[OpRecord]:
                 report.crashed = True
                 report.crash_reason = f"{path.name}: the last INSERT is incomplete"
                 return
-            head, _, tail = line.partition(") VALUES (")
+            head, sep, tail = line.partition(") VALUES (")
             if fields is None:
+                if not sep or "(" not in head:
+                    report.crashed = True
+                    report.crash_reason = (
+                        f"{path.name}: an INSERT without a column list: {line[:120]}"
+                    )
+                    return
                 fields = [c.strip() for c in head.split("(", 1)[1].split(",")]
             values = [v.replace("''", "'") for v in _SQL_VALUES.findall(tail)]
             row = dict(zip(fields, values, strict=False))
