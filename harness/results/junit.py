@@ -38,7 +38,13 @@ from pathlib import Path
 
 from lxml import etree
 
-from harness.results.model import Outcome, ParseReport, TestResult, truncate_message
+from harness.results.model import (
+    MAX_MESSAGE_CHARS,
+    Outcome,
+    ParseReport,
+    TestResult,
+    truncate_message,
+)
 from harness.results.xmlstream import duration, iter_testcases, join_message, text_of
 
 #: Worse outcomes win when a case has several results or two records of one test merge.
@@ -70,8 +76,20 @@ def _child_outcome(child: etree._Element) -> Outcome | None:
 
 
 def _combine(messages: list[str]) -> str | None:
-    unique = [m for i, m in enumerate(messages) if m and m not in messages[:i]]
-    return truncate_message("\n\n".join(unique))
+    """The distinct messages, in order, joined and cut: linear in their number (a case
+    with 50k ``<failure>`` children is one pass), and only what the cut keeps is joined."""
+    seen: set[str] = set()
+    kept: list[str] = []
+    size = 0
+    for m in messages:
+        if not m or m in seen:
+            continue
+        seen.add(m)
+        kept.append(m)
+        size += len(m) + 2
+        if size > MAX_MESSAGE_CHARS:
+            break  # the rest would be cut anyway
+    return truncate_message("\n\n".join(kept))
 
 
 def pytest_outcome(case: etree._Element) -> tuple[Outcome, str | None]:

@@ -111,3 +111,19 @@ def test_control_characters_in_ids_are_escaped_and_the_merged_junit_is_written(
     assert "characters cut" in skipped.message
     names = [e.get("name") for e in etree.parse(str(out)).iter("testcase")]
     assert "ADD(type=f32,ne=[1,\\x01,3])" in names
+
+
+def test_a_case_with_many_failure_children_is_one_result_with_a_capped_message(
+    tmp_path: Path,
+) -> None:
+    """50k <failure> children in one <testcase> (a 2 MB file): one failed result whose
+    message keeps the first ones and is cut (bench/ingest.py measures the time; this was
+    quadratic in the number of children)."""
+    kids = "".join(f'<failure message="m{i}">t{i}</failure>' for i in range(50_000))
+    path = tmp_path / "r.xml"
+    path.write_text(junit([("t", kids)]))
+    (result,) = list(parse(path, "junit"))
+    assert result.outcome is Outcome.FAILED
+    assert result.message is not None
+    assert result.message.startswith("m0\nt0\n\nm1\nt1")
+    assert len(result.message) <= MAX_MESSAGE_CHARS
