@@ -23,6 +23,7 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.images.render import BuildSpec
+from harness.steplog import StepLog
 
 Progress = Callable[[str], None]
 TAIL_LINES = 40
@@ -320,13 +321,14 @@ class ContainerEngine:
         header: str | None,
     ) -> ContainerResult:
         tail: deque[str] = deque(maxlen=TAIL_LINES)
-        log = log_path.open("w", encoding="utf-8", errors="replace") if log_path else None
+        log = log_path.open("wb") if log_path else None
         if log and header:
-            log.write(header + "\n")
+            log.write(header.encode() + b"\n")
             log.flush()
+        out = StepLog(log, tail, on_line)
         start = time.monotonic()
         c.start()
-        reader = threading.Thread(target=self._pump, args=(c, log, tail, on_line), daemon=True)
+        reader = threading.Thread(target=self._pump, args=(c, out), daemon=True)
         reader.start()
         timed_out = False
         exit_code: int | None = None
@@ -342,17 +344,19 @@ class ContainerEngine:
             with contextlib.suppress(Exception):
                 status = c.wait(timeout=30)
                 exit_code = int(status.get("StatusCode", -1))
-        reader.join(timeout=10)
+        reader.join(timeout=60)
         duration = time.monotonic() - start
         oom = False
         with contextlib.suppress(Exception):
             c.reload()
             oom = bool(c.attrs.get("State", {}).get("OOMKilled"))
         if log:
+            if reader.is_alive():
+                out.note("the log stream did not end within 60 s of the step: cut here")
             if timed_out:
-                log.write(f"[harness] killed after the {spec.timeout_s:.0f} s timeout\n")
+                out.note(f"killed after the {spec.timeout_s:.0f} s timeout")
             if oom:
-                log.write("[harness] the container ran out of memory (OOM-killed)\n")
+                out.note("the container ran out of memory (OOM-killed)")
             log.close()
         return ContainerResult(
             exit_code=exit_code,
@@ -365,25 +369,16 @@ class ContainerEngine:
         )
 
     @staticmethod
-    def _pump(c: Any, log: Any, tail: deque[str], on_line: Progress | None) -> None:
-        buf = b""
-        with contextlib.suppress(Exception):
+    def _pump(c: Any, out: StepLog) -> None:
+        try:
             for chunk in c.logs(stream=True, follow=True, stdout=True, stderr=True):
-                buf += chunk
-                *lines, buf = buf.split(b"\n")
-                for raw in lines:
-                    line = raw.decode("utf-8", "replace").rstrip("\r")
-                    tail.append(line)
-                    if log:
-                        log.write(line + "\n")
-                        log.flush()
-                    if on_line:
-                        on_line(line)
-        if buf:
-            line = buf.decode("utf-8", "replace")
-            tail.append(line)
-            if log:
-                log.write(line + "\n")
+                out.feed(chunk)
+        except Exception as exc:  # the engine went away mid-stream: say so in the log
+            with contextlib.suppress(Exception):
+                out.note(f"the log stream broke: {type(exc).__name__}: {exc}")
+        finally:
+            with contextlib.suppress(Exception):
+                out.close()
 
     def commit(self, container: Any, repository: str, tag: str) -> str:
         """Save a stopped container's filesystem as ``repository:tag``; its image id."""

@@ -4,6 +4,7 @@ exists; a failed build names its step and keeps the log tail; containers are rem
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -73,3 +74,19 @@ def test_limits_reach_the_container(engine: ContainerEngine, base: str) -> None:
     result = engine.run(spec)
     assert result.exit_code == 0
     assert result.tail == ("64", "1000")
+
+
+def test_a_40_mb_line_without_a_newline_keeps_the_step_log(
+    engine: ContainerEngine, base: str, tmp_path: Path
+) -> None:
+    mine = {"org.accel-harness.test": uuid.uuid4().hex}
+    script = "head -c 41943040 /dev/zero | tr '\\0' x; echo; echo done"
+    spec = RunSpec(image=base, command=["sh", "-c", script], timeout_s=300, labels=mine)
+    log = tmp_path / "step.log"
+    result = engine.run(spec, log_path=log, header="[harness] $ big line")
+    assert result.exit_code == 0
+    assert result.tail[-1] == "done"
+    assert result.tail[-2].endswith("[…line cut]")
+    assert log.stat().st_size > 40 << 20  # the whole line, not an erased log
+    with log.open("rb") as f:
+        assert f.readline() == b"[harness] $ big line\n"
