@@ -1,8 +1,10 @@
 """Run one shell step as its own process group, with a timeout that kills the whole group.
 
-Output (stdout and stderr merged) is written line by line to a log file and handed to a
-callback for live display. On timeout the group gets SIGTERM, then SIGKILL after a grace
-period, so a test that forked children or hangs in C code is still stopped. On Ctrl-C
+Output (stdout and stderr merged) is streamed to a log file and, line by line, to a
+callback for live display (:class:`harness.steplog.StepLog`: linear whatever the line
+lengths, lines cut for the display, the log capped with a note). On timeout the group
+gets SIGTERM, then SIGKILL after a grace period, so a test that forked children or hangs
+in C code is still stopped. On Ctrl-C
 (KeyboardInterrupt in the calling thread) the group is killed the same way before the
 interrupt propagates.
 """
@@ -15,12 +17,14 @@ import signal
 import subprocess
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness import failpoints
 from harness.errors import StepError
+from harness.steplog import StepLog
 
 #: Seconds between SIGTERM and SIGKILL when a step is stopped.
 KILL_GRACE_S = 5.0
@@ -88,7 +92,7 @@ def run_command(
 ) -> StepOutcome:
     """Run ``argv`` in a new session; see the module docstring."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    tail: list[str] = []
+    tail: deque[str] = deque(maxlen=TAIL_LINES)
     start = time.monotonic()
     with log_path.open("ab") as log:
         if header:
@@ -107,17 +111,16 @@ def run_command(
         except OSError as exc:
             raise StepError(f"cannot start {argv[0]!r} in {cwd}: {exc.strerror or exc}") from exc
 
+        out = StepLog(log, tail, on_line)
+
         def _pump() -> None:
             assert proc.stdout is not None
-            for raw in iter(proc.stdout.readline, b""):
-                log.write(raw)
-                log.flush()
-                line = raw.decode("utf-8", "replace").rstrip("\r\n")
-                tail.append(line)
-                if len(tail) > TAIL_LINES:
-                    del tail[0]
-                if on_line is not None:
-                    on_line(line)
+            fd = proc.stdout.fileno()
+            try:
+                while chunk := os.read(fd, 1 << 16):
+                    out.feed(chunk)
+            finally:
+                out.close()
 
         reader = threading.Thread(target=_pump, name="step-log", daemon=True)
         reader.start()

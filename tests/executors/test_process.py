@@ -80,3 +80,15 @@ def test_missing_cwd_is_a_step_error(tmp_path: Path) -> None:
         run_command(
             ["true"], cwd=tmp_path / "nope", env={}, timeout_s=5, log_path=tmp_path / "l.log"
         )
+
+
+def test_a_40_mb_line_on_the_host_is_logged_whole_and_cut_for_the_tail(tmp_path: Path) -> None:
+    log = tmp_path / "step.log"
+    outcome = run_command(
+        ["sh", "-c", "head -c 41943040 /dev/zero | tr '\\0' x; echo; echo done"],
+        cwd=tmp_path, env={"PATH": "/usr/bin:/bin"}, timeout_s=300, log_path=log,
+    )  # fmt: skip
+    assert outcome.ok
+    assert outcome.tail[-1] == "done"
+    assert outcome.tail[-2].endswith("[…line cut]")
+    assert log.stat().st_size >= 40 << 20
