@@ -9,6 +9,7 @@ never replaces a good one.
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -18,6 +19,22 @@ from rich.progress import Progress
 
 from harness.dashboard import data
 from harness.dashboard.pages import Pages
+from harness.errors import HarnessError
+
+SHA = re.compile(r"[0-9a-f]{7,64}")
+_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+@-]*")
+
+
+def inside(root: Path, rel: str) -> Path:
+    """``root / rel`` for a file name made of plain parts (no ``..``, no absolute path,
+    nothing hidden), checked to be inside ``root``; anything else is a bug or an attack
+    and stops the build before a byte is written."""
+    parts = rel.split("/")
+    path = root.joinpath(*parts)
+    plain = all(_PART.fullmatch(p) and ".." not in p for p in parts)
+    if not plain or not path.resolve().is_relative_to(root.resolve()):
+        raise HarnessError(f"refusing to write {rel!r}: not a plain path inside the site")
+    return path
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +52,7 @@ def build_site(pages: Pages, out: Path, *, progress: Progress | None = None) -> 
 
     def write(rel: str, text: str) -> None:
         nonlocal written, size
-        path = tmp / rel
+        path = inside(tmp, rel)
         path.parent.mkdir(parents=True, exist_ok=True)
         encoded = text.encode("utf-8")
         path.write_bytes(encoded)
@@ -76,7 +93,8 @@ def build_site(pages: Pages, out: Path, *, progress: Progress | None = None) -> 
             if summary.latest is not None and summary.latest.sha:
                 shas.add(summary.latest.sha)
         for sha in sorted(shas):
-            write(f"prs/{sha}.html", pages.pr(sha))
+            if SHA.fullmatch(sha):  # a commit id; anything else (a hostile bundle's) is not
+                write(f"prs/{sha}.html", pages.pr(sha))
         if out.exists():
             old = out.with_name(out.name + ".old")
             shutil.rmtree(old, ignore_errors=True)
