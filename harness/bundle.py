@@ -12,29 +12,96 @@ service's ``POST /api/results``) loads it into the main database. One directory 
 
 Ingesting is idempotent: a bundle already loaded (same bundle id, kept in
 ``runs.origin``) is skipped, so a retried upload or a re-run report job adds nothing.
+
+A bundle is input from another machine, so it is validated whole before anything is
+stored (:class:`BundleDoc`: cell ids in the matrix grammar, commit ids as hex, statuses
+and outcomes from their lists, finite non-negative numbers, real timestamps; test ids
+capped and escaped like parsed ones), and it is stored in one transaction with its
+idempotency key (:meth:`Store.import_run`): whole or not at all, and once.
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+import math
 import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Literal, cast
 
-from sqlalchemy import Table, select, update
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from sqlalchemy import Table
 
 from harness import __version__
 from harness.errors import ConfigError
-from harness.results.model import Outcome, TestResult
+from harness.results.model import Outcome, TestResult, clean_test_id, truncate_message
 from harness.store import Store
-from harness.store.models import Run
+from harness.store.models import COUNT_COLUMNS, Run
 
 FORMAT = "harness.bundle/1"
+#: a run.json bigger than this is not one (environments are a few KB)
+MAX_DOC_BYTES = 16 << 20
+#: one line of results.jsonl.gz (a test id and a message, both capped when written)
+MAX_LINE_CHARS = 64 << 10
+NAME = r"[A-Za-z0-9][A-Za-z0-9._+-]*"
+COMMIT = r"[0-9a-f]{7,64}"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False, frozen=True)
+
+
+class BundleRun(_Model):
+    cell: str = Field(pattern=rf"^{NAME}/{NAME}/{NAME}$", max_length=300)
+    suite: str = Field(pattern=rf"^{NAME}$", max_length=100)
+    backend: str = Field(pattern=rf"^{NAME}$", max_length=100)
+    variant: str = Field(pattern=rf"^{NAME}$", max_length=100)
+    upstream: str = Field(pattern=r"^[A-Za-z0-9._-]+/[A-Za-z0-9._-]+$", max_length=200)
+    ref: str | None = Field(default=None, max_length=250)
+    sha: str | None = Field(default=None, pattern=rf"^{COMMIT}$")
+    status: Literal["passed", "failed", "crashed", "error", "timeout", "cancelled"]
+    reason: str | None = Field(default=None, max_length=4000)
+    executor: str = Field(max_length=64)
+    duration_s: float | None = Field(default=None, ge=0)
+    base_sha: str | None = Field(default=None, pattern=rf"^{COMMIT}$")
+    is_default_branch: bool | None = None
+    started_at: datetime
+    finished_at: datetime | None = None
+    counts: dict[Outcome, int]
+
+    @model_validator(mode="after")
+    def _cell_parts(self) -> BundleRun:
+        if self.cell != f"{self.suite}/{self.backend}/{self.variant}":
+            raise ValueError(f"cell {self.cell!r} is not suite/backend/variant of this run")
+        if any(n < 0 for n in self.counts.values()):
+            raise ValueError("counts must not be negative")
+        return self
+
+
+class BundleOrigin(_Model):
+    github_repository: str | None = Field(default=None, max_length=200)
+    github_run_id: str | None = Field(default=None, pattern=r"^\d{1,20}$")
+    github_run_attempt: str | None = Field(default=None, pattern=r"^\d{1,6}$")
+    github_job: str | None = Field(default=None, max_length=200)
+    runner_name: str | None = Field(default=None, max_length=200)
+    queue_item: int | None = Field(default=None, ge=1)
+
+
+class BundleDoc(_Model):
+    format: Literal["harness.bundle/1"]
+    bundle_id: str = Field(pattern=r"^[0-9a-f]{8,64}$")
+    harness_version: str | None = Field(default=None, max_length=64)
+    run: BundleRun
+    environment: dict[str, Any] | None = None
+    reruns: dict[str, list[Outcome]] = Field(default_factory=dict)
+    results: int | None = Field(default=None, ge=0)
+    origin: BundleOrigin = Field(default_factory=BundleOrigin)
+
+
 runs_t = cast(Table, Run.__table__)
 _RECORD_KEYS = (
     "cell", "suite", "backend", "variant", "upstream", "ref", "sha", "status", "reason",
@@ -103,10 +170,11 @@ def write_bundle(store: Store, run_ids: list[int], out: Path) -> list[Path]:
 class Bundle:
     path: Path
     doc: dict[str, Any]
+    model: BundleDoc
 
     @property
     def bundle_id(self) -> str:
-        return str(self.doc["bundle_id"])
+        return self.model.bundle_id
 
     @property
     def run(self) -> dict[str, Any]:
@@ -114,18 +182,39 @@ class Bundle:
 
     @property
     def origin(self) -> dict[str, Any]:
-        return cast(dict[str, Any], self.doc.get("origin") or {})
+        return self.model.origin.model_dump(exclude_none=True)
 
     def results(self) -> Iterator[TestResult]:
-        with gzip.open(self.path / "results.jsonl.gz", "rt", encoding="utf-8") as fh:
-            for n, line in enumerate(fh, 1):
-                try:
-                    test_id, outcome, duration, message = json.loads(line)
-                    yield TestResult(str(test_id), Outcome(outcome), float(duration), message)
-                except (ValueError, TypeError) as exc:
-                    raise ConfigError(
-                        f"{self.path}/results.jsonl.gz:{n}: bad result line: {exc}"
-                    ) from None
+        """The results, checked line by line: a bad line stops the import (one
+        transaction: nothing of the bundle is stored)."""
+        where = self.path / "results.jsonl.gz"
+        try:
+            with gzip.open(where, "rt", encoding="utf-8") as fh:
+                n = 0
+                while line := fh.readline(MAX_LINE_CHARS + 1):
+                    n += 1
+                    if len(line) > MAX_LINE_CHARS:
+                        raise ConfigError(f"{where}:{n}: a line longer than {MAX_LINE_CHARS}")
+                    yield _result_line(line, where, n)
+        except (OSError, EOFError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{where}: unreadable: {exc}") from None
+
+
+def _result_line(line: str, where: Path, n: int) -> TestResult:
+    try:
+        test_id, outcome, duration, message = json.loads(line)
+        if not isinstance(test_id, str) or not (message is None or isinstance(message, str)):
+            raise TypeError("test id and message must be strings")
+        seconds = float(duration)
+        if not math.isfinite(seconds) or seconds < 0:
+            raise ValueError(f"duration {duration!r}")
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{where}:{n}: bad result line: {exc}") from None
+    try:
+        value = Outcome(outcome)
+    except ValueError:
+        raise ConfigError(f"{where}:{n}: unknown outcome {outcome!r}") from None
+    return TestResult(clean_test_id(test_id), value, seconds, truncate_message(message))
 
 
 def find_bundles(paths: list[Path]) -> list[Bundle]:
@@ -143,84 +232,67 @@ def find_bundles(paths: list[Path]) -> list[Bundle]:
 
 
 def load_bundle(directory: Path) -> Bundle:
+    """The bundle in ``directory``, validated (:class:`BundleDoc`); :class:`ConfigError`
+    naming the file and the field otherwise."""
     path = directory / "run.json"
     try:
+        if path.stat().st_size > MAX_DOC_BYTES:
+            raise ConfigError(f"{path}: larger than {MAX_DOC_BYTES >> 20} MB: not a bundle")
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{path}: not a result bundle ({exc})") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         found = doc.get("format") if isinstance(doc, dict) else None
         raise ConfigError(f"{path}: format is {found!r}, expected {FORMAT!r}")
-    for key in ("bundle_id", "run"):
-        if key not in doc:
-            raise ConfigError(f"{path}: missing '{key}'")
-    missing = [k for k in (*_RECORD_KEYS, "started_at", "counts") if k not in doc["run"]]
-    if missing:
-        raise ConfigError(f"{path}: run: missing {', '.join(missing)}")
+    try:
+        model = BundleDoc.model_validate(doc)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors()[:5]
+        )
+        raise ConfigError(f"{path}: {problems}") from None
     if not (directory / "results.jsonl.gz").is_file():
         raise ConfigError(f"{directory}: no results.jsonl.gz")
-    return Bundle(directory, doc)
-
-
-def existing_run(store: Store, bundle_id: str) -> int | None:
-    q = select(runs_t.c.id).where(runs_t.c.origin == bundle_id)
-    value = store._read("looking up a bundle", lambda conn: conn.execute(q).scalar())
-    return int(value) if value is not None else None
+    return Bundle(directory, doc, model)
 
 
 def ingest_bundle(store: Store, bundle: Bundle, job_id: str | None = None) -> tuple[int, bool]:
-    """Load ``bundle``; (run id, whether it was new)."""
-    known = existing_run(store, bundle.bundle_id)
-    if known is not None:
-        return known, False
-    r = bundle.run
-    origin = bundle.origin
-    executor = str(r["executor"])
-    if origin.get("github_run_id"):
-        executor = f"{executor}@actions:{origin['github_run_id']}"
-    run_id = store.start_run(
-        job_id=job_id,
-        cell=r["cell"],
-        suite=r["suite"],
-        backend=r["backend"],
-        variant=r["variant"],
-        upstream=r["upstream"],
-        ref=r["ref"],
-        sha=r["sha"],
-        executor=executor[:32],
-        log_dir=None,
-        out_dir=str(bundle.path),
+    """Load ``bundle`` in one transaction (see the module docstring); (run id, whether it
+    was new). A bad result line stops it with :class:`ConfigError` and nothing stored."""
+    r = bundle.model.run
+    executor = r.executor
+    if bundle.model.origin.github_run_id:
+        executor = f"{executor}@actions:{bundle.model.origin.github_run_id}"
+    row: dict[str, Any] = {
+        "job_id": job_id,
+        "cell": r.cell,
+        "suite": r.suite,
+        "backend": r.backend,
+        "variant": r.variant,
+        "upstream": r.upstream,
+        "ref": r.ref,
+        "sha": r.sha,
+        "status": r.status,
+        "reason": r.reason,
+        "executor": executor[:32],
+        "duration_s": r.duration_s or 0.0,
+        "started_at": r.started_at,
+        "finished_at": r.finished_at,
+        "base_sha": r.base_sha,
+        "is_default_branch": r.is_default_branch,
+        "log_dir": None,
+        "out_dir": str(bundle.path),
+        **{col: int(r.counts.get(Outcome(key), 0)) for key, col in COUNT_COLUMNS.items()},
+    }
+    reruns = [
+        (clean_test_id(t), attempt, o.value, 0.0, None)
+        for t, outs in bundle.model.reruns.items()
+        for attempt, o in enumerate(outs, 1)
+    ]
+    return store.import_run(
+        origin=bundle.bundle_id,
+        row=row,
+        results=bundle.results(),
+        environment=bundle.model.environment,
+        reruns=reruns,
     )
-    store.add_results(run_id, bundle.results())
-    if bundle.doc.get("environment"):
-        store.set_environment(run_id, bundle.doc["environment"])
-    reruns = bundle.doc.get("reruns") or {}
-    if reruns:
-        store.add_reruns(
-            run_id,
-            [
-                (t, attempt, Outcome(o).value, 0.0, None)
-                for t, outs in reruns.items()
-                for attempt, o in enumerate(outs, 1)
-            ],
-        )
-    store.finish_run(
-        run_id,
-        status=r["status"],
-        reason=r["reason"],
-        counts=r["counts"],
-        duration_s=float(r["duration_s"] or 0.0),
-    )
-    if r.get("base_sha") is not None or r.get("is_default_branch") is not None:
-        store.set_run_base(
-            run_id, base_sha=r.get("base_sha"), is_default_branch=r.get("is_default_branch")
-        )
-    started = datetime.fromisoformat(r["started_at"])
-    finished = datetime.fromisoformat(r["finished_at"]) if r.get("finished_at") else None
-    stmt = (
-        update(runs_t)
-        .where(runs_t.c.id == run_id)
-        .values(origin=bundle.bundle_id, started_at=started, finished_at=finished)
-    )
-    store._write("recording a bundle's origin", lambda conn: conn.execute(stmt))
-    return run_id, True

@@ -14,12 +14,24 @@ accepted when authenticated by either
 A bundle that answers a queue item the service dispatched (``origin.queue_item``) must
 test the commit that item asked for; the item is then closed with the run, its owed
 report settled and the head's reports queued, in one transaction.
+
+The caller is authenticated before the body is trusted: a bearer token before a byte of
+the body is read; an HMAC over the body as it streams to a temporary file (never held
+in memory), at most :data:`MAX_RESULTS_BODY` bytes. The archive is unpacked with caps on
+members, unpacked size and ratio (:func:`_extract`), every bundle is validated before
+anything is stored (:mod:`harness.bundle`), and the unpacking, validation and storing
+run in a worker thread: the event loop the webhook intake shares never waits for them.
+A refused archive or bundle is a 4xx with the reason (``harness results send`` does not
+retry those); 503 only when the database cannot store it.
 """
 
 from __future__ import annotations
 
-import io
+import asyncio
+import hashlib
+import hmac
 import logging
+import shutil
 import tarfile
 import tempfile
 from dataclasses import dataclass
@@ -36,11 +48,13 @@ from harness.config.service import ServiceConfig
 from harness.errors import ConfigError, HarnessError
 from harness.service import queue as q
 from harness.service.publish import VerdictCache, cell_decided
-from harness.service.signature import verify
 from harness.store import Store
 
 log = logging.getLogger("harness.service.results")
-MAX_RESULTS_BODY = 1 << 30
+#: the compressed archive
+MAX_RESULTS_BODY = 256 << 20
+#: what it may unpack to, in members and bytes, and how much more than it weighs
+MAX_MEMBERS, MAX_UNPACKED, MAX_RATIO = 10_000, 2 << 30, 200
 
 
 class Refused(Exception):
@@ -92,11 +106,19 @@ class OidcVerifier:
         return claims
 
 
-def _extract(body: bytes, into: Path) -> None:
-    """Unpack a tar.gz of bundles; members must be plain files and directories inside."""
+def _extract(archive: Path, into: Path) -> None:
+    """Unpack a tar.gz of bundles as a stream, member by member: plain files and
+    directories inside ``into`` only, at most :data:`MAX_MEMBERS` members and
+    :data:`MAX_UNPACKED` bytes, and no more than :data:`MAX_RATIO` times the archive's
+    size (a bomb is refused by its headers, before its bytes are written)."""
+    budget = min(MAX_UNPACKED, max(archive.stat().st_size, 1 << 20) * MAX_RATIO)
+    unpacked = members = 0
     try:
-        with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as tar:
-            for member in tar.getmembers():
+        with tarfile.open(archive, mode="r|gz") as tar:
+            for member in tar:
+                members += 1
+                if members > MAX_MEMBERS:
+                    raise Refused(413, f"more than {MAX_MEMBERS} members in the archive")
                 name = Path(member.name)
                 if (
                     name.is_absolute()
@@ -104,10 +126,19 @@ def _extract(body: bytes, into: Path) -> None:
                     or not (member.isfile() or member.isdir())
                 ):
                     raise Refused(400, f"unsafe member {member.name!r} in the archive")
-            # the members were checked above; the data filter, where this Python has it
-            # (3.11.4+; Debian 12's 3.11.2 has not), checks them again
-            safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
-            tar.extractall(into, **safe)  # type: ignore[arg-type]
+                target = into.joinpath(*name.parts)
+                if member.isdir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                unpacked += member.size
+                if unpacked > budget:
+                    raise Refused(413, f"the archive unpacks to more than {budget} bytes (a bomb?)")
+                source = tar.extractfile(member)
+                if source is None:
+                    raise Refused(400, f"unreadable member {member.name!r}")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with source, target.open("xb") as out:
+                    shutil.copyfileobj(source, out, 1 << 20)
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise Refused(400, f"not a gzipped tar of bundles: {exc}") from None
 
@@ -151,39 +182,65 @@ def add_results_api(
 ) -> None:
     oidc = OidcVerifier(config) if config is not None and config.actions.repository else None
 
-    def authenticate(request: Request, body: bytes) -> Caller:
+    def token_caller(request: Request) -> Caller | None:
+        """The caller of a bearer token, verified before the body is read (None: the
+        request is to be signed with the results secret)."""
         auth = request.headers.get("authorization", "")
-        if auth.lower().startswith("bearer "):
-            if oidc is None:
-                raise Refused(401, "OIDC tokens are not accepted: no actions.repository configured")
-            return Caller("oidc", oidc.verify(auth.split(None, 1)[1].strip()))
+        if not auth.lower().startswith("bearer "):
+            return None
+        if oidc is None:
+            raise Refused(401, "OIDC tokens are not accepted: no actions.repository configured")
+        return Caller("oidc", oidc.verify(auth.split(None, 1)[1].strip()))
+
+    async def receive(request: Request, into: Path, signed: bool) -> None:
+        """Stream the body to ``into``, capped; with ``signed``, check its HMAC."""
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_RESULTS_BODY:
+            raise Refused(413, f"body larger than {MAX_RESULTS_BODY} bytes")
         signature = request.headers.get("x-harness-signature-256")
-        if signature is not None and results_secret and verify(results_secret, body, signature):
-            return Caller("hmac", {})
-        raise Refused(401, "send an OIDC token (Authorization: Bearer) or X-Harness-Signature-256")
+        if signed and (signature is None or not results_secret):
+            raise Refused(
+                401, "send an OIDC token (Authorization: Bearer) or X-Harness-Signature-256"
+            )
+        mac = hmac.new(results_secret or b"", digestmod=hashlib.sha256)
+        size = 0
+        with into.open("wb") as out:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > MAX_RESULTS_BODY:
+                    raise Refused(413, f"body larger than {MAX_RESULTS_BODY} bytes")
+                mac.update(chunk)
+                out.write(chunk)
+        expected = f"sha256={mac.hexdigest()}"
+        if signed and not hmac.compare_digest(expected, (signature or "").strip()):
+            raise Refused(401, "bad X-Harness-Signature-256")
+
+    def unpack_and_store(archive: Path, caller: Caller) -> list[dict[str, Any]]:
+        """In a worker thread: unpack, validate every bundle, then store each."""
+        with tempfile.TemporaryDirectory(prefix="harness-results-") as tmp:
+            _extract(archive, Path(tmp))
+            try:
+                bundles = find_bundles([Path(tmp)])
+            except ConfigError as exc:
+                raise Refused(400, str(exc)) from None
+            if not bundles:
+                raise Refused(400, "no bundle (run.json) in the archive")
+            for bundle in bundles:
+                _check_origin(bundle, caller)
+            try:
+                return [accept(bundle) for bundle in bundles]
+            except ConfigError as exc:  # a bad result line: that bundle stored nothing
+                raise Refused(400, str(exc)) from None
 
     @app.post("/api/results", include_in_schema=False)
     async def results(request: Request) -> JSONResponse:
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > MAX_RESULTS_BODY:
-                return JSONResponse({"error": "body too large"}, status_code=413)
-            chunks.append(chunk)
-        body = b"".join(chunks)
         try:
-            caller = authenticate(request, body)
-            with tempfile.TemporaryDirectory(prefix="harness-results-") as tmp:
-                _extract(body, Path(tmp))
-                try:
-                    bundles = find_bundles([Path(tmp)])
-                except ConfigError as exc:
-                    raise Refused(400, str(exc)) from None
-                if not bundles:
-                    raise Refused(400, "no bundle (run.json) in the archive")
-                for bundle in bundles:
-                    _check_origin(bundle, caller)
-                loaded = [accept(bundle) for bundle in bundles]
+            caller = token_caller(request)
+            with tempfile.TemporaryDirectory(prefix="harness-upload-") as tmp:
+                archive = Path(tmp) / "results.tar.gz"
+                await receive(request, archive, signed=caller is None)
+                who = caller or Caller("hmac", {})
+                loaded = await asyncio.to_thread(unpack_and_store, archive, who)
         except Refused as exc:
             log.warning("results refused (%d): %s", exc.status, exc)
             return JSONResponse({"error": str(exc)}, status_code=exc.status)

@@ -19,7 +19,7 @@ from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection, Engine, Select, Table, exists, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from harness.errors import EXIT_CONFIG, StoreError
 from harness.fingerprint import digest
@@ -105,6 +105,20 @@ def _no_nul(text: str) -> str:
 
 #: A result row as stored, without its run: (test_id, outcome, duration_s, message).
 ResultRow = tuple[str, str, float, "str | None"]
+
+
+def _environment_id(conn: Connection, fingerprint: dict[str, Any]) -> int:
+    """The id of ``fingerprint``'s row, stored once per distinct content (in the caller's
+    transaction; concurrent inserts of the same content are a no-op)."""
+    data = json.loads(json.dumps(fingerprint, sort_keys=True, default=str))
+    key = digest(data)
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    conn.execute(
+        dialect.insert(envs_t)
+        .values(digest=key, data=data, created_at=_now())
+        .on_conflict_do_nothing(index_elements=["digest"])
+    )
+    return int(conn.execute(select(envs_t.c.id).where(envs_t.c.digest == key)).scalar_one())
 
 
 def _bulk_insert_results(conn: Connection, run_id: int, rows: Sequence[Sequence[Any]]) -> None:
@@ -338,24 +352,67 @@ class Store:
 
     def set_environment(self, run_id: int, fingerprint: dict[str, Any]) -> int:
         """Attach ``fingerprint`` to the run, stored once per distinct content; its id."""
-        data = json.loads(json.dumps(fingerprint, sort_keys=True, default=str))
-        key = digest(data)
-        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
-        add = (
-            dialect.insert(envs_t)
-            .values(digest=key, data=data, created_at=_now())
-            .on_conflict_do_nothing(index_elements=["digest"])
-        )
 
         def _set(conn: Connection) -> int:
-            conn.execute(add)  # a no-op when this content is stored (even concurrently)
-            env_id = int(
-                conn.execute(select(envs_t.c.id).where(envs_t.c.digest == key)).scalar_one()
-            )
+            env_id = _environment_id(conn, fingerprint)
             self._update_run(conn, run_id, environment_id=env_id)
             return env_id
 
         return self._write(f"storing the environment of run {run_id}", _set)
+
+    def import_run(
+        self,
+        *,
+        origin: str,
+        row: dict[str, Any],
+        results: Iterable[TestResult],
+        environment: dict[str, Any] | None = None,
+        reruns: Iterable[tuple[str, int, str, float, str | None]] = (),
+        batch_size: int = 5000,
+    ) -> tuple[int, bool]:
+        """A finished run made elsewhere (a result bundle), in one transaction: the
+        idempotency key ``origin`` is checked and written in it, so a run is imported
+        whole or not at all, and once (a resend, a concurrent one, answers the run
+        already there). ``row``: the run's columns (cell, status, counts, times...);
+        returns (run id, whether it was new)."""
+        rc = runs_t.c
+
+        def _txn(conn: Connection) -> tuple[int, bool]:
+            known = conn.execute(select(rc.id).where(rc.origin == origin)).scalar()
+            if known is not None:
+                return int(known), False
+            values = {**row, "origin": origin}
+            if environment:
+                values["environment_id"] = _environment_id(conn, environment)
+            run_id = int(conn.execute(insert(runs_t).values(values).returning(rc.id)).scalar_one())
+            it = iter(results)
+            while rows := list(islice(it, batch_size)):
+                _bulk_insert_results(
+                    conn,
+                    run_id,
+                    [(_no_nul(t), str(o), d, m and _no_nul(m)) for t, o, d, m in rows],
+                )
+            extra = [
+                {"run_id": run_id, "test_id": _no_nul(t), "attempt": a, "outcome": o,
+                 "duration_s": d, "message": m and _no_nul(m)}
+                for t, a, o, d, m in reruns
+            ]  # fmt: skip
+            if extra:
+                conn.execute(insert(reruns_t), extra)
+            return run_id, True
+
+        try:
+            return self._write(f"importing run {origin}", _txn)
+        except StoreError as exc:
+            if not isinstance(exc.__cause__, IntegrityError):
+                raise
+            known = self._read(
+                f"reading run {origin}",
+                lambda conn: conn.execute(select(rc.id).where(rc.origin == origin)).scalar(),
+            )
+            if known is None:
+                raise
+            return int(known), False  # imported by someone else at the same moment
 
     def get_environment(self, environment_id: int) -> dict[str, Any]:
         data = self._read(

@@ -267,3 +267,116 @@ def test_unsafe_archives_are_refused(client: TestClient, store: Store) -> None:
     assert "unsafe member" in r.json()["error"]
     junk = b"not a tarball"
     assert post(client, junk, **{"X-Harness-Signature-256": sign(SECRET, junk)}).status_code == 400
+
+
+def tar_of(directory: Path) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        tar.add(directory, arcname=directory.name)
+    return buf.getvalue()
+
+
+def bundle_dir(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A real bundle, unpacked, to tamper with."""
+    body = bundle_tar(tmp, monkeypatch)
+    out = tmp / "unpacked"
+    with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as tar:
+        tar.extractall(out)  # our own archive
+    (directory,) = out.iterdir()
+    return directory
+
+
+def signed(client: TestClient, body: bytes) -> Any:
+    return post(client, body, **{"X-Harness-Signature-256": sign(SECRET, body)})
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "says"),
+    [
+        (("run", "sha"), "../../x", "run.sha"),
+        (("run", "cell"), "demo/cpu/host/../../x", "run.cell"),
+        (("run", "counts"), {"passed": "lots"}, "run.counts"),
+        (("run", "status"), "running", "run.status"),
+        (("run", "duration_s"), float("nan"), "run.duration_s"),
+        (("run", "started_at"), "yesterday", "run.started_at"),
+        (("origin", "queue_item"), "one", "origin.queue_item"),
+        (("bundle_id",), "../x", "bundle_id"),
+    ],
+)
+def test_wrongly_typed_bundles_are_refused_and_nothing_is_stored(
+    client: TestClient, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    path: tuple[str, ...], value: Any, says: str,
+) -> None:  # fmt: skip
+    directory = bundle_dir(tmp_path, monkeypatch)
+    doc = json.loads((directory / "run.json").read_text())
+    target = doc
+    for key in path[:-1]:
+        target = target.setdefault(key, {})
+    target[path[-1]] = value
+    (directory / "run.json").write_text(json.dumps(doc))
+    r = signed(client, tar_of(directory))
+    assert r.status_code == 400, r.text
+    assert says in r.json()["error"]
+    assert store.list_runs() == []
+
+
+def test_a_bad_result_line_stores_nothing_of_the_bundle(
+    client: TestClient, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gzip
+
+    directory = bundle_dir(tmp_path, monkeypatch)
+    lines = [
+        json.dumps(["t::a", "passed", 0.1, None]),
+        json.dumps(["t::" + "y" * 5000, "failed", 0.1, "boom"]),  # a long id: stored capped
+        json.dumps(["t::c", "exploded", 0.1, None]),  # not an outcome
+    ]
+    with gzip.open(directory / "results.jsonl.gz", "wt") as fh:
+        fh.write("\n".join(lines) + "\n")
+    r = signed(client, tar_of(directory))
+    assert r.status_code == 400, r.text
+    assert "results.jsonl.gz:3: unknown outcome 'exploded'" in r.json()["error"]
+    assert store.list_runs() == []  # one transaction: not the first two lines either
+    # without the bad line it goes in whole, the long id capped
+    with gzip.open(directory / "results.jsonl.gz", "wt") as fh:
+        fh.write("\n".join(lines[:2]) + "\n")
+    r = signed(client, tar_of(directory))
+    assert r.status_code == 201, r.text
+    (run,) = store.list_runs()
+    ids = [x.test_id for x in store.iter_results(run.id)]
+    assert ids[0] == "t::a"
+    assert len(ids[1]) == 1000
+    # a replay: the same bundle again adds nothing
+    assert signed(client, tar_of(directory)).json()["runs"][0]["new"] is False
+    assert len(store.list_runs()) == 1
+
+
+def test_bombs_and_oversized_bodies_are_refused_by_their_headers(
+    client: TestClient, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gzip
+
+    # a member claiming 4 GiB: refused from its header, before any byte is unpacked
+    info = tarfile.TarInfo("bundle/results.jsonl.gz")
+    info.size = 4 << 30
+    bomb = gzip.compress(info.tobuf() + b"\0" * 1024)
+    r = signed(client, bomb)
+    assert r.status_code == 413, r.text
+    assert "unpacks to more than" in r.json()["error"]
+    # too many members
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for i in range(10_001):
+            d = tarfile.TarInfo(f"d{i}")
+            d.type = tarfile.DIRTYPE
+            tar.addfile(d)
+    r = signed(client, buf.getvalue())
+    assert r.status_code == 413
+    assert "more than 10000 members" in r.json()["error"]
+    # a body over the cap: refused by its declared length, and while it streams
+    from harness.service import results_api
+
+    monkeypatch.setattr(results_api, "MAX_RESULTS_BODY", 1000)
+    r = signed(client, b"x" * 2000)
+    assert r.status_code == 413
+    assert store.list_runs() == []
