@@ -219,6 +219,8 @@ def test_every_head_is_reported_exactly_once_under_faults(
     print(f"fault-injection seed {seed} (HARNESS_FAULT_SEED={seed} replays it)")
     points = list(KILL_POINTS)
     random.Random(seed).shuffle(points)
+    if points[3] == "sender.posted.final":  # iteration 3 needs GitHub to refuse the final
+        points[3], points[5] = points[5], points[3]
 
     upstream = make_upstream(tmp_path / "upstream")
     suites = demo_suites(tmp_path, upstream.url, wheels)
@@ -261,11 +263,8 @@ def test_every_head_is_reported_exactly_once_under_faults(
                         updated_at=when,
                     )  # fmt: skip
                     assert deliver(svc.url, "pull_request", p).status_code == 202
-            doomed(scn, point)
-
-            if k == 1:
-                api_down_while_a_cell_finishes(scn, head)
-            elif k == 2:
+            if k == 2:  # the next status posts, whoever makes them, meet these answers
+                before = len(gh.recorder.matching("POST", STATUSES))
                 for status, headers, message in (
                     (502, {}, "Bad Gateway"),
                     (429, {"Retry-After": "1"}, "API rate limit exceeded"),
@@ -274,9 +273,14 @@ def test_every_head_is_reported_exactly_once_under_faults(
                     gh.recorder.fail_next(
                         "POST", STATUSES, status, headers=headers, message=message
                     )
+            doomed(scn, point)
+
+            if k == 1:
+                api_down_while_a_cell_finishes(scn, head)
+            elif k == 2:
                 scn.survivors_run("reports after 502, 429 and 403 answers")
-                answered = [r.status for r in gh.recorder.matching("POST", STATUSES)]
-                assert {502, 429, 403} <= set(answered), answered
+                answered = [r.status for r in gh.recorder.matching("POST", STATUSES)][before:]
+                assert answered[:3] == [502, 429, 403], answered
             elif k == 3:
                 a_final_status_refused_then_resent(scn, head)
             else:
