@@ -9,7 +9,6 @@ iteration ends; the results parsed up to that point are kept.
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import NamedTuple
@@ -79,14 +78,16 @@ class ParseReport:
 
 #: longer test ids are cut, keeping a hash of the whole id so cut ids stay distinct
 MAX_TEST_ID_CHARS = 1000
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def clean_test_id(test_id: str) -> str:
-    """``test_id`` as stored: control characters escaped (``\\x0a``), and cut to
+    """``test_id`` as stored: characters that do not print escaped (``\\x0a``,
+    ``\\u2028``), and cut to
     :data:`MAX_TEST_ID_CHARS` with ``…#`` and 16 hex digits of the whole id's SHA-256."""
     if not test_id.isprintable():
-        test_id = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", test_id)
+        test_id = "".join(
+            c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in test_id
+        )
     if len(test_id) > MAX_TEST_ID_CHARS:
         digest = hashlib.sha256(test_id.encode("utf-8", "surrogatepass")).hexdigest()[:16]
         test_id = f"{test_id[: MAX_TEST_ID_CHARS - 18]}…#{digest}"

@@ -17,7 +17,8 @@ from harness.results.model import MAX_MESSAGE_CHARS, MAX_TEST_ID_CHARS
 PIECES = [
     '<?xml version="1.0" encoding="utf-8"?>', "<testsuites>", "</testsuites>",
     '<testsuite name="s" tests="2">', "</testsuite>", '<testcase classname="c" name="t">',
-    '<testcase name="n\x01" time="nan">', '<testcase name="x" time="-1"/>', "</testcase>",
+    '<testcase name="n\x01" time="nan">', '<testcase name="nel\x85 ls\u2028"/>',
+    '<testcase name="x" time="-1"/>', "</testcase>",
     '<failure message="m">text</failure>', "<error/>", '<skipped type="pytest.xfail"/>',
     "<system-out>out</system-out>", "<properties><property name='a' value='b'/></properties>",
     '<testcase name="' + "y" * 3000 + '"/>', "<!DOCTYPE x [<!ENTITY e 'boom'>]>", "&e;",
