@@ -97,7 +97,7 @@ def long_lines(path: Path, size: int) -> str:
         size,
         "Testing 1 devices\n\nBackend 1/1: CPU\n",
         lambda i: f"  ADD(type=f32,ne=[{i},{'9,' * 25_000}1]): OK\n",
-        "  1/1 backends passed\nOK\n",
+        "1/1 backends passed\nOK\n",
     )
     return "test-backend-ops"
 
@@ -151,7 +151,8 @@ def main() -> None:
             rows = [measure(shape, size, Path(tmp)) for size in sizes]
             per_mb = [r["s"] / r["mb"] for r in rows]
             cells = ", ".join(
-                f"{r['mb']:.0f} MB {r['s']:.2f} s ({p * 1000:.0f} ms/MB, RSS {r['rss_mb']:.0f} MB)"
+                f"{r['mb']:.0f} MB {r['s']:.2f} s ({p * 1000:.0f} ms/MB, RSS {r['rss_mb']:.0f} MB,"
+                f" {r['cases']} cases{', crashed' if r['crashed'] else ''})"
                 for r, p in zip(rows, per_mb, strict=True)
             )
             print(f"{shape}: {cells}; ms/MB ratio largest/smallest {per_mb[-1] / per_mb[0]:.2f}")
