@@ -90,7 +90,7 @@ def _check_events(path: Path, text: str) -> None:
     depth = 0
     for event in yaml.parse(text, Loader=yaml.SafeLoader):
         mark = event.start_mark
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}"
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
         tag = getattr(event, "tag", None)
         if tag is not None and tag != "!" and tag not in ALLOWED_TAGS:
             shown = "!!" + tag.removeprefix(_CORE) if tag.startswith(_CORE) else tag
