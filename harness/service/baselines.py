@@ -12,6 +12,8 @@ Here the service acts on that, in the transaction that closes the PR's item:
    exact merge-base commit, on the default branch, as trusted code) unless one is
    already queued, running or done for that cell and commit, or the upstream's
    ``baseline_at_merge_base`` is off;
+   Workers do it for the cells they run, ``POST /api/results`` for the cells GitHub
+   Actions ran;
 2. when any baseline item finishes (``push`` or ``merge-base``), :func:`republish_waiting`
    queues the reports again for the open pull requests whose runs have that merge base:
    their verdicts are computed anew against the exact baseline, and a status whose
@@ -27,7 +29,6 @@ from sqlalchemy import Connection, Table, and_, select
 
 from harness.config.service import ServiceConfig
 from harness.service import queue as q
-from harness.service.dispatch import Plan
 from harness.service.publish import VerdictCache, publish_head
 from harness.service.pulls import prs_t
 from harness.store.models import Run
@@ -43,16 +44,16 @@ MERGE_BASE = "merge-base"
 def request_missing(
     conn: Connection,
     config: ServiceConfig,
-    plan: Plan,
+    default_branch: str | None,
     verdicts: VerdictCache,
     item: q.Item,
     run_id: int,
 ) -> int | None:
-    """Queue the baseline run ``run_id``'s verdict is missing; the new item's id, or None
-    when nothing is missing, it is already asked for, or the upstream's
-    ``baseline_at_merge_base`` is off."""
+    """Queue the baseline run ``run_id``'s verdict is missing (on ``default_branch``, the
+    upstream's); the new item's id, or None when nothing is missing, it is already asked
+    for, the branch is not known, or the upstream's ``baseline_at_merge_base`` is off."""
     up = config.upstream(item.repository)
-    if up is None or not up.baseline_at_merge_base:
+    if up is None or not up.baseline_at_merge_base or default_branch is None:
         return None
     verdict = verdicts.get(run_id)
     if verdict is None or verdict.baseline.missing is None:
@@ -72,10 +73,7 @@ def request_missing(
     ).scalar()
     if asked is not None:
         return None
-    suite = plan.suites.get(item.cell.split("/", 1)[0])
-    if suite is None:
-        return None
-    branch = suite.upstream.default_branch
+    branch = default_branch
     job = q.create_job(conn, MERGE_BASE, [item.cell], branch)
     (new_id,) = q.enqueue(
         conn,

@@ -44,8 +44,10 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Connection, select, update
 
 from harness.bundle import Bundle, find_bundles, ingest_bundle
+from harness.config.loader import load_suite
 from harness.config.service import ServiceConfig
 from harness.errors import ConfigError, HarnessError
+from harness.service import baselines
 from harness.service import queue as q
 from harness.service.publish import VerdictCache, cell_decided
 from harness.store import Store
@@ -248,6 +250,17 @@ def add_results_api(
             return JSONResponse({"error": f"cannot store the results: {exc}"}, status_code=503)
         return JSONResponse({"runs": loaded}, status_code=201)
 
+    def default_branch(suite: str) -> str | None:
+        """The suite's upstream default branch, from the suite files the verdicts read."""
+        suites_dir = verdicts.options.suites_dir if verdicts is not None else None
+        path = suites_dir / f"{suite}.yaml" if suites_dir is not None else None
+        if path is None or not path.is_file():
+            return None
+        try:
+            return load_suite(path).upstream.default_branch
+        except ConfigError:
+            return None
+
     def accept(bundle: Bundle) -> dict[str, Any]:
         item_id = bundle.origin.get("queue_item")
         if item_id is not None:  # refuse before storing anything
@@ -266,8 +279,17 @@ def add_results_api(
 
             def _txn(conn: Connection) -> q.Item | None:
                 item = _close_item(conn, int(item_id), run_id, bundle.run.get("sha"))
-                if item is not None:
-                    cell_decided(conn, config, verdicts, item)
+                if item is None:
+                    return None
+                cell_decided(conn, config, verdicts, item)
+                if config is None or verdicts is None:
+                    return item
+                # baselines at merge bases, as a worker does for the cells it runs
+                if item.pr_number is not None:
+                    branch = default_branch(bundle.run["suite"])
+                    baselines.request_missing(conn, config, branch, verdicts, item, run_id)
+                elif item.trigger in baselines.BASELINE_TRIGGERS:
+                    baselines.republish_waiting(conn, config, verdicts, item)
                 return item
 
             closed = store._write("closing a dispatched item", _txn)

@@ -439,7 +439,9 @@ class Worker:
         the pull requests waiting for it judged again (:mod:`harness.service.baselines`)."""
         cell_decided(conn, self.config, self.verdicts, item)
         if run_id is not None and item.pr_number is not None:
-            baselines.request_missing(conn, self.config, self.plan, self.verdicts, item, run_id)
+            suite = self.plan.suites.get(_cell(item.cell).suite)
+            branch = suite.upstream.default_branch if suite is not None else None
+            baselines.request_missing(conn, self.config, branch, self.verdicts, item, run_id)
         elif run_id is not None and item.trigger in baselines.BASELINE_TRIGGERS:
             baselines.republish_waiting(conn, self.config, self.verdicts, item)
         if item.job_id is not None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.server
 import io
 import json
+import shutil
 import tarfile
 import threading
 import time
@@ -109,12 +110,16 @@ def bundle_tar(
     item: int | None = None,
     run_id: str = "4242",
     sha: str = SHA,
+    base_sha: str | None = None,
+    default_branch: bool | None = None,
+    b_fails: bool = True,
 ) -> bytes:
     """A bundle made the real way: a run in a runner's own database, written out."""
     monkeypatch.setenv("GITHUB_RUN_ID", run_id)
     monkeypatch.setenv("GITHUB_REPOSITORY", CI)
     if item is not None:
         monkeypatch.setenv("HARNESS_QUEUE_ITEM", str(item))
+    (tmp / "runner.db").unlink(missing_ok=True)
     with Store.open(f"sqlite:///{tmp / 'runner.db'}") as runner:
         rid = runner.start_run(
             job_id=None, cell="demo/cpu/host", suite="demo", backend="cpu", variant="host",
@@ -125,12 +130,16 @@ def bundle_tar(
             rid,
             [
                 TestResult("t::a", Outcome.PASSED, 0.1, None),
-                TestResult("t::b", Outcome.FAILED, 0.1, "boom"),
+                TestResult("t::b", Outcome.FAILED, 0.1, "boom")
+                if b_fails
+                else TestResult("t::b", Outcome.PASSED, 0.1, None),
             ],
         )
-        runner.finish_run(
-            rid, status="failed", reason="1 test(s) failed", counts=counts, duration_s=2.0
-        )
+        status = "failed" if b_fails else "passed"
+        runner.finish_run(rid, status=status, reason=None, counts=counts, duration_s=2.0)
+        if base_sha is not None or default_branch is not None:
+            runner.set_run_base(rid, base_sha=base_sha, is_default_branch=default_branch)
+        shutil.rmtree(tmp / "bundle", ignore_errors=True)
         (directory,) = write_bundle(runner, [rid], tmp / "bundle")
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
@@ -380,3 +389,58 @@ def test_bombs_and_oversized_bodies_are_refused_by_their_headers(
     r = signed(client, b"x" * 2000)
     assert r.status_code == 413
     assert store.list_runs() == []
+
+
+def test_a_pull_request_from_actions_gets_its_merge_base_baseline_and_is_judged_again(
+    store: Store, keys: Keys, jwks_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness.dashboard.pages import Pages
+    from harness.service.pulls import PrRow, upsert_pr
+    from tests.fixture_upstream import suite_yaml
+
+    suites = tmp_path / "suites"
+    suites.mkdir()
+    (suites / "demo.yaml").write_text(suite_yaml("https://example.org/demo.git", wheels=tmp_path))
+    config = ServiceConfig.model_validate(
+        {
+            "vendor": "acme",
+            "actions": {"repository": CI, "jwks_url": jwks_url},
+            "upstreams": {"example/demo": {"level": "status"}},
+        }
+    )
+    pages = Pages(store, served=True, suites_dir=suites)
+    client = TestClient(
+        create_app(store, b"hook", service_config=config, results_secret=SECRET, pages=pages)
+    )
+    base = "b" * 40
+    pr = PrRow("example/demo", 3, SHA, "octocat:f", "octocat", "MEMBER", "open", None, None, None)
+    store._write("t", lambda conn: upsert_pr(conn, pr))  # the pull request's webhook did this
+    item_id = dispatched_item(store)
+    body = bundle_tar(tmp_path, monkeypatch, item=item_id, base_sha=base, default_branch=False)
+    assert post(client, body, Authorization=f"Bearer {token(keys.good)}").status_code == 201
+    (asked,) = [i for i in q.list_items(store) if i.trigger == "merge-base"]
+    assert (asked.head_sha, asked.ref, asked.cell, asked.state) == (
+        base,
+        "main",
+        "demo/cpu/host",
+        "queued",
+    )
+    first = next(e for e in outbox.list_entries(store) if e.kind == "status").payload
+    assert "no baseline" in first["description"]
+
+    # a worker hands the baseline to Actions; its bundle comes back through the API
+    claimed = q.claim(store, "w", 60)
+    assert claimed is not None
+    assert claimed.id == asked.id
+    assert store._write("t", lambda conn: q.mark_dispatched(conn, asked.id, "w", "sent"))
+    body = bundle_tar(
+        tmp_path, monkeypatch, item=asked.id, sha=base, default_branch=True, b_fails=False
+    )
+    assert post(client, body, Authorization=f"Bearer {token(keys.good)}").status_code == 201
+    done = q.get_item(store, asked.id)
+    assert done is not None
+    assert done.state == "done"
+    # the pull request was judged again against it: t::b passed at its merge base
+    newest = next(e for e in outbox.list_entries(store) if e.kind == "status").payload
+    assert newest["state"] == "failure", newest
+    assert "1 new failure" in newest["description"]
