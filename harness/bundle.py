@@ -38,6 +38,7 @@ from sqlalchemy import Table
 
 from harness import __version__
 from harness.errors import ConfigError
+from harness.matrix import CELL_PART
 from harness.results.model import Outcome, TestResult, clean_test_id, truncate_message
 from harness.store import Store
 from harness.store.models import COUNT_COLUMNS, Run
@@ -47,7 +48,7 @@ FORMAT = "harness.bundle/1"
 MAX_DOC_BYTES = 16 << 20
 #: one line of results.jsonl.gz (a test id and a message, both capped when written)
 MAX_LINE_CHARS = 64 << 10
-NAME = r"[A-Za-z0-9][A-Za-z0-9._+-]*"
+NAME = CELL_PART
 COMMIT = r"[0-9a-f]{7,64}"
 
 

@@ -19,6 +19,10 @@ from harness.config.suite import Suite
 from harness.errors import ConfigError
 
 HOST_VARIANT = "host"
+#: one part of a cell id (a suite, backend or variant name): also safe as a file name
+CELL_PART = r"[A-Za-z0-9][A-Za-z0-9._+-]*"
+#: ``suite/backend/variant``: what a cell id from outside (a bundle, the database) must be
+CELL_ID_RE = re.compile(rf"{CELL_PART}/{CELL_PART}/{CELL_PART}")
 
 
 @dataclass(frozen=True, slots=True, order=True)

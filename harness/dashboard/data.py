@@ -7,7 +7,6 @@ their results, a run page one run.
 from __future__ import annotations
 
 import logging
-import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -16,14 +15,12 @@ from typing import cast
 
 from sqlalchemy import Connection, Table, func, select
 
+from harness.matrix import CELL_ID_RE
 from harness.store import RunRecord, Store
 from harness.store.coverage import OpCoverage, op_coverage
 from harness.store.models import Result, Run
 
 log = logging.getLogger("harness.dashboard")
-#: suite/backend/variant, each a plain name: what the pages and file names are made of
-NAME = r"[A-Za-z0-9][A-Za-z0-9._+-]*"
-CELL_ID = re.compile(rf"{NAME}/{NAME}/{NAME}")
 
 runs_t = cast(Table, Run.__table__)
 results_t = cast(Table, Result.__table__)
@@ -115,7 +112,7 @@ def overview(
         return by_cell
 
     by_cell = store._read("reading the overview", _read)
-    for cell in [c for c in by_cell if not CELL_ID.fullmatch(c)]:
+    for cell in [c for c in by_cell if not CELL_ID_RE.fullmatch(c)]:
         # a cell id no matrix makes (a hand-made or hostile bundle): never a page or a
         # file name; the rest of the dashboard is shown
         log.warning("cell id %r is not suite/backend/variant: left out of the dashboard", cell)
@@ -126,7 +123,7 @@ def overview(
         if backend == "cpu":
             newest_ran[(suite, backend)] = max(newest_ran.get((suite, backend), 0), _ran(runs[0]))
     out = []
-    for cell in sorted(set(by_cell) | {c for c in expected if CELL_ID.fullmatch(c)}):
+    for cell in sorted(set(by_cell) | {c for c in expected if CELL_ID_RE.fullmatch(c)}):
         suite, backend, variant = cell.split("/")
         runs = by_cell.get(cell, [])
         latest = runs[0] if runs else None

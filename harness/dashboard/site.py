@@ -20,9 +20,10 @@ from rich.progress import Progress
 from harness.dashboard import data
 from harness.dashboard.pages import Pages
 from harness.errors import HarnessError
+from harness.matrix import CELL_PART
 
 SHA = re.compile(r"[0-9a-f]{7,64}")
-_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+@-]*")
+_PART = re.compile(CELL_PART)  # file names are made of cell parts, run ids and SHAs
 
 
 def inside(root: Path, rel: str) -> Path:

@@ -37,12 +37,13 @@ def ingest_file(store: Store, run_id: int, path: Path, fmt: str) -> ParseReport:
     stream = parse(path, fmt)  # validates format and path in this process
     if path.stat().st_size < WORKER_THRESHOLD_BYTES:
         store.add_results(run_id, stream)
-        failpoints.hit("ingest.stored")
-        return stream.report
-    worker = WorkerStream(path, fmt)
-    store.add_result_rows(run_id, worker.batches())
+        report = stream.report
+    else:
+        worker = WorkerStream(path, fmt)
+        store.add_result_rows(run_id, worker.batches())
+        report = worker.report
     failpoints.hit("ingest.stored")
-    return worker.report
+    return report
 
 
 def _produce(path: str, fmt: str, conn: Connection) -> None:
