@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 #: Files at least this big are parsed in a worker process.
 WORKER_THRESHOLD_BYTES = 4 << 20
 BATCH = 5000
+#: ... or fewer when their ids and messages weigh this much (bounded memory whatever
+#: the row sizes: 5000 rows of 64 KB messages would be 320 MB)
+BATCH_BYTES = 2 << 20
 _FAILING = frozenset({Outcome.FAILED.value, Outcome.ERROR.value})
 
 
@@ -51,6 +54,7 @@ def _produce(path: str, fmt: str, conn: Connection) -> None:
     try:
         stream: ResultStream = parse(Path(path), fmt)
         batch: list[tuple[str, str, float, str | None]] = []
+        weight = 0
         for test_id, outcome, duration_s, message in stream:
             if "\x00" in test_id or (message and "\x00" in message):
                 clean_id = test_id.replace("\x00", "\ufffd")
@@ -58,9 +62,10 @@ def _produce(path: str, fmt: str, conn: Connection) -> None:
                 batch.append((clean_id, outcome.value, duration_s, clean_msg))
             else:
                 batch.append((test_id, outcome.value, duration_s, message))
-            if len(batch) >= BATCH:
+            weight += len(test_id) + (len(message) if message else 0)
+            if len(batch) >= BATCH or weight >= BATCH_BYTES:
                 conn.send(batch)
-                batch = []
+                batch, weight = [], 0
         if batch:
             conn.send(batch)
         rep = stream.report
