@@ -9,6 +9,9 @@ a fresh SQLite database by a separate ``python -c`` process (parse + store, exac
   huge-id        one JUnit test case whose name is the whole file
   long-lines     test-backend-ops console output: op lines of 50 KB each
   control-chars  JUnit names and messages full of characters that do not print
+  gtest-many-failures  one googletest case with as many <failure> children as fit
+  ctest-huge-output    one failed ctest test whose <system-out> is the whole file
+  ctest-many-cases     ctest "not run" tests with 2 KB reasons and outputs
 
 The baseline, measured in the same run, is the shape's 1 MB file: the figure is seconds
 per MB at each size, and the ratio of the largest size's to the 1 MB one's (flat: ~1;
@@ -116,12 +119,54 @@ def control_chars(path: Path, size: int) -> str:
     return "junit"
 
 
+GTEST_HEAD = '<?xml version="1.0"?><testsuites tests="1"><testsuite name="S" tests="1">'
+
+
+def gtest_many_failures(path: Path, size: int) -> str:
+    _write(
+        path,
+        size,
+        GTEST_HEAD + '<testcase name="t" classname="S" status="run" result="completed">',
+        lambda i: f'<failure message="m{i}" type="">x.cpp:{i}\nExpected: {i}</failure>',
+        "</testcase>" + JUNIT_TAIL,
+    )
+    return "gtest-xml"
+
+
+def ctest_huge_output(path: Path, size: int) -> str:
+    """One failed ctest test whose output is the whole file, in one text node."""
+    with path.open("w") as f:
+        f.write(JUNIT_HEAD + '<testcase name="t" classname="t" status="fail">')
+        f.write('<failure message="Failed"/><system-out>')
+        for _ in range(size // MB):
+            f.write(("o" * 1023 + "\n") * 1024)
+        f.write("</system-out></testcase>" + JUNIT_TAIL)
+    return "ctest-junit"
+
+
+def ctest_many_cases(path: Path, size: int) -> str:
+    _write(
+        path,
+        size,
+        JUNIT_HEAD,
+        lambda i: (
+            f'<testcase name="t{i}" classname="t{i}" status="notrun">'
+            f'<skipped message="{"n" * 2000}"/><system-out>{"o" * 2000}</system-out></testcase>'
+        ),
+        JUNIT_TAIL,
+    )
+    return "ctest-junit"
+
+
 SHAPES = {
     "many-failures": many_failures,
     "long-ids": long_ids,
     "huge-id": huge_id,
     "long-lines": long_lines,
     "control-chars": control_chars,
+    "gtest-many-failures": gtest_many_failures,
+    "ctest-huge-output": ctest_huge_output,
+    "ctest-many-cases": ctest_many_cases,
 }
 
 
@@ -131,8 +176,10 @@ def measure(shape: str, size_mb: int, tmp: Path) -> dict[str, float]:
     db = tmp / f"{shape}-{size_mb}.db"
     out = subprocess.run(
         [sys.executable, "-c", INGEST, str(db), str(path), fmt],
-        capture_output=True, text=True, check=True, cwd=ROOT,
+        capture_output=True, text=True, check=False, cwd=ROOT,
     )  # fmt: skip
+    if out.returncode != 0:
+        raise SystemExit(f"{shape} at {size_mb} MB: ingest failed:\n{out.stderr[-3000:]}")
     figures = json.loads(out.stdout)
     figures["mb"] = path.stat().st_size / MB
     path.unlink()
