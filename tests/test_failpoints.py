@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import subprocess
 import sys
+import threading
+from pathlib import Path
 
 import pytest
 
@@ -28,8 +31,25 @@ def test_raise_names_the_failpoint(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_a_malformed_spec_says_what_is_expected(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(failpoints.ENV, "worker.claimed=explode")
-    with pytest.raises(ValueError, match="NAME=kill, NAME=raise or NAME=sleep"):
+    expected = r"NAME=kill, NAME=raise, NAME=sleep\(SECONDS\) or NAME=until\(PATH\)"
+    with pytest.raises(ValueError, match=expected):
         failpoints.hit("worker.claimed")
+
+
+def test_until_holds_the_process_until_the_file_exists(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    gate = tmp_path / "go"
+    monkeypatch.setenv(failpoints.ENV, f"results.unpacking=until({gate})")
+    held = threading.Thread(target=failpoints.hit, args=("results.unpacking",))
+    with caplog.at_level(logging.WARNING, logger="harness.failpoints"):
+        held.start()
+        held.join(0.5)
+        assert held.is_alive()  # held at the failpoint
+        gate.touch()
+        held.join(60)
+    assert not held.is_alive()
+    assert f"failpoint results.unpacking: until({gate})" in caplog.text
 
 
 def test_kill_is_a_sigkill_of_the_process_itself() -> None:
