@@ -85,7 +85,7 @@ def send(paths: tuple[Path, ...], url: str, oidc: bool, audience: str) -> None:
         except requests.RequestException as exc:
             failure = f"{type(exc).__name__}: {exc}"
         else:
-            if r.status_code == 201:
+            if r.status_code in (200, 201):  # 200: the service had this archive already
                 json.dump(r.json(), sys.stdout, indent=2)
                 sys.stdout.write("\n")
                 return

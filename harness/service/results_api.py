@@ -21,6 +21,8 @@ in memory), at most :data:`MAX_RESULTS_BODY` bytes. The archive is unpacked with
 members, unpacked size and ratio (:func:`_extract`), every bundle is validated before
 anything is stored (:mod:`harness.bundle`), and the unpacking, validation and storing
 run in a worker thread: the event loop the webhook intake shares never waits for them.
+The same archive again from the same caller (a resend, a replay) is answered 200 from
+:mod:`harness.service.uploads`, without unpacking it again.
 A refused archive or bundle is a 4xx with the reason (``harness results send`` does not
 retry those); 503 only when the database cannot store it.
 """
@@ -43,11 +45,12 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import Connection, select, update
 
+from harness import failpoints
 from harness.bundle import Bundle, find_bundles, ingest_bundle
 from harness.config.loader import load_suite
 from harness.config.service import ServiceConfig
 from harness.errors import ConfigError, HarnessError
-from harness.service import baselines
+from harness.service import baselines, uploads
 from harness.service import queue as q
 from harness.service.publish import VerdictCache, cell_decided
 from harness.store import Store
@@ -71,6 +74,11 @@ class Caller:
 
     kind: str
     claims: dict[str, Any]
+
+    @property
+    def key(self) -> str:
+        """Who, for remembering uploads: the secret, or the token's workflow run."""
+        return "hmac" if self.kind == "hmac" else f"actions:{self.claims.get('run_id')}"
 
 
 class OidcVerifier:
@@ -194,8 +202,9 @@ def add_results_api(
             raise Refused(401, "OIDC tokens are not accepted: no actions.repository configured")
         return Caller("oidc", oidc.verify(auth.split(None, 1)[1].strip()))
 
-    async def receive(request: Request, into: Path, signed: bool) -> None:
-        """Stream the body to ``into``, capped; with ``signed``, check its HMAC."""
+    async def receive(request: Request, into: Path, signed: bool) -> str:
+        """Stream the body to ``into``, capped; with ``signed``, check its HMAC. The
+        body's SHA-256."""
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > MAX_RESULTS_BODY:
             raise Refused(413, f"body larger than {MAX_RESULTS_BODY} bytes")
@@ -205,6 +214,7 @@ def add_results_api(
                 401, "send an OIDC token (Authorization: Bearer) or X-Harness-Signature-256"
             )
         mac = hmac.new(results_secret or b"", digestmod=hashlib.sha256)
+        digest = hashlib.sha256()
         size = 0
         with into.open("wb") as out:
             async for chunk in request.stream():
@@ -212,13 +222,21 @@ def add_results_api(
                 if size > MAX_RESULTS_BODY:
                     raise Refused(413, f"body larger than {MAX_RESULTS_BODY} bytes")
                 mac.update(chunk)
+                digest.update(chunk)
                 out.write(chunk)
         expected = f"sha256={mac.hexdigest()}"
         if signed and not hmac.compare_digest(expected, (signature or "").strip()):
             raise Refused(401, "bad X-Harness-Signature-256")
+        return digest.hexdigest()
 
-    def unpack_and_store(archive: Path, caller: Caller) -> list[dict[str, Any]]:
-        """In a worker thread: unpack, validate every bundle, then store each."""
+    def unpack_and_store(
+        archive: Path, digest: str, caller: Caller
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """In a worker thread: the answer already given to this archive from this
+        caller, or unpack, validate every bundle, then store each. (runs, replayed)"""
+        if (known := uploads.seen(store, digest, caller.key)) is not None:
+            return known, True
+        failpoints.hit("results.unpacking")
         with tempfile.TemporaryDirectory(prefix="harness-results-") as tmp:
             _extract(archive, Path(tmp))
             try:
@@ -230,9 +248,11 @@ def add_results_api(
             for bundle in bundles:
                 _check_origin(bundle, caller)
             try:
-                return [accept(bundle) for bundle in bundles]
+                runs = [accept(bundle) for bundle in bundles]
             except ConfigError as exc:  # a bad result line: that bundle stored nothing
                 raise Refused(400, str(exc)) from None
+        uploads.remember(store, digest, caller.key, runs)
+        return runs, False
 
     @app.post("/api/results", include_in_schema=False)
     async def results(request: Request) -> JSONResponse:
@@ -240,14 +260,17 @@ def add_results_api(
             caller = token_caller(request)
             with tempfile.TemporaryDirectory(prefix="harness-upload-") as tmp:
                 archive = Path(tmp) / "results.tar.gz"
-                await receive(request, archive, signed=caller is None)
+                digest = await receive(request, archive, signed=caller is None)
                 who = caller or Caller("hmac", {})
-                loaded = await asyncio.to_thread(unpack_and_store, archive, who)
+                loaded, replayed = await asyncio.to_thread(unpack_and_store, archive, digest, who)
         except Refused as exc:
             log.warning("results refused (%d): %s", exc.status, exc)
             return JSONResponse({"error": str(exc)}, status_code=exc.status)
         except HarnessError as exc:
             return JSONResponse({"error": f"cannot store the results: {exc}"}, status_code=503)
+        if replayed:
+            log.info("results: archive %s again, answered as before", digest[:12])
+            return JSONResponse({"runs": loaded, "replayed": True}, status_code=200)
         return JSONResponse({"runs": loaded}, status_code=201)
 
     def default_branch(suite: str) -> str | None:

@@ -357,6 +357,18 @@ class RateLimit(Base):
     hits: Mapped[int] = mapped_column(Integer)
 
 
+class ResultsUpload(Base):
+    """An archive ``POST /api/results`` stored, by the SHA-256 of its body and who sent it:
+    the same archive again is answered from here, not unpacked and validated again."""
+
+    __tablename__ = "results_uploads"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    caller: Mapped[str] = mapped_column(String(64), primary_key=True)
+    answer: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class OpResult(Base):
     """One operator with one parameter set on one device, in one mode, of one run: the op
     coverage matrix (llama.cpp test-backend-ops ``test`` and ``support`` modes)."""

@@ -355,8 +355,36 @@ def test_a_bad_result_line_stores_nothing_of_the_bundle(
     ids = [x.test_id for x in store.iter_results(run.id)]
     assert ids[0] == "t::a"
     assert len(ids[1]) == 1000
-    # a replay: the same bundle again adds nothing
+    # the same bundle in another archive (a resend packed again) adds nothing
     assert signed(client, tar_of(directory)).json()["runs"][0]["new"] is False
+    assert len(store.list_runs()) == 1
+
+
+def test_a_replayed_archive_is_answered_again_without_unpacking_it(
+    client: TestClient, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keys: Keys
+) -> None:
+    from harness import failpoints
+
+    body = bundle_tar(tmp_path, monkeypatch)
+    first = signed(client, body)
+    assert first.status_code == 201, first.text
+    (run,) = first.json()["runs"]
+    # from now on unpacking anything fails: a replay must not get that far
+    monkeypatch.setenv(failpoints.ENV, "results.unpacking=raise")
+    again = signed(client, body)
+    assert again.status_code == 200, again.text
+    assert again.json() == {"runs": [run | {"new": False}], "replayed": True}
+    assert len(store.list_runs()) == 1
+    # a replay is authenticated first: a bad signature is still 401
+    forged = post(client, body, **{"X-Harness-Signature-256": sign(b"guess", body)})
+    assert forged.status_code == 401
+    # another caller with the same bytes is checked as a first sender: an OIDC token of
+    # another workflow run gets as far as unpacking (and the failpoint)
+    with pytest.raises(failpoints.FailpointError):
+        post(client, body, Authorization=f"Bearer {token(keys.good, run_id='9999')}")
+    monkeypatch.delenv(failpoints.ENV)
+    refused = post(client, body, Authorization=f"Bearer {token(keys.good, run_id='9999')}")
+    assert refused.status_code == 403, refused.text
     assert len(store.list_runs()) == 1
 
 
@@ -444,3 +472,67 @@ def test_a_pull_request_from_actions_gets_its_merge_base_baseline_and_is_judged_
     newest = next(e for e in outbox.list_entries(store) if e.kind == "status").payload
     assert newest["state"] == "failure", newest
     assert "1 new failure" in newest["description"]
+
+
+def test_the_intake_answers_while_a_bomb_is_being_refused(
+    tmp_path: Path,
+    gh: Any,
+    shared_cache: Path,
+    webhook_examples: dict[str, list[dict[str, Any]]],
+) -> None:
+    """A real ``harness serve``, held (by a failpoint) with a bomb received and about to be
+    unpacked: ``/healthz`` and a webhook delivery are answered while the upload is still
+    pending, so they never waited for it; let go, the bomb is refused. (With unpacking
+    on the event loop, both would wait until the bomb is done.) What the wait costs in
+    milliseconds: ``bench/results_intake.py``."""
+    import gzip
+
+    import httpx2 as httpx
+
+    from tests.service.support import Service, deliver, pr_payload, service_env, wait_for
+
+    gate = tmp_path / "let-it-go"
+    env = service_env(gh, shared_cache) | {
+        "HARNESS_RESULTS_SECRET": SECRET.decode(),
+        "HARNESS_FAILPOINTS": f"results.unpacking=until({gate})",
+    }
+    suites = tmp_path / "suites"
+    suites.mkdir()
+    svc = Service(tmp_path, suites, f"sqlite:///{tmp_path / 'h.db'}", env, workers=0)
+    info = tarfile.TarInfo("bundle/results.jsonl.gz")
+    info.size = 4 << 30
+    bomb = gzip.compress(info.tobuf() + b"\0" * 1024)
+    answers: dict[str, Any] = {}
+
+    def upload() -> None:
+        answers["bomb"] = httpx.post(
+            f"{svc.url}/api/results",
+            content=bomb,
+            headers={"X-Harness-Signature-256": sign(SECRET, bomb)},
+            timeout=600,
+        )
+
+    sender = threading.Thread(target=upload)
+    try:
+        sender.start()
+        wait_for(
+            lambda: "failpoint results.unpacking" in svc.log.read_text(errors="replace"),
+            120,
+            "the bomb to reach unpacking",
+            svc,
+        )
+        health = httpx.get(f"{svc.url}/healthz", timeout=60)
+        assert health.status_code == 200
+        payload = pr_payload(webhook_examples, "opened", number=7, head="7" * 40)
+        delivered = deliver(svc.url, "pull_request", payload)
+        assert delivered.status_code == 202, delivered.text
+        assert sender.is_alive()  # neither waited for it
+        assert "bomb" not in answers
+        gate.touch()
+        sender.join(300)
+        assert answers["bomb"].status_code == 413, answers["bomb"].text
+        assert "unpacks to more than" in answers["bomb"].json()["error"]
+    finally:
+        gate.touch()
+        sender.join(300)
+        svc.close()
