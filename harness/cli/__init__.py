@@ -12,6 +12,7 @@ Exit codes (also in the README):
 
 from __future__ import annotations
 
+import importlib
 import sys
 import traceback
 
@@ -28,56 +29,96 @@ timeouts, crashes); 4 internal error (a bug in the harness); 130 interrupted.
 """
 
 
+#: every command: where it lives (imported only when it is run, so that ``--help`` and
+#: ``--version`` start in a few tens of milliseconds) and its one-line help
+#: (tests/cli/test_startup.py checks that each line is the command's own).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("harness.cli.run_cmd:run", "Run the cells matching PATTERNS and record every result."),
+    "doctor": (
+        "harness.cli.doctor_cmd:doctor",
+        "Show which backends are usable here, and what to do for the others.",
+    ),
+    "ingest": (
+        "harness.cli.ingest_cmd:ingest",
+        "Load result bundles (from `harness run --bundle`) into the database.",
+    ),
+    "results": ("harness.cli.results_cmd:results", "Result bundles between machines."),
+    "runs": ("harness.cli.runs_cmd:runs", "Read the history of runs."),
+    "matrix": ("harness.cli.matrix_cmd:matrix", "Cells: suite/backend/variant."),
+    "schema": ("harness.cli.schema_cmd:schema", "Print the JSON Schema of suite files."),
+    "suites": ("harness.cli.schema_cmd:suites", "Suite files."),
+    "images": (
+        "harness.cli.images_cmd:images",
+        "Image variants: openEuler + CANN for npu, plain bases for cpu and cuda.",
+    ),
+    "serve": (
+        "harness.cli.serve_cmd:serve",
+        "Serve the webhook intake, the dashboard and the results API; run the queue.",
+    ),
+    "dashboard": (
+        "harness.cli.dashboard_cmd:dashboard",
+        "The web compatibility dashboard (`harness serve` serves it live).",
+    ),
+    "worker": (
+        "harness.cli.worker_cmd:worker",
+        "Run the service's queue: deliveries, cells and reports.",
+    ),
+    "outbox": (
+        "harness.cli.outbox_cmd:outbox",
+        "Reports on their way to GitHub (statuses, check runs, comments).",
+    ),
+    "redeliver": (
+        "harness.cli.redeliver_cmd:redeliver",
+        "Ask GitHub to redeliver the webhook deliveries that failed.",
+    ),
+    "workflows": (
+        "harness.cli.workflows_cmd:workflows",
+        "GitHub Actions workflows for self-hosted runners.",
+    ),
+    "verdict": (
+        "harness.cli.verdict_cmd:verdict",
+        "Judge a run against its baseline at the merge base.",
+    ),
+    "compare": (
+        "harness.cli.verdict_cmd:compare",
+        "What changed from RUN_A to RUN_B: failures, fixes, tests, environment.",
+    ),
+    "quarantine": (
+        "harness.cli.quarantine_cmd:quarantine",
+        "Quarantined tests per suite and backend.",
+    ),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose commands are imported when they are run (or their own ``--help`` is
+    asked for); the group's ``--help`` lists them from :data:`COMMANDS` alone."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(COMMANDS) | set(self.commands))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return super().get_command(ctx, cmd_name)
+        module, _, attr = COMMANDS[cmd_name][0].partition(":")
+        command = getattr(importlib.import_module(module), attr)
+        if not isinstance(command, click.Command):  # pragma: no cover - a wiring bug
+            raise TypeError(f"{module}:{attr} is not a click command")
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):  # whole lines, wrapped: nothing cut
+            formatter.write_dl([(name, line) for name, (_, line) in sorted(COMMANDS.items())])
+
+
 @click.group(
+    cls=LazyGroup,
     epilog=EPILOG,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 @click.version_option(__version__, prog_name="harness")
 def cli() -> None:
     """Run upstream projects' own tests on accelerator backends and record every result."""
-
-
-def _register() -> None:
-    from harness.cli import (
-        dashboard_cmd,
-        doctor_cmd,
-        images_cmd,
-        ingest_cmd,
-        matrix_cmd,
-        outbox_cmd,
-        redeliver_cmd,
-        results_cmd,
-        run_cmd,
-        runs_cmd,
-        schema_cmd,
-        serve_cmd,
-        worker_cmd,
-        workflows_cmd,
-    )
-    from harness.cli.quarantine_cmd import quarantine
-    from harness.cli.verdict_cmd import compare, verdict
-
-    cli.add_command(run_cmd.run)
-    cli.add_command(doctor_cmd.doctor)
-    cli.add_command(ingest_cmd.ingest)
-    cli.add_command(results_cmd.results)
-    cli.add_command(runs_cmd.runs)
-    cli.add_command(matrix_cmd.matrix)
-    cli.add_command(schema_cmd.schema)
-    cli.add_command(schema_cmd.suites)
-    cli.add_command(images_cmd.images)
-    cli.add_command(serve_cmd.serve)
-    cli.add_command(dashboard_cmd.dashboard)
-    cli.add_command(worker_cmd.worker)
-    cli.add_command(outbox_cmd.outbox)
-    cli.add_command(redeliver_cmd.redeliver)
-    cli.add_command(workflows_cmd.workflows)
-    cli.add_command(verdict)
-    cli.add_command(compare)
-    cli.add_command(quarantine)
-
-
-_register()
 
 
 def main(argv: list[str] | None = None) -> int:

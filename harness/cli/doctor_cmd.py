@@ -205,7 +205,10 @@ def print_report(report: dict[str, Any], console: Console) -> None:
                 console.print(f"  [dim]what to do:[/] {escape(value['hint'])}", highlight=False)
 
 
-@click.command(epilog="Exit codes: 0 report printed; 3 a --require'd backend is not usable.")
+@click.command(
+    short_help="Show which backends are usable here, and what to do for the others.",
+    epilog="Exit codes: 0 report printed; 3 a --require'd backend is not usable.",
+)
 @click.option(
     "--backend",
     "only",

@@ -16,7 +16,7 @@ from harness.errors import ConfigError
 from harness.store import Store
 
 
-@click.command()
+@click.command(short_help="Load result bundles (from `harness run --bundle`) into the database.")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True))
 @db_option
 @json_option

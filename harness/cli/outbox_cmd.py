@@ -17,7 +17,7 @@ from harness.store import Store
 STATES = ("pending", "sending", "sent", "dead")
 
 
-@click.group()
+@click.group(short_help="Reports on their way to GitHub (statuses, check runs, comments).")
 def outbox() -> None:
     """Reports (statuses, check runs, comments, dispatches) on their way to GitHub."""
 

@@ -51,7 +51,7 @@ def _rules(suites_dir: Path | None, suite: str, backend: str) -> list[Quarantine
     return rules_for_backend(load_quarantine(quarantine_path(directory, suite)), backend)
 
 
-@click.group()
+@click.group(short_help="Quarantined tests per suite and backend.")
 def quarantine() -> None:
     """Quarantined tests per suite and backend (suites/quarantine/<suite>.yaml)."""
 

@@ -16,7 +16,7 @@ from harness.service.redeliver import app_session, sweep
 from harness.store import Store
 
 
-@click.command()
+@click.command(short_help="Ask GitHub to redeliver the webhook deliveries that failed.")
 @click.option(
     "--since",
     default="6h",

@@ -55,8 +55,9 @@ def exit_code_for(runs: list[RunSummary]) -> int:
 
 
 @click.command(
+    short_help="Run the cells matching PATTERNS and record every result.",
     epilog="Exit codes: 0 all passed; 1 test failures; 2 configuration error; "
-    "3 infrastructure error; 4 internal error (a bug in the harness); 130 interrupted."
+    "3 infrastructure error; 4 internal error (a bug in the harness); 130 interrupted.",
 )
 @click.argument("patterns", nargs=-1, required=True)
 @click.option(

@@ -15,7 +15,7 @@ from harness.config.schema import SCHEMA_PATH, render_schema
 from harness.errors import ConfigError
 
 
-@click.command()
+@click.command(short_help="Print the JSON Schema of suite files.")
 @click.option(
     "-o",
     "--output",

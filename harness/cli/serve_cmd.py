@@ -50,7 +50,9 @@ def read_secret(secret_file: Path | None) -> bytes | None:
     return secret.encode() if secret else None
 
 
-@click.command()
+@click.command(
+    short_help="Serve the webhook intake, the dashboard and the results API; run the queue."
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
 @click.option(

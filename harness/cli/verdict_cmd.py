@@ -41,8 +41,9 @@ def resolve_suites_dir(given: Path | None) -> Path | None:
 
 
 @click.command(
+    short_help="Judge a run against its baseline at the merge base.",
     epilog="Exit codes: 0 success or neutral; 1 failure (new failures); 2 unknown run or bad "
-    "option or suite/quarantine file; 3 database error."
+    "option or suite/quarantine file; 3 database error.",
 )
 @click.argument("run_id", type=int, metavar="RUN")
 @click.option(
@@ -188,7 +189,7 @@ def print_coverage(console: Console, cov: Coverage, backend: str) -> None:
             console.print(f"  {escape(test_id)}", highlight=False)
 
 
-@click.command()
+@click.command(short_help="What changed from RUN_A to RUN_B: failures, fixes, tests, environment.")
 @click.argument("run_a", type=int, metavar="RUN_A")
 @click.argument("run_b", type=int, metavar="RUN_B")
 @click.option("--all", "show_all", is_flag=True, help="List every test of each category.")

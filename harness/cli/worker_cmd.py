@@ -50,7 +50,7 @@ def config_option(f: F) -> F:
     )(f)
 
 
-@click.command()
+@click.command(short_help="Run the service's queue: deliveries, cells and reports.")
 @click.option(
     "--executor",
     type=click.Choice([*EXECUTOR_CHOICES, DISPATCH]),
