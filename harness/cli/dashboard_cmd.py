@@ -31,7 +31,8 @@ def dashboard() -> None:
     type=click.Path(path_type=Path, file_okay=False),
     default=Path("reports/site"),
     show_default=True,
-    help="Where the site goes (replaced as a whole when the build succeeds).",
+    help="Where the site goes: a new or empty directory, or a site built before (replaced "
+    "as a whole when the build succeeds).",
 )
 @db_option
 @suites_option

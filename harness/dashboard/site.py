@@ -4,7 +4,9 @@ default), publishable as is on GitHub Pages or any file server.
 Pages: the overview, a grid per cell (every page of tests for its newest runs), a page
 per run shown in a grid, the pull-request heads, the op matrix and a badge per suite x
 backend. Written to a temporary directory and swapped in at the end, so a half-built site
-never replaces a good one.
+never replaces a good one. Only a directory that is missing, empty or a site built here
+before (it holds :data:`MARKER`) is replaced: ``-o .`` or ``-o ~/work`` is refused, not
+emptied.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from rich.progress import Progress
 
 from harness.dashboard import data
 from harness.dashboard.pages import Pages
-from harness.errors import HarnessError
+from harness.errors import ConfigError, HarnessError
 from harness.matrix import CELL_PART
 
 SHA = re.compile(r"[0-9a-f]{7,64}")
@@ -44,7 +46,31 @@ class SiteStats:
     bytes: int
 
 
+#: the file that marks a directory as a site built here (and so replaceable)
+MARKER = ".harness-site"
+
+
+def check_replaceable(out: Path) -> None:
+    """Refuse (:class:`ConfigError`) to build into ``out`` unless replacing it loses
+    nothing: missing, an empty directory, or a site built here before."""
+    if not out.exists() and not out.is_symlink():
+        return
+    hint = "choose a new or empty directory (the site replaces OUT as a whole)"
+    if out.is_symlink() or not out.is_dir():
+        raise ConfigError(f"{out} exists and is not a directory: not replacing it", hint=hint)
+    cwd = Path.cwd().resolve()
+    if cwd == out.resolve() or cwd.is_relative_to(out.resolve()):
+        raise ConfigError(f"{out} is the current directory or holds it", hint=hint)
+    if any(out.iterdir()) and not (out / MARKER).is_file():
+        raise ConfigError(
+            f"{out} is not empty and is not a dashboard site built here (no {MARKER}): "
+            "not replacing it",
+            hint=hint,
+        )
+
+
 def build_site(pages: Pages, out: Path, *, progress: Progress | None = None) -> SiteStats:
+    check_replaceable(out)
     out = out.resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".site-", dir=out.parent))
@@ -96,10 +122,11 @@ def build_site(pages: Pages, out: Path, *, progress: Progress | None = None) -> 
         for sha in sorted(shas):
             if SHA.fullmatch(sha):  # a commit id; anything else (a hostile bundle's) is not
                 write(f"prs/{sha}.html", pages.pr(sha))
+        (tmp / MARKER).write_text("built by `harness dashboard build`; replaced by the next\n")
         if out.exists():
-            old = out.with_name(out.name + ".old")
-            shutil.rmtree(old, ignore_errors=True)
-            out.rename(old)
+            check_replaceable(out)  # again: it may have changed while the site was built
+            old = Path(tempfile.mkdtemp(prefix=".site-old-", dir=out.parent))
+            out.rename(old / "site")
             tmp.rename(out)
             shutil.rmtree(old, ignore_errors=True)
         else:

@@ -10,8 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from harness.dashboard.pages import Pages
-from harness.dashboard.site import build_site, inside
-from harness.errors import HarnessError
+from harness.dashboard.site import MARKER, build_site, inside
+from harness.errors import ConfigError, HarnessError
 from harness.results.model import Outcome, TestResult
 from harness.service.app import create_app
 from harness.store import Store
@@ -50,8 +50,45 @@ def test_hostile_cells_and_shas_never_leave_the_site(tmp_path: Path) -> None:
         served = TestClient(create_app(store, None, pages=Pages(store, served=True)))
         assert served.get("/").status_code == 200  # was a 500
     written = {p.relative_to(site).as_posix() for p in site.rglob("*") if p.is_file()}
-    assert stats.pages == len(written)
+    assert stats.pages == len(written - {MARKER})
     assert "cells/demo__cpu__host.html" in written
     assert not [p for p in written if "escaped" in p or "evil" in p or "__up" in p]
     assert not list(tmp_path.rglob("escaped*"))
     assert {p.name for p in tmp_path.iterdir()} == {"h.db", "pub"}
+
+
+def test_only_a_new_empty_or_earlier_site_directory_is_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``-o victim`` once emptied any directory, ``-o .`` the current one."""
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "important.txt").write_text("keep me")
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.chdir(home)
+    with Store.open(f"sqlite:///{tmp_path / 'h.db'}") as store:
+        add_run(store, tmp_path, "demo/cpu/host", "a" * 40)
+        with pytest.raises(ConfigError, match="not a dashboard site built here"):
+            build_site(Pages(store), victim)
+        with pytest.raises(ConfigError, match="the current directory"):
+            build_site(Pages(store), Path("."))
+        with pytest.raises(ConfigError, match="the current directory or holds it"):
+            build_site(Pages(store), tmp_path)
+        (tmp_path / "a-file").write_text("x")
+        with pytest.raises(ConfigError, match="not a directory"):
+            build_site(Pages(store), tmp_path / "a-file")
+        site = tmp_path / "site"
+        build_site(Pages(store), site)  # new
+        (site.parent / "site.old").mkdir()  # a sibling the swap once deleted
+        (site.parent / "site.old" / "mine").write_text("mine")
+        build_site(Pages(store), site)  # a site built before: replaced
+        empty = tmp_path / "empty"
+        empty.mkdir()
+        build_site(Pages(store), empty)
+    assert (victim / "important.txt").read_text() == "keep me"
+    assert (site / "index.html").is_file()
+    assert (site / MARKER).is_file()
+    assert (empty / "index.html").is_file()
+    assert (tmp_path / "site.old" / "mine").read_text() == "mine"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".site")]
