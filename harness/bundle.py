@@ -27,13 +27,23 @@ import json
 import math
 import os
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from sqlalchemy import Table
 
 from harness import __version__
@@ -50,6 +60,30 @@ MAX_DOC_BYTES = 16 << 20
 MAX_LINE_CHARS = 64 << 10
 NAME = CELL_PART
 COMMIT = r"[0-9a-f]{7,64}"
+#: what a count or a number of results may be (a run of a billion tests is not one)
+MAX_COUNT = 10**9
+#: what a bundle's results may unpack to when no tighter budget is given
+MAX_RESULTS_BYTES = 2 << 30
+
+
+class BundleTooLarge(ConfigError):
+    """A bundle's results unpack to more than their budget (a gzip bomb?)."""
+
+
+class BundleConflict(ConfigError):
+    """A bundle id already stored, with other content."""
+
+
+class ByteBudget:
+    """Bytes a caller lets bundles unpack to, shared by every bundle of an archive."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.left = limit, limit
+
+    def take(self, n: int, where: Path) -> None:
+        self.left -= n
+        if self.left < 0:
+            raise BundleTooLarge(f"{where}: unpacks to more than {self.limit} bytes (a bomb?)")
 
 
 class _Model(BaseModel):
@@ -67,19 +101,38 @@ class BundleRun(_Model):
     status: Literal["passed", "failed", "crashed", "error", "timeout", "cancelled"]
     reason: str | None = Field(default=None, max_length=4000)
     executor: str = Field(max_length=64)
-    duration_s: float | None = Field(default=None, ge=0)
+    duration_s: float | None = Field(default=None, ge=0, le=MAX_COUNT)
     base_sha: str | None = Field(default=None, pattern=rf"^{COMMIT}$")
     is_default_branch: bool | None = None
-    started_at: datetime
-    finished_at: datetime | None = None
-    counts: dict[Outcome, int]
+    started_at: AwareDatetime
+    finished_at: AwareDatetime | None = None
+    counts: dict[Outcome, NonNegativeInt]
+
+    @field_validator("started_at", "finished_at")
+    @classmethod
+    def _plausible(cls, value: datetime | None) -> datetime | None:
+        """A time the store can keep: with its zone, in UTC between 1970 and 9999."""
+        if value is None:
+            return None
+        try:
+            utc = value.astimezone(UTC)
+        except (OverflowError, ValueError):
+            raise ValueError("not a time between 1970 and 9999 UTC") from None
+        if not 1970 <= utc.year <= 9998:
+            raise ValueError("not a time between 1970 and 9999 UTC")
+        return value
+
+    @field_validator("counts")
+    @classmethod
+    def _bounded(cls, counts: dict[Outcome, int]) -> dict[Outcome, int]:
+        if any(n > MAX_COUNT for n in counts.values()):
+            raise ValueError(f"a count above {MAX_COUNT}")
+        return counts
 
     @model_validator(mode="after")
     def _cell_parts(self) -> BundleRun:
         if self.cell != f"{self.suite}/{self.backend}/{self.variant}":
             raise ValueError(f"cell {self.cell!r} is not suite/backend/variant of this run")
-        if any(n < 0 for n in self.counts.values()):
-            raise ValueError("counts must not be negative")
         return self
 
 
@@ -89,7 +142,7 @@ class BundleOrigin(_Model):
     github_run_attempt: str | None = Field(default=None, pattern=r"^\d{1,6}$")
     github_job: str | None = Field(default=None, max_length=200)
     runner_name: str | None = Field(default=None, max_length=200)
-    queue_item: int | None = Field(default=None, ge=1)
+    queue_item: int | None = Field(default=None, ge=1, le=2**62)
 
 
 class BundleDoc(_Model):
@@ -99,7 +152,7 @@ class BundleDoc(_Model):
     run: BundleRun
     environment: dict[str, Any] | None = None
     reruns: dict[str, list[Outcome]] = Field(default_factory=dict)
-    results: int | None = Field(default=None, ge=0)
+    results: int | None = Field(default=None, ge=0, le=MAX_COUNT)
     origin: BundleOrigin = Field(default_factory=BundleOrigin)
 
 
@@ -185,20 +238,37 @@ class Bundle:
     def origin(self) -> dict[str, Any]:
         return self.model.origin.model_dump(exclude_none=True)
 
-    def results(self) -> Iterator[TestResult]:
+    def results(self, budget: ByteBudget | None = None) -> Iterator[TestResult]:
         """The results, checked line by line: a bad line stops the import (one
-        transaction: nothing of the bundle is stored)."""
+        transaction: nothing of the bundle is stored); what they unpack to is taken from
+        ``budget`` (default: :data:`MAX_RESULTS_BYTES` for this bundle alone)."""
         where = self.path / "results.jsonl.gz"
+        budget = budget or ByteBudget(MAX_RESULTS_BYTES)
         try:
             with gzip.open(where, "rt", encoding="utf-8") as fh:
                 n = 0
                 while line := fh.readline(MAX_LINE_CHARS + 1):
                     n += 1
+                    budget.take(len(line), where)
                     if len(line) > MAX_LINE_CHARS:
                         raise ConfigError(f"{where}:{n}: a line longer than {MAX_LINE_CHARS}")
                     yield _result_line(line, where, n)
         except (OSError, EOFError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{where}: unreadable: {exc}") from None
+
+    def check(self, budget: ByteBudget | None = None) -> None:
+        """Read every result before anything is stored: each line valid, the whole within
+        ``budget``, and as many results of each outcome as the run's counts say (and
+        ``results`` when given). :class:`ConfigError` naming the file otherwise."""
+        counts: Counter[Outcome] = Counter(r.outcome for r in self.results(budget))
+        where = self.path / "run.json"
+        total = sum(counts.values())
+        if self.model.results is not None and self.model.results != total:
+            raise ConfigError(f"{where}: says {self.model.results} results, the file has {total}")
+        said = {o: n for o, n in self.model.run.counts.items() if n}
+        if said != {o: n for o, n in counts.items() if n}:
+            found = ", ".join(f"{o.value} {n}" for o, n in sorted(counts.items())) or "none"
+            raise ConfigError(f"{where}: run.counts do not match the results ({found})")
 
 
 def _result_line(line: str, where: Path, n: int) -> TestResult:
@@ -206,10 +276,12 @@ def _result_line(line: str, where: Path, n: int) -> TestResult:
         test_id, outcome, duration, message = json.loads(line)
         if not isinstance(test_id, str) or not (message is None or isinstance(message, str)):
             raise TypeError("test id and message must be strings")
+        if type(duration) not in (int, float):
+            raise TypeError(f"duration {str(duration)[:40]!r} is not a number")
         seconds = float(duration)
-        if not math.isfinite(seconds) or seconds < 0:
+        if not math.isfinite(seconds) or not 0 <= seconds <= MAX_COUNT:
             raise ValueError(f"duration {duration!r}")
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
         raise ConfigError(f"{where}:{n}: bad result line: {exc}") from None
     try:
         value = Outcome(outcome)
@@ -229,6 +301,10 @@ def find_bundles(paths: list[Path]) -> list[Bundle]:
         )
         for directory in candidates:
             found.append(load_bundle(directory))
+    seen: dict[str, Path] = {}
+    for bundle in found:
+        if (first := seen.setdefault(bundle.bundle_id, bundle.path)) != bundle.path:
+            raise ConfigError(f"{first} and {bundle.path}: two bundles with id {bundle.bundle_id}")
     return found
 
 
@@ -240,7 +316,7 @@ def load_bundle(directory: Path) -> Bundle:
         if path.stat().st_size > MAX_DOC_BYTES:
             raise ConfigError(f"{path}: larger than {MAX_DOC_BYTES >> 20} MB: not a bundle")
         doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise ConfigError(f"{path}: not a result bundle ({exc})") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         found = doc.get("format") if isinstance(doc, dict) else None
@@ -290,10 +366,20 @@ def ingest_bundle(store: Store, bundle: Bundle, job_id: str | None = None) -> tu
         for t, outs in bundle.model.reruns.items()
         for attempt, o in enumerate(outs, 1)
     ]
-    return store.import_run(
+    run_id, new = store.import_run(
         origin=bundle.bundle_id,
         row=row,
         results=bundle.results(),
         environment=bundle.model.environment,
         reruns=reruns,
     )
+    if not new:
+        stored = store.get_run(run_id)
+        theirs = (stored.cell, stored.sha, stored.status, dict(stored.counts))
+        ours = (r.cell, r.sha, r.status, {o.value: n for o, n in r.counts.items() if n})
+        if (theirs[:3], {k: v for k, v in theirs[3].items() if v}) != (ours[:3], ours[3]):
+            raise BundleConflict(
+                f"{bundle.path}: bundle {bundle.bundle_id} is stored already as run {run_id} "
+                f"({stored.cell} {stored.status}), with other content than this one"
+            )
+    return run_id, new

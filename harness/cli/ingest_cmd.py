@@ -32,6 +32,10 @@ def ingest(paths: tuple[Path, ...], db_url: str | None, as_json: bool) -> None:
         Store.open(db_url) as store,
         Progress(console=Console(stderr=True), transient=True, disable=as_json) as progress,
     ):
+        task = progress.add_task("checking", total=len(bundles))
+        for bundle in bundles:  # every bundle whole, before any is stored
+            bundle.check()
+            progress.advance(task)
         task = progress.add_task("ingesting", total=len(bundles))
         for bundle in bundles:
             run_id, new = ingest_bundle(store, bundle)

@@ -20,6 +20,7 @@ from harness.results.model import (
     MAX_MESSAGE_CHARS,
     MAX_TEST_ID_CHARS,
     OUTCOMES,
+    UNSAFE_IN_MESSAGE,
     Outcome,
     ParseReport,
     TestResult,
@@ -86,7 +87,9 @@ class ResultStream:
             result, test_id, message = parsed, parsed.test_id, parsed.message
             if len(test_id) > MAX_TEST_ID_CHARS or not test_id.isprintable():
                 result = result._replace(test_id=clean_test_id(test_id))
-            if message is not None and len(message) > MAX_MESSAGE_CHARS:
+            if message is not None and (
+                len(message) > MAX_MESSAGE_CHARS or UNSAFE_IN_MESSAGE.search(message)
+            ):
                 result = result._replace(message=truncate_message(message))
             # Outcome is a StrEnum: the member finds the "passed"... key directly
             counts[result.outcome] = counts.get(result.outcome, 0) + 1

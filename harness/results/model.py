@@ -9,6 +9,7 @@ iteration ends; the results parsed up to that point are kept.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import NamedTuple
@@ -80,28 +81,47 @@ class ParseReport:
 MAX_TEST_ID_CHARS = 1000
 
 
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def clean_test_id(test_id: str) -> str:
     """``test_id`` as stored: characters that do not print escaped (``\\x0a``,
-    ``\\u2028``), and cut to
-    :data:`MAX_TEST_ID_CHARS` with ``…#`` and 16 hex digits of the whole id's SHA-256."""
+    ``\\u2028``) and then `` [escaped #`` and 12 hex digits of the original's SHA-256 (so
+    ``a<newline>b`` and a literal ``a\\nb`` stay two tests), and cut to
+    :data:`MAX_TEST_ID_CHARS` with ``…#`` and 16 hex digits of the original's SHA-256.
+    Clean ids come back unchanged."""
+    original = test_id
     if not test_id.isprintable():
         test_id = "".join(
             c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in test_id
         )
+        test_id += f" [escaped #{_digest(original)[:12]}]"
     if len(test_id) > MAX_TEST_ID_CHARS:
-        digest = hashlib.sha256(test_id.encode("utf-8", "surrogatepass")).hexdigest()[:16]
-        test_id = f"{test_id[: MAX_TEST_ID_CHARS - 18]}…#{digest}"
+        test_id = f"{test_id[: MAX_TEST_ID_CHARS - 18]}…#{_digest(original)[:16]}"
     return test_id
 
 
+#: what a message must not carry raw: control characters but newline and tab (terminal
+#: escape sequences, BEL, C1 controls such as CSI), and lone surrogates (not text)
+UNSAFE_IN_MESSAGE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    return match.group().encode("unicode_escape", "backslashreplace").decode("ascii")
+
+
 def truncate_message(text: str | None, limit: int = MAX_MESSAGE_CHARS) -> str | None:
-    """Cut ``text`` to ``limit`` characters, marking the cut; ``None`` and "" stay ``None``."""
+    """Cut ``text`` to ``limit`` characters, marking the cut, with control characters
+    (but newline and tab) and lone surrogates escaped; ``None`` and "" stay ``None``."""
     if not text:
         return None
     text = text.strip()
-    if len(text) <= limit:
-        return text or None
-    return text[: limit - 40].rstrip() + f"\n… [{len(text) - limit + 40} characters cut]"
+    if len(text) > limit:
+        text = text[: limit - 40].rstrip() + f"\n… [{len(text) - limit + 40} characters cut]"
+    if UNSAFE_IN_MESSAGE.search(text):
+        text = UNSAFE_IN_MESSAGE.sub(_escape, text)
+    return text or None
 
 
 TestResult.__test__ = False  # type: ignore[attr-defined]  # not a pytest test class

@@ -46,7 +46,14 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Connection, select, update
 
 from harness import failpoints
-from harness.bundle import Bundle, find_bundles, ingest_bundle
+from harness.bundle import (
+    Bundle,
+    BundleConflict,
+    BundleTooLarge,
+    ByteBudget,
+    find_bundles,
+    ingest_bundle,
+)
 from harness.config.loader import load_suite
 from harness.config.service import ServiceConfig
 from harness.errors import ConfigError, HarnessError
@@ -60,6 +67,32 @@ log = logging.getLogger("harness.service.results")
 MAX_RESULTS_BODY = 256 << 20
 #: what it may unpack to, in members and bytes, and how much more than it weighs
 MAX_MEMBERS, MAX_UNPACKED, MAX_RATIO = 10_000, 2 << 30, 200
+#: what any archive may unpack to, however small (a bundle of a few tests is a few KB)
+MIN_BUDGET = 16 << 20
+#: a tar header's own data (a long name, pax attributes) is read whole by tarfile
+MAX_HEADER_DATA = 64 << 10
+
+
+def unpack_budget(archive_size: int) -> int:
+    """Bytes an archive of ``archive_size`` may unpack to, its bundles' results included."""
+    return min(MAX_UNPACKED, max(archive_size * MAX_RATIO, MIN_BUDGET))
+
+
+class _BoundedTarInfo(tarfile.TarInfo):
+    """Refuses a GNU long name or pax header announcing more than :data:`MAX_HEADER_DATA`
+    before tarfile reads it into memory (a 1.5 MB archive once announced 1.5 GB)."""
+
+    def _proc_gnulong(self, tarfile: tarfile.TarFile) -> tarfile.TarInfo:
+        self._bounded()
+        return super()._proc_gnulong(tarfile)  # type: ignore[misc, no-any-return]
+
+    def _proc_pax(self, tarfile: tarfile.TarFile) -> tarfile.TarInfo:
+        self._bounded()
+        return super()._proc_pax(tarfile)  # type: ignore[misc, no-any-return]
+
+    def _bounded(self) -> None:
+        if self.size > MAX_HEADER_DATA:
+            raise Refused(413, f"a tar header announcing {self.size} bytes of its own data")
 
 
 class Refused(Exception):
@@ -121,10 +154,10 @@ def _extract(archive: Path, into: Path) -> None:
     directories inside ``into`` only, at most :data:`MAX_MEMBERS` members and
     :data:`MAX_UNPACKED` bytes, and no more than :data:`MAX_RATIO` times the archive's
     size (a bomb is refused by its headers, before its bytes are written)."""
-    budget = min(MAX_UNPACKED, max(archive.stat().st_size, 1 << 20) * MAX_RATIO)
+    budget = unpack_budget(archive.stat().st_size)
     unpacked = members = 0
     try:
-        with tarfile.open(archive, mode="r|gz") as tar:
+        with tarfile.open(archive, mode="r|gz", tarinfo=_BoundedTarInfo) as tar:
             for member in tar:
                 members += 1
                 if members > MAX_MEMBERS:
@@ -239,17 +272,20 @@ def add_results_api(
         failpoints.hit("results.unpacking")
         with tempfile.TemporaryDirectory(prefix="harness-results-") as tmp:
             _extract(archive, Path(tmp))
+            budget = ByteBudget(unpack_budget(archive.stat().st_size))
             try:
                 bundles = find_bundles([Path(tmp)])
-            except ConfigError as exc:
-                raise Refused(400, str(exc)) from None
-            if not bundles:
-                raise Refused(400, "no bundle (run.json) in the archive")
-            for bundle in bundles:
-                _check_origin(bundle, caller)
-            try:
+                if not bundles:
+                    raise Refused(400, "no bundle (run.json) in the archive")
+                for bundle in bundles:  # every bundle whole, before any is stored
+                    _check_origin(bundle, caller)
+                    bundle.check(budget)
                 runs = [accept(bundle) for bundle in bundles]
-            except ConfigError as exc:  # a bad result line: that bundle stored nothing
+            except BundleTooLarge as exc:
+                raise Refused(413, str(exc)) from None
+            except BundleConflict as exc:
+                raise Refused(409, str(exc)) from None
+            except ConfigError as exc:
                 raise Refused(400, str(exc)) from None
         uploads.remember(store, digest, caller.key, runs)
         return runs, False

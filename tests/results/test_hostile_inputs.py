@@ -11,7 +11,7 @@ from lxml import etree
 
 from harness.results import FORMATS, ParseReport, TestResult, parse, register_format
 from harness.results.ingest import ingest_file
-from harness.results.model import MAX_MESSAGE_CHARS, MAX_TEST_ID_CHARS, Outcome
+from harness.results.model import MAX_MESSAGE_CHARS, MAX_TEST_ID_CHARS, Outcome, clean_test_id
 from harness.store import Store
 
 
@@ -104,13 +104,15 @@ def test_control_characters_in_ids_are_escaped_and_the_merged_junit_is_written(
         out = tmp_path / "merged.xml"
         write_merged_junit(out, store, [summary])
     ids = {r.test_id: r for r in results}
-    assert "ADD(type=f32,ne=[1,\\x01,3])" in ids
+    escaped = clean_test_id("ADD(type=f32,ne=[1,\x01,3])")
+    assert escaped.startswith("ADD(type=f32,ne=[1,\\x01,3]) [escaped #")
+    assert escaped in ids
     (skipped,) = [r for r in results if r.outcome is Outcome.SKIPPED]
     assert skipped.message is not None
     assert len(skipped.message) <= MAX_MESSAGE_CHARS
     assert "characters cut" in skipped.message
     names = [e.get("name") for e in etree.parse(str(out)).iter("testcase")]
-    assert "ADD(type=f32,ne=[1,\\x01,3])" in names
+    assert escaped in names
 
 
 def test_a_case_with_many_failure_children_is_one_result_with_a_capped_message(
@@ -127,3 +129,14 @@ def test_a_case_with_many_failure_children_is_one_result_with_a_capped_message(
     assert result.message is not None
     assert result.message.startswith("m0\nt0\n\nm1\nt1")
     assert len(result.message) <= MAX_MESSAGE_CHARS
+
+
+def test_escaped_ids_stay_distinct_from_ids_that_look_escaped(tmp_path: Path) -> None:
+    """``a<newline>b`` escaped was ``a\\nb``, the id of another test literally named so:
+    one failed and one passed test became one id."""
+    path = tmp_path / "r.xml"
+    path.write_text(junit([("a&#10;b", "<failure/>"), ("a\\nb", ""), ("a&#10;b [escaped", "")]))
+    results = list(parse(path, "junit"))
+    assert len({r.test_id for r in results}) == 3
+    assert [r.outcome for r in results] == [Outcome.FAILED, Outcome.PASSED, Outcome.PASSED]
+    assert all(clean_test_id(r.test_id) == r.test_id for r in results)  # clean stays

@@ -310,6 +310,12 @@ def signed(client: TestClient, body: bytes) -> Any:
         (("run", "started_at"), "yesterday", "run.started_at"),
         (("origin", "queue_item"), "one", "origin.queue_item"),
         (("bundle_id",), "../x", "bundle_id"),
+        (("run", "started_at"), "2024-01-01T00:00:00", "run.started_at"),  # naive: was 503
+        (("run", "finished_at"), "0001-01-01T00:00:00+14:00", "run.finished_at"),  # was 503
+        (("run", "counts"), {"passed": 2**63}, "run.counts"),  # was 500
+        (("origin", "queue_item"), 2**63, "origin.queue_item"),  # was 500
+        (("results",), 5, "says 5 results, the file has 2"),
+        (("run", "counts"), {"passed": 99, "failed": 1}, "run.counts do not match"),
     ],
 )
 def test_wrongly_typed_bundles_are_refused_and_nothing_is_stored(
@@ -326,6 +332,157 @@ def test_wrongly_typed_bundles_are_refused_and_nothing_is_stored(
     r = signed(client, tar_of(directory))
     assert r.status_code == 400, r.text
     assert says in r.json()["error"]
+    assert store.list_runs() == []
+
+
+def test_a_run_json_nested_too_deep_is_refused(
+    client: TestClient, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory = bundle_dir(tmp_path, monkeypatch)
+    text = (directory / "run.json").read_text()
+    deep = text.replace(
+        '"environment":', '"environment": {"x": ' + "[" * 100_000 + "]" * 100_000 + '}, "y":', 1
+    )
+    (directory / "run.json").write_text(deep)
+    r = signed(client, tar_of(directory))
+    assert r.status_code == 400, r.text  # was a 500 (RecursionError)
+    assert "not a result bundle" in r.json()["error"]
+    assert store.list_runs() == []
+
+
+@pytest.mark.parametrize(
+    ("line", "says"),
+    [
+        ("[" * 30_000 + "]" * 30_000, "bad result line"),  # was a 500 (RecursionError)
+        ('["t::a", "passed", 1' + "0" * 400 + ", null]", "bad result line"),  # was a 500
+        ('["t::a", "passed", true, null]', "is not a number"),
+        ('["t::a", "passed", "1e3", null]', "is not a number"),
+    ],
+    ids=["deep", "huge-duration", "bool-duration", "string-duration"],
+)
+def test_bad_result_lines_are_refused_and_nothing_is_stored(
+    client: TestClient, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    line: str, says: str,
+) -> None:  # fmt: skip
+    import gzip
+
+    directory = bundle_dir(tmp_path, monkeypatch)
+    with gzip.open(directory / "results.jsonl.gz", "wt") as fh:
+        fh.write(json.dumps(["t::b", "failed", 0.1, "boom"]) + "\n" + line + "\n")
+    r = signed(client, tar_of(directory))
+    assert r.status_code == 400, r.text
+    assert says in r.json()["error"]
+    assert store.list_runs() == []
+
+
+def test_surrogates_and_terminal_escapes_in_a_message_are_stored_escaped(
+    client: TestClient, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gzip
+
+    directory = bundle_dir(tmp_path, monkeypatch)
+    lines = [
+        '["t::a", "passed", 0.1, null]',
+        '["t::b\\ud800", "failed", 0.1, "m\\udc00 \\u001b]0;pwn\\u0007 \\u009b"]',
+    ]
+    with gzip.open(directory / "results.jsonl.gz", "wt") as fh:
+        fh.write("\n".join(lines) + "\n")
+    r = signed(client, tar_of(directory))
+    assert r.status_code == 201, r.text  # was a 500 (UnicodeEncodeError)
+    (run,) = store.list_runs()
+    stored = {x.test_id: x.message for x in store.iter_results(run.id)}
+    (bad,) = [k for k in stored if k.startswith("t::b")]
+    assert bad.startswith("t::b\\ud800 [escaped #")
+    assert stored[bad] == "m\\udc00 \\x1b]0;pwn\\x07 \\x9b"
+
+
+def test_an_archive_is_stored_whole_or_not_at_all(
+    client: TestClient, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two bundles, the second with a bad line: once the first was stored anyway."""
+    import gzip
+
+    good = bundle_dir(tmp_path / "one", monkeypatch)
+    bad = bundle_dir(tmp_path / "two", monkeypatch)
+    with gzip.open(bad / "results.jsonl.gz", "wt") as fh:
+        fh.write('["t::a", "bogus", 0, null]\n')
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        tar.add(good, arcname="a1")
+        tar.add(bad, arcname="b2")
+    r = signed(client, buf.getvalue())
+    assert r.status_code == 400, r.text
+    assert "b2/results.jsonl.gz:1: unknown outcome 'bogus'" in r.json()["error"]
+    assert store.list_runs() == []
+    # the same bundle twice in one archive
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        tar.add(good, arcname="a1")
+        tar.add(good, arcname="a2")
+    r = signed(client, buf.getvalue())
+    assert r.status_code == 400, r.text
+    assert "two bundles with id" in r.json()["error"]
+    assert store.list_runs() == []
+
+
+def test_a_bundle_id_stored_with_other_content_is_a_conflict(
+    client: TestClient, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory = bundle_dir(tmp_path, monkeypatch)
+    assert signed(client, tar_of(directory)).status_code == 201
+    doc = json.loads((directory / "run.json").read_text())
+    doc["run"]["status"] = "passed"  # the same bundle id, another story
+    (directory / "run.json").write_text(json.dumps(doc))
+    r = signed(client, tar_of(directory))
+    assert r.status_code == 409, r.text  # was 201, the second story dropped in silence
+    assert "stored already as run" in r.json()["error"]
+    (run,) = store.list_runs()
+    assert run.status == "failed"
+
+
+def test_results_that_unpack_beyond_the_budget_are_refused(
+    client: TestClient, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 4.6 KB archive once stored 300 MB of results: the unpacked results count
+    against the archive's budget (a small archive's: MIN_BUDGET; lowered here)."""
+    import gzip
+
+    from harness.service import results_api
+
+    directory = bundle_dir(tmp_path, monkeypatch)
+    with gzip.open(directory / "results.jsonl.gz", "wt", compresslevel=9) as fh:
+        for i in range(2000):
+            fh.write(json.dumps([f"t::{i}", "failed", 0.1, "x" * 3000]) + "\n")
+    doc = json.loads((directory / "run.json").read_text())
+    doc["run"]["counts"] = {"failed": 2000}
+    doc["results"] = 2000
+    (directory / "run.json").write_text(json.dumps(doc))
+    body = tar_of(directory)
+    assert len(body) < 40_000  # 6 MB of results
+    monkeypatch.setattr(results_api, "MIN_BUDGET", 1 << 20)
+    r = signed(client, body)
+    assert r.status_code == 413, r.text
+    assert "unpacks to more than" in r.json()["error"]
+    assert store.list_runs() == []
+    monkeypatch.setattr(results_api, "MIN_BUDGET", 16 << 20)
+    assert signed(client, body).status_code == 201
+
+
+def test_a_tar_header_announcing_huge_data_is_refused_before_it_is_read(
+    client: TestClient, store: Store
+) -> None:
+    """A GNU long name or pax header is read whole into memory by tarfile: a 1.5 MB
+    archive announcing 1.5 GB took 3-4.6 GB of memory before it was refused."""
+    import gzip
+
+    for kind in (tarfile.GNUTYPE_LONGNAME, tarfile.XHDTYPE):
+        info = tarfile.TarInfo("././@LongLink")
+        info.type = kind
+        info.size = 512 << 20
+        bomb = gzip.compress(info.tobuf(format=tarfile.GNU_FORMAT) + b"a" * (1 << 20))
+        r = signed(client, bomb)
+        assert r.status_code == 413, r.text
+        assert "a tar header announcing 536870912 bytes" in r.json()["error"]
     assert store.list_runs() == []
 
 
