@@ -18,7 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from harness.config.templating import KNOWN_VARIABLES, unknown_variables
 
 NAME_RE = r"^[a-z0-9][a-z0-9._-]*$"
-_DURATION_RE = re.compile(r"^\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s?)?\s*$")
+_DURATION_RE = re.compile(r"^\s*(?:(\d{1,9})h)?\s*(?:(\d{1,9})m)?\s*(?:(\d{1,9})s?)?\s*$")
+#: the longest duration a setting may name (a step, a deadline): 30 days
+MAX_DURATION_S = 30 * 86400.0
 
 
 def parse_duration(value: Any) -> float:
@@ -34,8 +36,10 @@ def parse_duration(value: Any) -> float:
         raise ValueError(
             f"invalid duration {value!r}: use seconds (600) or a string like '90s', '30m', '1h30m'"
         )
-    if seconds <= 0:
-        raise ValueError("a duration must be positive")
+    if not seconds > 0:  # NaN too
+        raise ValueError("a duration must be a positive number")
+    if seconds > MAX_DURATION_S:  # inf too
+        raise ValueError(f"a duration must be at most 30 days ({MAX_DURATION_S:.0f} s)")
     return seconds
 
 
@@ -50,7 +54,9 @@ def _inside(path: str, root: str) -> str:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, str_strip_whitespace=False, allow_inf_nan=False
+    )
 
 
 class Phase(StrEnum):

@@ -13,8 +13,11 @@ Every configuration file is plain data, and a hostile or careless one gets a
 * a value that does not fit its explicit tag (``!!int abc``) is refused;
 * nesting deeper than :data:`MAX_DEPTH` is refused before anything is built (the event
   stream is read first, without recursion);
+* at most :data:`MAX_WRITTEN` values written in the file, counted on the event stream
+  before anything is built;
 * aliases are expanded with a budget (:data:`MAX_NODES` values in all: a
   "billion laughs" file stops there) and a recursive alias is refused;
+* whatever PyYAML itself raises on a broken scalar or escape is the same error.
 * a file over :data:`MAX_BYTES` is not read.
 """
 
@@ -34,6 +37,7 @@ PathKey = tuple[str | int, ...]
 MAX_BYTES = 4 << 20
 MAX_DEPTH = 64
 MAX_NODES = 200_000
+MAX_WRITTEN = 50_000
 _CORE = "tag:yaml.org,2002:"
 #: the tags plain data may carry (explicitly or as resolved)
 ALLOWED_TAGS = frozenset(
@@ -87,7 +91,7 @@ def _pos(node: yaml.Node) -> Position:
 def _check_events(path: Path, text: str) -> None:
     """Refuse other tags than plain data's and nesting deeper than :data:`MAX_DEPTH`,
     from the event stream (flat: no recursion, nothing built yet)."""
-    depth = 0
+    depth = written = 0
     for event in yaml.parse(text, Loader=yaml.SafeLoader):
         mark = event.start_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
@@ -98,6 +102,12 @@ def _check_events(path: Path, text: str) -> None:
                 f"{where}: the tag {shown} is not allowed: configuration files are plain "
                 "data (strings, numbers, booleans, null, lists, mappings)"
             )
+        if isinstance(event, yaml.NodeEvent):
+            written += 1
+            if written > MAX_WRITTEN:
+                raise ConfigError(
+                    f"{where}: more than {MAX_WRITTEN} values: not a configuration file"
+                )
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > MAX_DEPTH:
@@ -142,7 +152,7 @@ class _Builder:
     def _scalar(self, node: yaml.Node, key_path: PathKey) -> Any:
         try:
             return self._constructor.construct_object(node, deep=True)
-        except (ValueError, KeyError, TypeError, AttributeError, ArithmeticError) as exc:
+        except (ValueError, LookupError, TypeError, AttributeError, ArithmeticError) as exc:
             tag = str(node.tag).removeprefix(_CORE)
             raise ConfigError(
                 f"{self._where(node)}: {format_key_path(key_path)}: {node.value!r} is not a "
@@ -216,6 +226,8 @@ def load_yaml_with_positions(path: Path, text: str | None = None) -> YamlDocumen
         raise ConfigError(f"{where}: YAML syntax error: {problem}") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: YAML error: {exc}") from exc
+    except (ValueError, LookupError, ArithmeticError, RecursionError) as exc:  # PyYAML's own
+        raise ConfigError(f"{path}: YAML syntax error: {type(exc).__name__}: {exc}") from None
     if node is None:
         raise ConfigError(f"{path}: the file is empty")
     builder = _Builder(path)

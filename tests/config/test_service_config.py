@@ -93,6 +93,24 @@ def test_bad_association_and_repository_name(tmp_path: Path) -> None:
     assert "'just-a-name' is not owner/name" in msg
 
 
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        (".inf", "at most 30 days"),
+        (".nan", "a positive number"),
+        ("99999999999999999999999999h", "invalid duration"),  # loaded as 3.6e+29 s
+        ("'" + "9" * 5000 + "s'", "invalid duration"),  # was Python's int-digits message
+        ("31d", "invalid duration"),
+        ("800h", "at most 30 days"),
+    ],
+)
+def test_durations_are_finite_and_bounded(tmp_path: Path, value: str, says: str) -> None:
+    """``deadline: .inf`` loaded, then ``timedelta(seconds=inf)`` raised in the ledger."""
+    msg = error_of(tmp_path, GOOD.replace("deadline: 1h30m", f"deadline: {value}"))
+    assert "deadline" in msg
+    assert says in msg
+
+
 def test_bad_deadline(tmp_path: Path) -> None:
     msg = error_of(tmp_path, GOOD.replace("deadline: 1h30m", "deadline: soon"))
     assert "deadline" in msg

@@ -9,7 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.config.yamlsource import MAX_DEPTH, MAX_NODES, load_yaml_with_positions
+from harness.config.yamlsource import (
+    MAX_DEPTH,
+    MAX_NODES,
+    MAX_WRITTEN,
+    load_yaml_with_positions,
+)
 from harness.errors import ConfigError
 
 
@@ -73,12 +78,18 @@ def test_tags_other_than_plain_data_are_refused(
 
 @pytest.mark.parametrize(
     ("value", "tag"),
-    [("abc", "float"), ("x1", "int"), ("not-a-date", "timestamp"), ("maybe", "bool")],
+    [
+        ("abc", "float"),
+        ("x1", "int"),
+        ("not-a-date", "timestamp"),
+        ("maybe", "bool"),
+        ("''", "int"),  # was an IndexError inside PyYAML: exit 4
+    ],
 )
 def test_a_value_that_does_not_fit_its_tag_is_refused(tmp_path: Path, value: str, tag: str) -> None:
     message = refused(tmp_path, f"backends:\n  cpu:\n    n: !!{tag} {value}\n")
     assert "suite.yaml:3:" in message
-    assert f"backends.cpu.n: '{value}' is not a valid !!{tag}" in message
+    assert f"backends.cpu.n: '{value.strip(chr(39))}' is not a valid !!{tag}" in message
 
 
 def test_recursive_aliases_are_refused(tmp_path: Path) -> None:
@@ -94,6 +105,18 @@ def test_deep_nesting_is_refused_before_anything_is_built(tmp_path: Path, flow: 
         text = "".join("  " * i + f"k{i}:\n" for i in range(MAX_DEPTH + 5)) + "  " * 70 + "v\n"
     message = refused(tmp_path, text)
     assert f"nested more than {MAX_DEPTH} levels deep" in message
+
+
+def test_an_escape_out_of_range_is_a_syntax_error(tmp_path: Path) -> None:
+    message = refused(tmp_path, 'name: x\nx: "\\U0010ffff\\UFFFFFFFF"\n')  # OverflowError
+    assert "YAML syntax error" in message
+
+
+def test_a_flood_of_values_is_refused_before_anything_is_built(tmp_path: Path) -> None:
+    """4 MB of ``[a,a,a,...]`` took 64 s and 1.3 GB to build, then was called an alias
+    bomb; the values are counted on the event stream now."""
+    message = refused(tmp_path, "x: [" + "a," * (MAX_WRITTEN + 10) + "]\n")
+    assert f"more than {MAX_WRITTEN} values: not a configuration file" in message
 
 
 def test_an_alias_bomb_stops_at_the_budget(tmp_path: Path) -> None:
