@@ -42,7 +42,8 @@ run = store.start_run(job_id=None, cell="b/cpu/x", suite="b", backend="cpu", var
 t = time.perf_counter()
 report = ingest_file(store, run, Path(sys.argv[2]), sys.argv[3])
 dt = time.perf_counter() - t
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+rss = max(resource.getrusage(w).ru_maxrss for w in (resource.RUSAGE_SELF,
+          resource.RUSAGE_CHILDREN)) / 1024  # big files are parsed in a child process
 print(json.dumps({"s": dt, "rss_mb": rss, "cases": report.cases, "crashed": report.crashed}))
 """
 

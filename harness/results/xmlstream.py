@@ -2,13 +2,17 @@
 
 :func:`iter_testcases` reads the file in chunks into an ``lxml`` pull parser
 (``etree.XMLPullParser``, the feed parser ``etree.iterparse`` is built on, with
-``huge_tree=True``) that reports only the ``end`` of ``<testcase>`` and ``<testsuite>``
+libxml2's default limits: no text or attribute over 10 MB, nesting at most 256 deep) that
+reports only the ``end`` of ``<testcase>`` and ``<testsuite>``
 elements. Each complete test case is yielded; once the caller asks for the next one it
 is cleared and its preceding siblings (earlier cases, a suite's ``<properties>``) are
 deleted, and a finished ``<testsuite>`` is released the same way, so memory stays flat
 however big the file: only the test case being read is held. The root element is checked
 first (parsing stops at its start tag): anything but ``<testsuites>``/``<testsuite>``
-marks the report crashed without reading further.
+marks the report crashed without reading further. Before the parser sees them, runs of
+bytes between two ``<`` longer than :data:`MAX_RUN_BYTES` (a 100 MB attribute, a test's
+100 MB output) are cut to their head and tail around ``[…]`` (:class:`_RunCap`): a test id
+or message is capped later anyway, and a case is never held bigger than that.
 
 Feeding the chunks ourselves (rather than letting ``iterparse`` read the file) tells the
 two kinds of broken file apart exactly: libxml2's push parser only complains about
@@ -39,6 +43,95 @@ ROOT_TAGS = frozenset({"testsuites", "testsuite"})
 
 #: Bytes handed to the parser at a time.
 CHUNK_BYTES = 1 << 16
+#: the longest run of bytes between two ``<`` (text, or one tag with its attributes)
+#: handed to the parser whole; longer ones keep half of this at each end
+MAX_RUN_BYTES = 256 << 10
+_CUT_MARK = "[…]".encode()
+
+
+class _RunCap:
+    """Cuts every run of bytes without ``<`` longer than :data:`MAX_RUN_BYTES` to its
+    first and last halves joined by ``[…]``, as the file streams (memory: one half-run).
+    The cut never splits a UTF-8 character or a ``&…;`` reference."""
+
+    def __init__(self, limit: int = MAX_RUN_BYTES) -> None:
+        self.half = limit // 2
+        self.keep = self.half + 16  # a little more, so that a run just over is not cut
+        self._reset()
+
+    def _reset(self) -> None:
+        self.run = 0  # bytes of the current run seen
+        self.head: bytearray | None = bytearray()  # the run while it is short; None once out
+        self.emitted = 0  # bytes of the run passed on (its head, once it is out)
+        self.tail = b""  # the last bytes of the run not passed on
+
+    def feed(self, chunk: bytes) -> bytes:
+        out = bytearray()
+        start = 0
+        while start < len(chunk):
+            lt = chunk.find(b"<", start)
+            end = len(chunk) if lt < 0 else lt
+            self._add(chunk[start:end], out)
+            if lt < 0:
+                break
+            self._close(out)
+            out += b"<"
+            start = lt + 1
+        return bytes(out)
+
+    def finish(self) -> bytes:
+        out = bytearray()
+        self._close(out)
+        return bytes(out)
+
+    def _add(self, data: bytes, out: bytearray) -> None:
+        self.run += len(data)
+        if self.head is not None:
+            self.head += data
+            if len(self.head) <= self.keep:
+                return
+            head = _clean_end(bytes(self.head[: self.half]))  # never mid-character/reference
+            out += head
+            self.emitted = len(head)
+            self.tail = bytes(self.head[len(head) :])[-self.keep :]
+            self.head = None
+            return
+        self.tail = (self.tail + data)[-self.keep :]
+
+    def _close(self, out: bytearray) -> None:
+        if self.head is not None:
+            out += self.head  # a short run goes on whole
+        elif (missing := self.run - self.emitted) <= len(self.tail):
+            out += self.tail[-missing:]  # just over: nothing cut
+        else:
+            out += _CUT_MARK + _clean_start(self.tail[-self.half :])
+        self._reset()
+
+
+def _clean_end(head: bytes) -> bytes:
+    while head and 0x80 <= head[-1] < 0xC0:  # a continuation byte: drop the character
+        head = head[:-1]
+    if head and head[-1] >= 0xC0:
+        head = head[:-1]
+    amp = head.rfind(b"&", max(0, len(head) - 12))
+    return head[:amp] if amp >= 0 and b";" not in head[amp:] else head
+
+
+def _clean_start(tail: bytes) -> bytes:
+    i = 0
+    while i < len(tail) and 0x80 <= tail[i] < 0xC0:
+        i += 1
+    semi, amp = tail.find(b";", i, i + 12), tail.find(b"&", i, i + 12)
+    if semi >= 0 and (amp < 0 or amp > semi):  # the end of a reference whose start is cut
+        i = semi + 1
+    return tail[i:]
+
+
+#: children an open <testcase> or <testsuite> keeps while the file streams (a case with a
+#: million <failure> children, a suite of a million stray elements); the first of each
+#: outcome-deciding tag is kept whatever its position
+KEEP_CHILDREN = 200
+_DECIDING = frozenset({"failure", "error", "skipped"})
 
 _POSITION_SUFFIX = re.compile(r",? line \d+, column \d+\s*$")
 _MAX_REASON_CHARS = 300
@@ -67,7 +160,7 @@ def _parser(events: tuple[str, ...], tag: tuple[str, ...] | None) -> etree.XMLPu
     return etree.XMLPullParser(
         events=events,
         tag=tag,
-        huge_tree=True,
+        huge_tree=False,
         resolve_entities=False,
         no_network=True,
         remove_blank_text=True,
@@ -101,35 +194,70 @@ def _root_tag(path: Path) -> str | None:
 def _walk(
     f: BinaryIO, path: Path, report: ParseReport, *, root_seen: bool
 ) -> Iterator[etree._Element]:
-    # Only the end of <testcase> (to yield it) and of <testsuite> (to release a finished
-    # suite) are reported by lxml: no Python work for the elements in between.
-    parser = _parser(("end",), ("testcase", "testsuite"))
+    # Only <testcase> and <testsuite(s)> are reported by lxml: their end to yield a case
+    # or release a finished suite, their start to keep the open ones bounded (_trim); no
+    # Python work for the elements in between.
+    parser = _parser(("start", "end"), ("testcase", "testsuite", "testsuites"))
+    opened: list[etree._Element] = []
+    cap = _RunCap()
+    drained = False  # the file is read and the cap's last run fed: close next
     while True:
-        chunk = f.read(CHUNK_BYTES)
+        raw = b"" if drained else f.read(CHUNK_BYTES)
         error: etree.XMLSyntaxError | None = None
+        closing = drained
         try:
-            if chunk:
-                parser.feed(chunk)
-            else:
+            if closing:
                 parser.close()
+            else:
+                data = cap.feed(raw) if raw else cap.finish()
+                drained = not raw
+                if data:
+                    parser.feed(data)
         except etree.XMLSyntaxError as exc:
             error = exc  # events parsed before the error are still queued: deliver them
-        cut_short = error is not None and not chunk
-        for _event, elem in parser.read_events():
+        cut_short = error is not None and closing
+        for event, elem in parser.read_events():
             if cut_short:
                 # told the input is over, libxml2 2.14 ends the elements still open
                 # (and reports them) before it raises: cut short, not complete
                 continue
+            if event == "start":
+                opened.append(elem)
+                continue
+            if opened:
+                opened.pop()
             if elem.tag == "testcase":
                 yield elem
                 release(elem)
             elif elem.getparent() is not None:
                 release(elem)  # a finished <testsuite> inside <testsuites>
         if error is not None:
-            _syntax_error(report, path, error, at_close=not chunk, root_seen=root_seen)
+            _syntax_error(report, path, error, at_close=closing, root_seen=root_seen)
             return
-        if not chunk:
+        if closing:
             return
+        for elem in opened:
+            if len(elem) > 2 * KEEP_CHILDREN:
+                _trim(elem)
+
+
+def _trim(elem: etree._Element) -> None:
+    """Drop the finished children of the open ``elem`` past the first
+    :data:`KEEP_CHILDREN` (and past the first of each tag that decides an outcome); the
+    last child may still be parsing, and test cases and suites are released by their own
+    end events."""
+    seen: set[str] = set()
+    drop = []
+    for i, child in enumerate(elem[:-1]):
+        tag = child.tag if isinstance(child.tag, str) else ""
+        if tag in ("testcase", "testsuite"):
+            continue
+        if i < KEEP_CHILDREN or (tag in _DECIDING and tag not in seen):
+            seen.add(tag)
+            continue
+        drop.append(child)
+    for child in drop:
+        elem.remove(child)
 
 
 def _syntax_error(

@@ -114,3 +114,48 @@ def test_big_file_is_parsed_and_stored_in_bounded_memory(tmp_path: Path) -> None
     growth = found["after_mb"] - found["before_mb"]
     assert growth < 2 * GROWTH_LIMIT_MB, f"peak RSS grew by {growth:.1f} MB: {found}"
     assert found["after_mb"] < 200, found
+
+
+SHAPES_PROBE = textwrap.dedent(
+    """
+    import json, sys
+    from pathlib import Path
+    from bench import adversarial
+    from harness.results import parse
+
+    def peak_mb():
+        with open("/proc/self/status") as f:
+            return next(int(l.split()[1]) for l in f if l.startswith("VmHWM")) / 1024
+
+    out, shapes, size = Path(sys.argv[1]), sys.argv[2].split(","), int(sys.argv[3])
+    found = {}
+    for shape in shapes:
+        path = out / shape
+        fmt = adversarial.SHAPES[shape](path, size)
+        before = peak_mb()
+        stream = parse(path, fmt)
+        cases = sum(1 for _ in stream)
+        found[shape] = {"cases": cases, "crashed": stream.report.crashed,
+                        "growth_mb": peak_mb() - before}
+        path.unlink()
+    print(json.dumps(found))
+    """
+)
+
+#: adversarial shapes (bench/adversarial.py) that once held the whole file: one case with
+#: a million <failure> children (40 MB of file took 600 MB), one 40 MB attribute or text
+SHAPES = ("many-failures", "gtest-many-failures", "huge-id", "ctest-huge-output")
+
+
+def test_adversarial_xml_shapes_parse_in_bounded_memory(tmp_path: Path) -> None:
+    size = 40 << 20
+    proc = subprocess.run(
+        [sys.executable, "-c", SHAPES_PROBE, str(tmp_path), ",".join(SHAPES), str(size)],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    found = json.loads(proc.stdout)
+    for shape, info in found.items():
+        assert info["cases"] == 1, (shape, info)
+        assert not info["crashed"], (shape, info)
+        assert info["growth_mb"] < 40, f"{shape}: a 40 MB file grew the peak RSS by {info}"
