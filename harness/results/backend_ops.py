@@ -29,11 +29,18 @@ import csv
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, TextIO
 
 from harness.results.model import Outcome, ParseReport, TestResult, truncate_message
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+#: the cursor moves a console line may carry once colours are gone (carriage return,
+#: backspace): dropped, so a status overwritten in place still reads; other control
+#: characters stay (test ids escape them)
+_CONTROL = re.compile(r"[\r\x08]")
+#: a line longer than this is read as its head and tail (memory stays bounded)
+MAX_LINE_CHARS = 1 << 20
+_NO_STATUS = "no status printed for this op (its output interleaved with other lines?)"
 _LINE = re.compile(r"^  (?P<op>[A-Z][A-Z0-9_]*)\((?P<params>.*)\): (?P<status>.*)$")
 _BACKEND = re.compile(r"^Backend \d+/\d+: (?P<name>\S+)")
 _FOOTER = re.compile(r"^\d+/\d+ backends passed")
@@ -54,6 +61,22 @@ class OpRecord(NamedTuple):
     supported: bool
     passed: bool | None  # None where the mode does not test (support, perf)
     message: str | None
+
+
+def bounded_lines(f: TextIO, limit: int = MAX_LINE_CHARS) -> Iterator[str]:
+    """The lines of ``f``; one longer than ``limit`` comes as its first and last halves
+    joined by ``[…]``, read without holding it whole."""
+    half = limit // 2
+    while line := f.readline(limit):
+        if len(line) < limit or line.endswith("\n"):
+            yield line
+            continue
+        tail = ""
+        while more := f.readline(limit):
+            tail = (tail + more)[-half:]
+            if more.endswith("\n"):
+                break
+        yield line[:half] + "[…]" + tail
 
 
 def parse_console_line(line: str, backend: str) -> OpRecord | None:
@@ -85,24 +108,33 @@ def iter_console(path: Path, report: ParseReport) -> Iterator[OpRecord]:
     backend = "?"
     complete = False
     last_op_line: str | None = None
-    with path.open(encoding="utf-8", errors="replace") as f:
-        for raw in f:
-            line = ANSI.sub("", raw.rstrip("\n"))
-            if (b := _BACKEND.match(line)) is not None:
-                backend = b.group("name")
-                continue
-            if _FOOTER.match(line):
+    pending: tuple[str, str] | None = None  # an op whose status has not printed yet
+    with path.open(encoding="utf-8", errors="replace", newline="\n") as f:
+        for raw in bounded_lines(f):
+            line = _CONTROL.sub("", ANSI.sub("", raw.rstrip("\n")))
+            header, footer = _BACKEND.match(line), _FOOTER.match(line)
+            rec = None if header or footer else parse_console_line(line, backend)
+            if pending is not None and (header or footer or rec or _LINE.match(line)):
+                op, params = pending  # the next op or section began: it never said
+                yield OpRecord(backend, op, params, "test", True, False, _NO_STATUS)
+                pending = last_op_line = None
+            if header is not None:
+                backend = header.group("name")
+            elif footer is not None:
                 complete = True
-                continue
-            rec = parse_console_line(line, backend)
-            if rec is not None:
-                last_op_line = None
+            elif rec is not None:
                 yield rec
-            elif _LINE.match(line) is not None:
-                last_op_line = line.strip()
+            elif (m := _LINE.match(line)) is not None:
+                pending, last_op_line = (m.group("op"), m.group("params")), line.strip()
+            elif pending is not None:  # a line of its own between an op and its status
+                op, params = pending
+                rec = parse_console_line(f"  {op}({params}): {line.strip()}", backend)
+                if rec is not None:
+                    yield rec
+                    pending = last_op_line = None
     if not complete:
         report.crashed = True
-        where = f" after '{last_op_line}'" if last_op_line else ""
+        where = f" after '{last_op_line[:200]}'" if last_op_line else ""
         report.crash_reason = (
             f"{path.name}: no 'backends passed' summary: test-backend-ops stopped early{where}"
         )
@@ -115,7 +147,7 @@ def _flag(value: str) -> bool:
 def iter_csv(path: Path, report: ParseReport) -> Iterator[OpRecord]:
     with path.open(encoding="utf-8", errors="replace", newline="") as f:
         text_ok = True
-        reader = csv.DictReader(f)
+        reader = csv.DictReader(bounded_lines(f))
         for row in reader:
             if None in row or any(v is None for v in row.values()):
                 text_ok = False  # a row cut short
@@ -143,7 +175,7 @@ def iter_csv(path: Path, report: ParseReport) -> Iterator[OpRecord]:
 def iter_sql(path: Path, report: ParseReport) -> Iterator[OpRecord]:
     fields: list[str] | None = None
     with path.open(encoding="utf-8", errors="replace") as f:
-        for raw in f:
+        for n, raw in enumerate(bounded_lines(f), 1):
             line = raw.strip()
             if not line.startswith("INSERT INTO test_backend_ops"):
                 continue
@@ -161,7 +193,15 @@ def iter_sql(path: Path, report: ParseReport) -> Iterator[OpRecord]:
                     return
                 fields = [c.strip() for c in head.split("(", 1)[1].split(",")]
             values = [v.replace("''", "'") for v in _SQL_VALUES.findall(tail)]
-            row = dict(zip(fields, values, strict=False))
+            if len(values) != len(fields):  # a quote out of place: the values shifted
+                if not report.crashed:
+                    report.crashed = True
+                    report.crash_reason = (
+                        f"{path.name}:{n}: an INSERT with {len(values)} values for "
+                        f"{len(fields)} columns (skipped)"
+                    )
+                continue
+            row = dict(zip(fields, values, strict=True))
             mode = row.get("test_mode", "test")
             message = (row.get("error_message") or "").strip() or None
             yield OpRecord(

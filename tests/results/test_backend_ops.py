@@ -151,3 +151,92 @@ def test_each_device_of_a_run_has_its_own_ids() -> None:
         ids.append(result.test_id)
     plain = "ADD(type=f32,ne=[10,5,4,3])"
     assert ids == [plain, plain, f"CANN1:{plain}", f"CANN12:{plain}", plain]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "  ADD(type=f32): \r\x08FAIL\n",  # a status overwritten in place
+        "  ADD(type=f32): \nwarning: something else printed\nFAIL\n",  # interleaved
+        "  ADD(type=f32): [WARN] a log line\nFAIL\n",
+    ],
+    ids=["carriage-return", "interleaved", "status-after-a-log"],
+)
+def test_a_status_not_on_its_op_line_is_still_read(tmp_path: Path, body: str) -> None:
+    """Each of these FAILs vanished: 0 cases and a complete file."""
+    path = tmp_path / "out.txt"
+    path.write_text("Backend 1/1: CPU\n" + body + "1/1 backends passed\nOK\n", newline="")
+    stream = parse(path, "test-backend-ops")
+    (result,) = list(stream)
+    assert result.test_id == "ADD(type=f32)"
+    assert result.outcome is Outcome.FAILED
+    assert not stream.report.crashed
+
+
+def test_an_op_whose_status_never_printed_is_a_failure_not_dropped(tmp_path: Path) -> None:
+    path = tmp_path / "out.txt"
+    path.write_text(
+        "Backend 1/1: CPU\n  ADD(type=f32): \nsome log\n  MUL(type=f32): OK\n"
+        "1/1 backends passed\nOK\n"
+    )
+    stream = parse(path, "test-backend-ops")
+    results = {r.test_id: r for r in stream}
+    assert results["ADD(type=f32)"].outcome is Outcome.FAILED
+    assert "no status printed" in (results["ADD(type=f32)"].message or "")
+    assert results["MUL(type=f32)"].outcome is Outcome.PASSED
+
+
+def test_an_sql_row_whose_values_shifted_is_a_crash_mark_not_dropped(tmp_path: Path) -> None:
+    cols = "(op_name, op_params, supported, passed, error_message, test_mode, backend_name)"
+    path = tmp_path / "out.sql"
+    path.write_text(
+        f"INSERT INTO test_backend_ops {cols} VALUES "
+        "('ADD', 'a', '1', '1', '', 'test', 'CPU');\n"
+        f"INSERT INTO test_backend_ops {cols} VALUES "
+        "('A''DD', 't'''', '1', '0', 'x', 'test', 'CPU');\n"
+    )
+    stream = parse(path, "test-backend-ops-sql")
+    assert [r.test_id for r in stream] == ["ADD(a)"]
+    assert stream.report.crashed
+    assert "out.sql:2: an INSERT with" in (stream.report.crash_reason or "")
+
+
+def test_a_line_of_hundreds_of_megabytes_is_read_in_bounded_memory(tmp_path: Path) -> None:
+    """One 300 MB console line took 1.5 GB: it is read as its head and tail now (here 64
+    MB; the peak RSS of a child process that parses it grows by less than 32 MB)."""
+    import json
+    import sys
+    import textwrap
+
+    path = tmp_path / "out.txt"
+    with path.open("w") as f:
+        f.write("Backend 1/1: CPU\n  ADD(type=f32,ne=[")
+        for _ in range(64):
+            f.write("9," * (1 << 19))
+        f.write("1]): OK\n1/1 backends passed\nOK\n")
+    probe = textwrap.dedent(
+        """
+        import json, sys
+        from pathlib import Path
+        from harness.results import parse
+
+        def peak():
+            with open("/proc/self/status") as f:
+                return next(int(l.split()[1]) for l in f if l.startswith("VmHWM")) / 1024
+
+        before = peak()
+        stream = parse(Path(sys.argv[1]), "test-backend-ops")
+        results = [(r.test_id[:9], r.outcome.value, len(r.test_id)) for r in stream]
+        print(json.dumps({"results": results, "growth": peak() - before,
+                          "crashed": stream.report.crashed}))
+        """
+    )
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(
+        [sys.executable, "-c", probe, str(path)],
+        cwd=root, capture_output=True, text=True, check=True, timeout=300,
+    )  # fmt: skip
+    found = json.loads(proc.stdout)
+    assert found["results"] == [["ADD(type=", "passed", 1000]]
+    assert not found["crashed"]
+    assert found["growth"] < 32, found
