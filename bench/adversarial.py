@@ -12,6 +12,7 @@ a fresh SQLite database by a separate ``python -c`` process (parse + store, exac
   gtest-many-failures  one googletest case with as many <failure> children as fit
   ctest-huge-output    one failed ctest test whose <system-out> is the whole file
   ctest-many-cases     ctest "not run" tests with 2 KB reasons and outputs
+  stray-elements       a suite of millions of elements that are not test cases
 
 The baseline, measured in the same run, is the shape's 1 MB file: the figure is seconds
 per MB at each size, and the ratio of the largest size's to the 1 MB one's (flat: ~1;
@@ -159,6 +160,12 @@ def ctest_many_cases(path: Path, size: int) -> str:
     return "ctest-junit"
 
 
+def stray_elements(path: Path, size: int) -> str:
+    """A suite of nothing but elements that are not test cases."""
+    _write(path, size, JUNIT_HEAD, lambda i: "<p/>" * 64, JUNIT_TAIL)
+    return "junit"
+
+
 SHAPES = {
     "many-failures": many_failures,
     "long-ids": long_ids,
@@ -168,6 +175,7 @@ SHAPES = {
     "gtest-many-failures": gtest_many_failures,
     "ctest-huge-output": ctest_huge_output,
     "ctest-many-cases": ctest_many_cases,
+    "stray-elements": stray_elements,
 }
 
 

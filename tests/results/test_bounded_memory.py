@@ -144,11 +144,14 @@ SHAPES_PROBE = textwrap.dedent(
 
 #: adversarial shapes (bench/adversarial.py) that once held the whole file: one case with
 #: a million <failure> children (40 MB of file took 600 MB), one 40 MB attribute or text
-SHAPES = ("many-failures", "gtest-many-failures", "huge-id", "ctest-huge-output")
+SHAPES = {
+    "many-failures": 1, "gtest-many-failures": 1, "huge-id": 1, "ctest-huge-output": 1,
+    "stray-elements": 0,  # 10M <p/> in a suite took 1.25 GB
+}  # fmt: skip
 
 
 def test_adversarial_xml_shapes_parse_in_bounded_memory(tmp_path: Path) -> None:
-    size = 40 << 20
+    size = 24 << 20
     proc = subprocess.run(
         [sys.executable, "-c", SHAPES_PROBE, str(tmp_path), ",".join(SHAPES), str(size)],
         cwd=ROOT, capture_output=True, text=True, check=False,
@@ -156,6 +159,6 @@ def test_adversarial_xml_shapes_parse_in_bounded_memory(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     found = json.loads(proc.stdout)
     for shape, info in found.items():
-        assert info["cases"] == 1, (shape, info)
+        assert info["cases"] == SHAPES[shape], (shape, info)
         assert not info["crashed"], (shape, info)
-        assert info["growth_mb"] < 40, f"{shape}: a 40 MB file grew the peak RSS by {info}"
+        assert info["growth_mb"] < 30, f"{shape}: a 24 MB file grew the peak RSS by {info}"
