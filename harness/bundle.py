@@ -107,6 +107,8 @@ class BundleRun(_Model):
     started_at: AwareDatetime
     finished_at: AwareDatetime | None = None
     counts: dict[Outcome, NonNegativeInt]
+    #: failures a known failure or quarantine entry explained where it ran
+    explained: int | None = Field(default=None, ge=0, le=MAX_COUNT)
 
     @field_validator("started_at", "finished_at")
     @classmethod
@@ -133,6 +135,9 @@ class BundleRun(_Model):
     def _cell_parts(self) -> BundleRun:
         if self.cell != f"{self.suite}/{self.backend}/{self.variant}":
             raise ValueError(f"cell {self.cell!r} is not suite/backend/variant of this run")
+        failing = self.counts.get(Outcome.FAILED, 0) + self.counts.get(Outcome.ERROR, 0)
+        if self.explained is not None and self.explained > failing:
+            raise ValueError(f"explained {self.explained} of {failing} failures")
         return self
 
 
@@ -159,7 +164,7 @@ class BundleDoc(_Model):
 runs_t = cast(Table, Run.__table__)
 _RECORD_KEYS = (
     "cell", "suite", "backend", "variant", "upstream", "ref", "sha", "status", "reason",
-    "executor", "duration_s", "base_sha", "is_default_branch",
+    "executor", "duration_s", "base_sha", "is_default_branch", "explained",
 )  # fmt: skip
 
 
@@ -357,6 +362,7 @@ def ingest_bundle(store: Store, bundle: Bundle, job_id: str | None = None) -> tu
         "finished_at": r.finished_at,
         "base_sha": r.base_sha,
         "is_default_branch": r.is_default_branch,
+        "explained": r.explained,
         "log_dir": None,
         "out_dir": str(bundle.path),
         **{col: int(r.counts.get(Outcome(key), 0)) for key, col in COUNT_COLUMNS.items()},

@@ -45,6 +45,7 @@ from harness.source import (
 from harness.source.pairing import PullRequestBranch, companion_ref
 from harness.store import Store
 from harness.store.coverage import add_fallbacks, add_op_records
+from harness.verdict.explained import explain_run
 
 
 class RunStatus(StrEnum):
@@ -97,6 +98,9 @@ class RunOptions:
     sha: str | None = None
     #: how the service stops this run from outside (superseded, cancelled)
     cancel: Cancel | None = None
+    #: where the suites and their quarantine files are: failures they explain are
+    #: counted (:mod:`harness.verdict.explained`); ``None``: the suite's known failures
+    suites_dir: Path | None = None
 
 
 @dataclass(slots=True)
@@ -115,15 +119,37 @@ class RunSummary:
     internal_error: bool = False
     #: the commit asked for (``RunOptions.sha``) is gone from the upstream: nothing ran
     superseded: bool = False
+    #: failed and errored tests a known failure or quarantine entry explains
+    explained: int = 0
+    #: where the job's reports are (summary.json, summary.md, junit.xml, logs)
+    out_dir: Path | None = None
+
+    @property
+    def failing(self) -> int:
+        return self.counts["failed"] + self.counts["error"]
+
+    @property
+    def conclusion(self) -> str:
+        """``success`` when it passed or every failure is explained, ``failure`` when a
+        failure is not, else the status (``error``, ``crashed``, ``timeout``...)."""
+        if self.status is RunStatus.PASSED:
+            return "success"
+        if self.status is RunStatus.FAILED:
+            return "success" if self.explained == self.failing else "failure"
+        return self.status.value
 
     def as_json(self) -> dict[str, object]:
-        """The documented ``--json`` shape (scripts rely on it: do not add keys)."""
+        """The documented ``--json`` shape (scripts rely on it: keys are only added)."""
         return {
             "cell": self.cell.id,
+            "run_id": self.run_id,
             "status": self.status.value,
+            "conclusion": self.conclusion,
+            "explained": self.explained,
             "sha": self.sha,
             "counts": dict(self.counts),
             "duration_s": round(self.duration_s, 3),
+            "reports": str(self.out_dir) if self.out_dir is not None else None,
         }
 
 
@@ -251,7 +277,9 @@ def run_cell(
         log_dir=str(log_dir),
         out_dir=str(out_dir),
     )
-    summary = RunSummary(cell=cell, run_id=run_id, ref=options.ref, log_dir=log_dir)
+    summary = RunSummary(
+        cell=cell, run_id=run_id, ref=options.ref, log_dir=log_dir, out_dir=out_dir
+    )
     if options.cancel is not None:
         options.cancel.run_id = run_id
     inputs_dir = out_dir / "inputs" / cell.slug
@@ -364,11 +392,21 @@ def run_cell(
             total = sum(summary.counts.values())
             if problem.status is RunStatus.PASSED and total == 0:
                 problem.add(RunStatus.ERROR, "the result files hold no test cases")
-            if problem.status is RunStatus.PASSED and (
-                summary.counts["failed"] or summary.counts["error"]
-            ):
-                n = summary.counts["failed"] + summary.counts["error"]
-                problem.add(RunStatus.FAILED, f"{n} test(s) failed")
+            if problem.status is RunStatus.PASSED and summary.failing:
+                n = summary.failing
+                why = explain_run(
+                    store, run_id, options.suites_dir,
+                    suite=cell.suite, cell=cell.id, backend=cell.backend, suite_config=suite,
+                )  # fmt: skip
+                summary.explained = why.explained
+                known = (
+                    f", all {n} known failures"
+                    if why.all_explained
+                    else f" ({why.explained} of them known)"
+                    if why.explained
+                    else ""
+                )
+                problem.add(RunStatus.FAILED, f"{n} test(s) failed{known}")
         summary.status = problem.status
         summary.reason = problem.reason
         if not options.keep_worktree:
@@ -383,6 +421,7 @@ def run_cell(
             reason=summary.reason,
             counts=summary.counts,
             duration_s=summary.duration_s,
+            explained=summary.explained if summary.status is RunStatus.FAILED else None,
         )
         display.cell_finished(summary)
     if interrupted:

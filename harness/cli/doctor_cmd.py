@@ -172,7 +172,7 @@ def _stack(b: dict[str, Any]) -> str:
 def print_report(report: dict[str, Any], console: Console) -> None:
     table = Table(title=f"harness {report['harness']} backends on this machine")
     for col in ("backend", "status", "devices", "stack", "origin"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for b in report["backends"]:
         table.add_row(
             escape(b["name"]), _status(b), escape(_devices(b)), escape(_stack(b)), b["origin"]

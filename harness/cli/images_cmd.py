@@ -66,7 +66,7 @@ def list_variants(patterns: tuple[str, ...], images_dir: Path | None, as_json: b
         return
     table = Table(title=f"{len(found)} image variants")
     for col in ("variant", "backend", "arches", "default"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for v in found:
         table.add_row(v.id, v.backend, ",".join(v.arches), "yes" if v.default else "")
     Console().print(table)

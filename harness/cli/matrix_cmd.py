@@ -44,7 +44,7 @@ def list_cells(
         return
     table = Table(show_header=True)
     for col in ("cell", "suite", "backend", "variant", "upstream"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for c in cells:
         table.add_row(c.id, c.suite, c.backend, c.variant, suites[c.suite].upstream.repo)
     Console().print(table)

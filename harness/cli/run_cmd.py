@@ -41,7 +41,9 @@ EXECUTORS: dict[str, Callable[[Path], Executor]] = {
 }
 
 
-def exit_code_for(runs: list[RunSummary]) -> int:
+def exit_code_for(runs: list[RunSummary], *, strict: bool = False) -> int:
+    """The exit code of a job: test failures (1) only for failures no known failure or
+    quarantine entry explains, unless ``strict``."""
     statuses = {r.status for r in runs}
     if RunStatus.CANCELLED in statuses:
         return EXIT_INTERRUPTED
@@ -49,14 +51,15 @@ def exit_code_for(runs: list[RunSummary]) -> int:
         return EXIT_INTERNAL
     if statuses & {RunStatus.ERROR, RunStatus.CRASHED, RunStatus.TIMEOUT}:
         return EXIT_INFRA
-    if RunStatus.FAILED in statuses:
+    if any(r.status is RunStatus.FAILED and (strict or r.conclusion == "failure") for r in runs):
         return EXIT_TEST_FAILURES
     return EXIT_OK
 
 
 @click.command(
     short_help="Run the cells matching PATTERNS and record every result.",
-    epilog="Exit codes: 0 all passed; 1 test failures; 2 configuration error; "
+    epilog="Exit codes: 0 all passed, or every failure a known one; 1 test failures "
+    "(--strict: known ones too); 2 configuration error; "
     "3 infrastructure error; 4 internal error (a bug in the harness); 130 interrupted.",
 )
 @click.argument("patterns", nargs=-1, required=True)
@@ -148,6 +151,12 @@ def exit_code_for(runs: list[RunSummary]) -> int:
     help="Also write the runs as a result bundle here (for `harness ingest` on another "
     "machine, or `harness results send` to the service).",
 )
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Exit 1 for any failed test, even one a known failure or quarantine entry "
+    "explains (by default those leave the exit code 0).",
+)
 @db_option
 @suites_option
 @json_option
@@ -169,6 +178,7 @@ def run(
     bundle_dir: Path | None,
     backend: str | None,
     devices: str | None,
+    strict: bool,
     db_url: str | None,
     suites_dir: Path | None,
     as_json: bool,
@@ -207,6 +217,7 @@ def run(
         pr_branch=_pr_branch(pr_head),
         reruns=reruns,
         trusted=not untrusted,
+        suites_dir=(suites_dir or default_suites_dir()).resolve(),
     )
     store = Store.open(db_url)
     runs: list[RunSummary] = []
@@ -246,19 +257,20 @@ def run(
                 _annotate(runs[-1])
         write_summary_json(job_out / "summary.json", job_id, runs)
         write_merged_junit(job_out / "junit.xml", store, runs)
-        write_summary_md(job_out / "summary.md", job_id, store, runs, suites)
+        write_summary_md(job_out / "summary.md", job_id, store, runs, suites, options.suites_dir)
         actions.append_summary(job_out / "summary.md")
         if bundle_dir is not None:
             written = write_bundle(store, [r.run_id for r in runs], bundle_dir)
             console.print(
                 f"bundle: {len(written)} run(s) in {bundle_dir.resolve()}", highlight=False
             )
-        code = exit_code_for(runs) if not interrupted else EXIT_INTERRUPTED
+        code = exit_code_for(runs, strict=strict) if not interrupted else EXIT_INTERRUPTED
         store.finish_job(job_id, "cancelled" if interrupted else "done")
     finally:
         store.close()
     if as_json:
-        json.dump({"runs": [r.as_json() for r in runs]}, sys.stdout, indent=2)
+        doc = {"job": job_id, "reports": str(job_out), "runs": [r.as_json() for r in runs]}
+        json.dump(doc, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         Console().print(summary_table(runs))

@@ -17,8 +17,7 @@ from rich.table import Table
 from harness.cli.options import db_option, json_option
 from harness.errors import StoreError
 from harness.fingerprint import drift, stack_summary
-from harness.reporting.console import STATUS_STYLE
-from harness.results.model import OUTCOMES
+from harness.reporting.console import STATUS_STYLE, counts_text, narrow_table
 from harness.runner import RunStatus
 from harness.store import RunRecord, Store
 from harness.store.coverage import OpCoverage, fallbacks, op_coverage
@@ -73,20 +72,26 @@ def list_runs(
         json.dump({"runs": [record_json(r) for r in records]}, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return
-    table = Table()
-    for col in ("id", "cell", "status", "sha", "started", "time", *[o.value for o in OUTCOMES]):
-        table.add_column(col, justify="right" if col in {"id", "time"} else "left")
+    table = narrow_table(None, [r.cell for r in records])
     for r in records:
+        started = r.started_at.strftime("%Y-%m-%d %H:%M") if r.started_at else "-"
+        took = f"{r.duration_s:.1f}s" if r.duration_s is not None else "-"
         table.add_row(
-            str(r.id),
-            r.cell,
-            f"[{_style(r.status)}]{r.status}[/]",
-            (r.sha or "-")[:12],
-            r.started_at.strftime("%Y-%m-%d %H:%M") if r.started_at else "-",
-            f"{r.duration_s:.1f}s" if r.duration_s is not None else "-",
-            *(str(r.counts[o.value]) for o in OUTCOMES),
+            f"{r.cell}\n[dim]run {r.id} · {(r.sha or '-')[:8]} · {started} · {took}[/]",
+            f"[{_style(r.status)}]{_label(r)}[/]",
+            counts_text(r.counts) or "no tests",
         )
     Console().print(table)
+
+
+def _label(run: RunRecord) -> str:
+    """The status as every report says it (known failures counted)."""
+    failing = run.counts["failed"] + run.counts["error"]
+    if run.status == "failed" and run.explained:
+        if run.explained == failing:
+            return f"known failures ({run.explained})"
+        return f"failed ({run.explained} known)"
+    return run.status
 
 
 @runs.command("show")
@@ -242,7 +247,9 @@ def _print_op_coverage(console: Console, ops: list[OpCoverage], all_ops: bool) -
     table = Table()
     for col in ("device", "op", "cases", "supported", "passed", "failed", "status"):
         table.add_column(
-            col, justify="right" if col in {"cases", "supported", "passed", "failed"} else "left"
+            col,
+            justify="right" if col in {"cases", "supported", "passed", "failed"} else "left",
+            overflow="fold",
         )
     styles = {"failing": "red", "partial": "yellow", "unsupported": "dim", "passing": "green"}
     for o in shown:

@@ -42,12 +42,21 @@ def pass_rate(run: RunRecord) -> float | None:
     return None if ran == 0 else (c["passed"] + c["xfailed"]) / ran
 
 
+def all_explained(run: RunRecord) -> bool:
+    """Every failure of ``run`` is a known failure or quarantined (runs.explained)."""
+    failing = run.counts.get("failed", 0) + run.counts.get("error", 0)
+    return run.status == "failed" and failing > 0 and run.explained == failing
+
+
 def run_state(run: RunRecord | None) -> str:
-    """pass, fail, infra, running or missing: the colour of a cell."""
+    """pass, known (its failures are all known ones), fail, infra, running or missing:
+    the colour of a cell."""
     if run is None:
         return "missing"
     if run.status in OK_STATUSES:
         return "pass"
+    if all_explained(run):
+        return "known"
     if run.status in FAILED_STATUSES:
         return "fail"
     if run.status == "running":
@@ -79,6 +88,14 @@ class CellSummary:
     @property
     def rate(self) -> float | None:
         return pass_rate(self.latest) if self.latest else None
+
+    @property
+    def label(self) -> str:
+        """What the tile says: the state, the known failures counted."""
+        if self.latest is not None and self.latest.explained and self.state in ("known", "fail"):
+            n = self.latest.explained
+            return f"known failures ({n})" if self.state == "known" else f"fail ({n} known)"
+        return self.state
 
 
 def _ran(run: RunRecord) -> int:

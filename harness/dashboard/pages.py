@@ -259,6 +259,8 @@ class Pages:
             return svg.badge(f"{suite} on {backend}", "no result", "missing")
         rate = data.pass_rate(run)
         message = run.status if rate is None else f"{rate:.0%} passing"
+        if data.all_explained(run):
+            message += f", {run.explained} known"
         return svg.badge(f"{suite} on {backend}", message, data.run_state(run))
 
 

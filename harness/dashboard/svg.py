@@ -7,6 +7,7 @@ from html import escape
 
 COLORS = {
     "pass": "#2da44e",
+    "known": "#2da44e",
     "fail": "#cf222e",
     "infra": "#9a6700",
     "running": "#0969da",

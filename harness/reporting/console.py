@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
@@ -95,23 +96,40 @@ class ConsoleDisplay:
         )
 
 
+def status_label(run: RunSummary) -> str:
+    """The status as every report says it: ``known failures`` when each failure is
+    explained (:mod:`harness.verdict.explained`), ``failed (N known)`` when some are."""
+    if run.status is RunStatus.FAILED and run.explained:
+        if run.conclusion == "success":
+            return f"known failures ({run.explained})"
+        return f"failed ({run.explained} known)"
+    return run.status.value
+
+
+def counts_text(counts: dict[str, int], sep: str = "\n") -> str:
+    """The non-zero counts in outcome order, one per line: ``4 passed`` / ``1 failed``."""
+    return sep.join(f"{counts[o.value]} {o.value}" for o in OUTCOMES if counts.get(o.value))
+
+
+def narrow_table(title: str | None, cells: list[str]) -> Table:
+    """A table that reads at 80 columns and piped: the cell id whole (folded only when it
+    is wider than the terminal), its details below it, the counts one per line."""
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
+    table.add_column("cell", overflow="fold", min_width=min(40, max(map(len, cells), default=4)))
+    table.add_column("status", overflow="fold")
+    table.add_column("results", overflow="fold")
+    return table
+
+
 def summary_table(runs: Sequence[RunSummary]) -> Table:
-    table = Table(title="harness run", title_justify="left")
-    table.add_column("cell")
-    table.add_column("run", justify="right")
-    table.add_column("status")
-    table.add_column("sha")
-    for o in OUTCOMES:
-        table.add_column(o.value, justify="right")
-    table.add_column("time", justify="right")
+    """The job's table (see :func:`narrow_table`)."""
+    table = narrow_table("harness run", [r.cell.id for r in runs])
     for r in runs:
-        style = STATUS_STYLE[r.status]
+        style = "yellow" if r.conclusion == "success" and r.explained else STATUS_STYLE[r.status]
+        details = f"run {r.run_id} · {(r.sha or '-')[:8]} · {r.duration_s:.1f}s"
         table.add_row(
-            r.cell.id,
-            str(r.run_id),
-            f"[{style}]{r.status.value}[/]",
-            (r.sha or "-")[:12],
-            *(str(r.counts[o.value]) for o in OUTCOMES),
-            f"{r.duration_s:.1f}s",
+            f"{r.cell.id}\n[dim]{details}[/]",
+            f"[{style}]{status_label(r)}[/]",
+            counts_text(r.counts) or "no tests",
         )
     return table

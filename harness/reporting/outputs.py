@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
 from lxml import etree
 
 from harness.config.suite import Suite
-from harness.matrix import matches_any
+from harness.errors import ConfigError
 from harness.results.model import OUTCOMES, Outcome
 from harness.runner import RunSummary
 from harness.store import Store
+from harness.verdict.explained import rules_for_run
+from harness.verdict.quarantine import Matcher
 
 #: Failing tests listed per cell in summary.md.
 MAX_LISTED_FAILURES = 50
@@ -101,17 +102,19 @@ def _xml_safe(text: str) -> str:
     )
 
 
-def known_failure(suite: Suite, cell_id: str, test_id: str) -> str | None:
-    """The reason ``test_id`` is a known failure for ``cell_id``, if the suite says so."""
-    for entry in suite.known_failures:
-        if matches_any(cell_id, entry.cells) and any(fnmatchcase(test_id, g) for g in entry.tests):
-            return entry.reason
-    return None
-
-
 def write_summary_md(
-    path: Path, job_id: str, store: Store, runs: Sequence[RunSummary], suites: dict[str, Suite]
+    path: Path,
+    job_id: str,
+    store: Store,
+    runs: Sequence[RunSummary],
+    suites: dict[str, Suite],
+    suites_dir: Path | None = None,
 ) -> None:
+    """The job's summary in Markdown (GitHub's job summary): a row per cell, its status
+    as the table says it, and its failures, each known one marked with its reason (the
+    rules of :mod:`harness.verdict.explained`)."""
+    from harness.reporting.console import status_label
+
     lines = [f"# harness job `{job_id}`", ""]
     header = "| cell | status | sha | " + " | ".join(o.value for o in OUTCOMES) + " | time |"
     lines += [header, "|" + "---|" * (len(OUTCOMES) + 4)]
@@ -119,7 +122,7 @@ def write_summary_md(
         counts = " | ".join(str(r.counts[o.value]) for o in OUTCOMES)
         sha = (r.sha or "-")[:12]
         lines.append(
-            f"| `{r.cell.id}` | **{r.status.value}** | `{sha}` | {counts} | {r.duration_s:.1f}s |"
+            f"| `{r.cell.id}` | **{status_label(r)}** | `{sha}` | {counts} | {r.duration_s:.1f}s |"
         )
     for r in runs:
         if r.reason:
@@ -127,14 +130,22 @@ def write_summary_md(
         n_failing = r.counts["failed"] + r.counts["error"]
         if not n_failing:
             continue
-        suite = suites.get(r.cell.suite)
-        lines += ["", f"## Failures in `{r.cell.id}` ({n_failing})", ""]
+        try:
+            rules = rules_for_run(
+                suites_dir, r.cell.suite, r.cell.id, r.cell.backend,
+                suite_config=suites.get(r.cell.suite),
+            )  # fmt: skip
+        except ConfigError:
+            rules = []
+        matcher = Matcher(rules)
+        known_n = f", {r.explained} known" if r.explained else ""
+        lines += ["", f"## Failures in `{r.cell.id}` ({n_failing}{known_n})", ""]
         for listed, res in enumerate(store.iter_results(r.run_id, outcomes=["failed", "error"])):
             if listed == MAX_LISTED_FAILURES:
                 lines.append(f"- … and {n_failing - listed} more (see junit.xml)")
                 break
-            known = known_failure(suite, r.cell.id, res.test_id) if suite else None
-            tag = f" (known failure: {_md_escape(known)})" if known else ""
+            rule = matcher.match(res.test_id) if matcher else None
+            tag = f" (known failure: {_md_escape(rule.reason)})" if rule else ""
             head = (res.message or "").strip().splitlines()[:1]
             msg = f": {_md_escape(head[0][:200])}" if head else ""
             lines.append(f"- `{res.test_id}` {res.outcome.value}{tag}{msg}")

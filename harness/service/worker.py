@@ -303,6 +303,7 @@ class Worker:
             trusted=item.trusted,
             sha=item.head_sha,
             cancel=cancel,
+            suites_dir=self.plan.suites_dir,
         )
         out_dir = self._out_dir(item)
         out_dir.mkdir(parents=True, exist_ok=True)

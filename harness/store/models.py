@@ -154,6 +154,9 @@ class Run(Base):
     is_default_branch: Mapped[bool | None] = mapped_column(Boolean)
     #: for a run loaded from a result bundle: the bundle's id (ingesting is idempotent)
     origin: Mapped[str | None] = mapped_column(String(64))
+    #: of its failed and errored tests, how many a known failure or quarantine entry
+    #: explains (:mod:`harness.verdict.explained`); ``None``: not judged
+    explained: Mapped[int | None] = mapped_column(Integer)
 
 
 class Result(Base):
@@ -426,6 +429,8 @@ class RunRecord:
     out_dir: str | None
     base_sha: str | None = None
     is_default_branch: bool | None = None
+    #: failures a known failure or quarantine entry explains (``None``: not judged)
+    explained: int | None = None
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> RunRecord:

@@ -283,8 +283,10 @@ class Store:
         reason: str | None,
         counts: dict[str, int],
         duration_s: float,
+        explained: int | None = None,
     ) -> None:
-        """Record the end of a run: status, one-line reason, counts per outcome, duration."""
+        """Record the end of a run: status, one-line reason, counts per outcome, duration,
+        and how many of its failures known failures or quarantine explain."""
         if status not in RUN_STATUSES:
             raise ValueError(f"unknown run status {status!r}: one of {sorted(RUN_STATUSES)}")
         values: dict[str, Any] = {
@@ -292,6 +294,7 @@ class Store:
             "reason": reason,
             "duration_s": duration_s,
             "finished_at": _now(),
+            "explained": explained,
         }
         values |= {col: int(counts.get(key, 0)) for key, col in COUNT_COLUMNS.items()}
         self._write(f"finishing run {run_id}", lambda c: self._update_run(c, run_id, **values))

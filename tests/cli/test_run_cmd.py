@@ -25,7 +25,7 @@ ZERO = dict.fromkeys(BASIC_COUNTS, 0)
 
 def only_run(res: Result) -> dict:  # type: ignore[type-arg]
     data = res.json()
-    assert list(data) == ["runs"]
+    assert list(data) == ["job", "reports", "runs"]
     assert len(data["runs"]) == 1
     return data["runs"][0]  # type: ignore[no-any-return]
 
@@ -49,7 +49,13 @@ def test_run_records_every_outcome_and_writes_reports(
     res = harness("run", "demo/cpu", "--json")
     assert res.code == 1, res.err
     run = only_run(res)
-    assert set(run) == {"cell", "status", "sha", "counts", "duration_s"}
+    assert set(run) == {
+        "cell", "run_id", "status", "conclusion", "explained", "sha", "counts", "duration_s",
+        "reports",
+    }  # fmt: skip
+    assert run["conclusion"] == "failure"
+    assert run["explained"] == 0
+    assert run["reports"] == str(job_dir(tmp_path)) == res.json()["reports"]
     assert run["cell"] == "demo/cpu/host"
     assert run["status"] == "failed"
     assert run["counts"] == BASIC_COUNTS
@@ -319,3 +325,56 @@ def test_junit_xml_is_well_formed_with_hostile_messages(harness: Harness, tmp_pa
     (suite,) = tree.getroot()
     assert suite.get("name") == "demo/cpu/host"
     assert suite.get("failures") == "1"
+
+
+def test_known_failures_tell_one_story_everywhere(
+    harness: Harness, tmp_path: Path, db_url: str, suites_dir: Path
+) -> None:
+    """A run whose failures are all known exited 1, was ``failed`` in the table and red on
+    the dashboard, while ``harness verdict`` said success: now every report agrees."""
+    edit_suite(
+        suites_dir,
+        "subsets:",
+        'known_failures:\n  - tests: ["tests.test_basic::test_fail"]\n'
+        "    reason: cpu is not npu\nsubsets:",
+    )
+    (suites_dir / "quarantine").mkdir(exist_ok=True)
+    (suites_dir / "quarantine" / "demo.yaml").write_text(
+        "quarantine:\n  - backend: cpu\n    test: tests.test_basic::test_error\n"
+        "    reason: the fixture explodes\n    link: https://example.org/issues/1\n"
+    )
+    res = harness("run", "demo/cpu", "--json")
+    assert res.code == 0, res.err  # every failure explained
+    run = only_run(res)
+    assert run["status"] == "failed"  # the facts stay: two tests failed
+    assert run["conclusion"] == "success"
+    assert run["explained"] == 2
+    table = harness("run", "demo/cpu")
+    assert table.code == 0, table.err
+    assert "known failures (2)" in table.out
+    assert harness("run", "demo/cpu", "--strict").code == 1
+    out = sorted((tmp_path / "reports" / "out").iterdir())[0]
+    md = (out / "summary.md").read_text()
+    assert "**known failures (2)**" in md
+    assert "(known failure: cpu is not npu)" in md
+    assert "(known failure: the fixture explodes)" in md
+    assert json.loads((out / "summary.json").read_text())["runs"][0]["conclusion"] == "success"
+    with Store.open(db_url) as store:
+        assert store.get_run(run["run_id"]).explained == 2
+        from harness.dashboard.pages import Pages
+
+        overview = Pages(store, suites_dir=suites_dir).overview()
+    assert "known failures (2)" in overview
+    assert 'class="tile known' in overview
+    # against the run before it (the first had no baseline: neutral)
+    latest = max(r["id"] for r in harness("runs", "list", "--json").json()["runs"])
+    # every table says it whole, however narrow the terminal or piped
+    for cmd in (("runs", "list"), ("run", "demo/cpu")):
+        narrow = harness(*cmd, env={"COLUMNS": "80"})
+        assert "demo/cpu/host" in narrow.out, narrow.out
+        assert "known failures (2)" in narrow.out, narrow.out
+        assert max(len(line) for line in narrow.out.splitlines()) <= 80, narrow.out
+    verdict = harness("verdict", str(latest), "--json")
+    assert verdict.json()["conclusion"] == "success", verdict.out
+    assert verdict.json()["counts"]["quarantined"] == 2
+    assert verdict.code == 0
