@@ -103,7 +103,8 @@ def exit_code_for(runs: list[RunSummary], *, strict: bool = False) -> int:
     type=click.Path(path_type=Path, file_okay=False),
     default=Path("reports/out"),
     show_default=True,
-    help="Reports go to OUT_DIR/<job-id>/.",
+    envvar="HARNESS_OUT",
+    help="Reports go to OUT_DIR/<job-id>/ (default: $HARNESS_OUT, else reports/out).",
 )
 @click.option(
     "--cache-dir",

@@ -81,7 +81,8 @@ def read_secret(secret_file: Path | None) -> bytes | None:
     type=click.Path(path_type=Path, file_okay=False),
     default=Path("reports/out"),
     show_default=True,
-    help="The embedded workers' logs and result files.",
+    envvar="HARNESS_OUT",
+    help="The embedded workers' logs and result files (default: $HARNESS_OUT, else reports/out).",
 )
 @click.option(
     "--journal",

@@ -83,7 +83,9 @@ def config_option(f: F) -> F:
     type=click.Path(path_type=Path, file_okay=False),
     default=Path("reports/out"),
     show_default=True,
-    help="Logs and result files go to REPORTS_DIR/<job-id>/.",
+    envvar="HARNESS_OUT",
+    help="Logs and result files go to REPORTS_DIR/<job-id>/ (default: $HARNESS_OUT, else "
+    "reports/out).",
 )
 @click.option("--name", help="Worker name in leases and logs (default host:pid:random).")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")

@@ -353,6 +353,10 @@ def test_known_failures_tell_one_story_everywhere(
     assert table.code == 0, table.err
     assert "known failures (2)" in table.out
     assert harness("run", "demo/cpu", "--strict").code == 1
+    elsewhere = tmp_path / "elsewhere"
+    moved = harness("run", "demo/cpu", "--json", env={"HARNESS_OUT": str(elsewhere)})
+    assert moved.json()["reports"].startswith(str(elsewhere))
+    assert (Path(moved.json()["reports"]) / "summary.md").is_file()
     out = sorted((tmp_path / "reports" / "out").iterdir())[0]
     md = (out / "summary.md").read_text()
     assert "**known failures (2)**" in md
