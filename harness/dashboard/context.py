@@ -1,6 +1,7 @@
 """What the dashboard knows besides the store: each suite's upstream repository and the
-cells the service is configured to run (a configured cell without results is shown as
-missing rather than left out)."""
+cells it should show: every cell of every suite file (so that every suite has a row, and
+a cell without results is shown as missing rather than left out), and the cells the
+service is configured to run."""
 
 from __future__ import annotations
 
@@ -22,12 +23,12 @@ def dashboard_context(suites_dir: Path | None) -> tuple[dict[str, str], list[str
     except ConfigError:
         return {}, []
     upstreams = {name: s.upstream.repo for name, s in suites.items()}
+    cells = all_cells(suites, image_matrix())
+    expected = [c.id for c in cells]
     path = default_config_path(suites_dir)
     if not path.is_file():
-        return upstreams, []
+        return upstreams, sorted(set(expected))
     config = load_service_config(path)
-    cells = all_cells(suites, image_matrix())
-    expected = []
     for repo, up in config.upstreams.items():
         if not up.cells:
             continue

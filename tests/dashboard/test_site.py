@@ -92,3 +92,19 @@ def test_only_a_new_empty_or_earlier_site_directory_is_replaced(
     assert (empty / "index.html").is_file()
     assert (tmp_path / "site.old" / "mine").read_text() == "mine"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".site")]
+
+
+def test_every_suite_has_a_row_even_without_results(tmp_path: Path) -> None:
+    """The overview listed only the suites the service config reports on (no OpenCV)."""
+    from harness.config.loader import load_suites
+    from harness.dashboard.context import dashboard_context
+
+    suites_dir = Path(__file__).resolve().parents[2] / "suites"
+    upstreams, expected = dashboard_context(suites_dir)
+    with Store.open(f"sqlite:///{tmp_path / 'h.db'}") as store:
+        html = Pages(
+            store, suites_dir=suites_dir, expected_cells=expected, upstreams=upstreams
+        ).overview()
+    for suite in load_suites(suites_dir):
+        assert f'href="upstreams/{suite}.html"' in html, suite
+    assert "no result yet" in html
