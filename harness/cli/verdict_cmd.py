@@ -147,7 +147,7 @@ def print_classification(
 ) -> None:
     counts = result.counts()
     console.print(
-        "counts: " + ", ".join(f"{LABELS[Category(k)]} {n}" for k, n in counts.items() if n),
+        "counts: " + "; ".join(f"{n} {LABELS[Category(k)]}" for k, n in counts.items() if n),
         highlight=False,
     )
     for category in LISTED:
@@ -179,10 +179,15 @@ def print_coverage(console: Console, cov: Coverage, backend: str) -> None:
     )
     ref = cov.reference
     if ref is not None and ref.relative_pass_rate is not None:
+        than = (
+            f"run {ref.run_id} of {escape(ref.backend)} passed"
+            if ref.backend == backend
+            else f"{escape(ref.backend)} passes at this commit (run {ref.run_id})"
+        )
+        only = "here" if ref.backend == backend else f"on {escape(backend)}"
         console.print(
-            f"{escape(backend)} passes {ref.relative_pass_rate:.1%} of what {escape(ref.backend)} "
-            f"passes at this commit (run {ref.run_id}); failing only on {escape(backend)}: "
-            f"{len(ref.fail_only_here)}",
+            f"{escape(backend)} passes {ref.relative_pass_rate:.1%} of what {than}; "
+            f"failing only {only}: {len(ref.fail_only_here)}",
             highlight=False,
         )
         for test_id in ref.fail_only_here[:SHOWN]:

@@ -128,7 +128,7 @@ class Pages:
             root=root,
             title=title,
             served=self.served,
-            generated="live" if self.served else stamp,
+            generated="served live, current at every load" if self.served else stamp,
             csp_meta=self._csp_meta,
             age=age,
             **values,

@@ -250,10 +250,12 @@ def _coverage(v: Verdict) -> list[str]:
     )
     ref = cov.reference
     if ref is not None and ref.relative_pass_rate is not None:
-        line += (
-            f" {esc(v.run.backend)} passes {ref.relative_pass_rate:.1%} of what "
-            f"{esc(ref.backend)} passes at this commit (run {ref.run_id})."
+        than = (
+            f"run {ref.run_id} passed"
+            if ref.backend == v.run.backend
+            else f"{esc(ref.backend)} passes at this commit (run {ref.run_id})"
         )
+        line += f" {esc(v.run.backend)} passes {ref.relative_pass_rate:.1%} of what {than}."
     out = [line + "</p>", ""]
     if ref is not None and ref.fail_only_here:
         shown = ref.fail_only_here[:MAX_LISTED]

@@ -297,6 +297,13 @@ def test_coverage_against_the_cpu_run_at_the_same_commit(
     assert ids(compared, "new_failure_env_drift") == both
     assert compared["environment"]["drift"][0]["key"] == "backend"
     assert compared["coverage"]["b"]["reference"]["fail_only_here"] == both
+    # two runs of one backend: no "cpu passes 100.0% of what cpu passes"
+    cpu2 = run(harness, "vdemo/cpu", "--ref", "pr/2")
+    said = harness("compare", str(cpu), str(cpu2)).out.replace("\n", " ")
+    assert "of what cpu passes" not in said
+    assert "of what run" in said, said
+    assert "counts: " in said
+    assert "passing 2" not in said  # "2 passing": the number first
 
 
 def test_no_baseline_is_neutral_and_says_what_to_run(harness: Harness, vsuite: Path) -> None:
