@@ -23,6 +23,7 @@ The places (see where each is hit):
 ``step.running.<phase>``  a step's process started (``setup``, ``build``, ``test``);
                           the step goes on without its worker
 ``ingest.stored``         a result file's results are in the store, the run not finished
+``parse.sent``            a parser process sent a batch of results, not the rest
 ``results.unpacking``     ``POST /api/results``: an archive received, about to be unpacked
 ``sender.posting[.kind]`` an outbox entry about to be posted
 ``sender.posted[.kind]``  GitHub accepted it; the outbox does not know yet

@@ -36,8 +36,8 @@ PathKey = tuple[str | int, ...]
 #: limits for a configuration file (suite files are a few KB, a few hundred values)
 MAX_BYTES = 4 << 20
 MAX_DEPTH = 64
-MAX_NODES = 200_000
-MAX_WRITTEN = 50_000
+MAX_NODES = 600_000
+MAX_WRITTEN = 300_000
 _CORE = "tag:yaml.org,2002:"
 #: the tags plain data may carry (explicitly or as resolved)
 ALLOWED_TAGS = frozenset(

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness import failpoints
-from harness.errors import ResultFileError
 from harness.results import ResultStream, parse
 from harness.results.model import Outcome, ParseReport, TestResult
 
@@ -66,6 +65,7 @@ def _produce(path: str, fmt: str, conn: Connection) -> None:
             if len(batch) >= BATCH or weight >= BATCH_BYTES:
                 conn.send(batch)
                 batch, weight = [], 0
+                failpoints.hit("parse.sent")
         if batch:
             conn.send(batch)
         rep = stream.report
@@ -102,6 +102,7 @@ class WorkerStream:
         )
         proc.start()
         child.close()
+        counts = self.report.counts
         try:
             while True:
                 try:
@@ -110,18 +111,19 @@ class WorkerStream:
                     self._crashed("the parser process ended without a report")
                     return
                 if isinstance(msg, list):
-                    for row in msg:
+                    for row in msg:  # counted here too: a parser that dies sends no report
+                        counts[row[1]] = counts.get(row[1], 0) + 1
                         if row[1] in _FAILING:
                             self.report.note_failing(row[0])
+                    self.report.cases += len(msg)
                     yield msg
                     continue
-                if msg[0] == "error":
-                    raise ResultFileError(f"parsing {self.path} failed: {msg[1]}")
-                _, cases, crashed, reason, counts = msg
-                self.report.cases = cases
+                if msg[0] == "error":  # what it sent is stored and counted: a crash mark
+                    self._crashed(f"the parser process failed: {msg[1][:200]}")
+                    return
+                _, _cases, crashed, reason, _counts = msg  # the same as counted here
                 self.report.crashed = crashed
                 self.report.crash_reason = reason
-                self.report.counts.update(counts)
                 return
         finally:
             parent.close()

@@ -136,3 +136,16 @@ def test_suites_lint_says_it_as_a_configuration_error(tmp_path: Path) -> None:
     said = (proc.stderr + proc.stdout).replace("\n", "")  # the console wraps long paths
     assert f"{bad}:1:" in said
     assert "alias bomb" in said
+
+
+def test_a_large_legitimate_quarantine_file_loads(tmp_path: Path) -> None:
+    """5,000 entries (0.9 MB): refused at about 4,500 when the limit was 50k values."""
+    entry = (
+        "  - backend: npu\n    test: tests/test_ops.py::test_op_{i}[float16-shape{i}]\n"
+        "    reason: aclnn kernel {i} returns NaN on CANN 8.3 for this shape\n"
+        "    link: https://github.com/Ascend/pytorch/issues/{i}\n    expires: 2027-06-30\n"
+    )
+    text = "quarantine:\n" + "".join(entry.format(i=i) for i in range(5000))
+    data = load(tmp_path, text)
+    assert isinstance(data, dict)
+    assert len(data["quarantine"]) == 5000

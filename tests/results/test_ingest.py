@@ -86,3 +86,20 @@ def test_worker_batches_are_bounded_by_weight_not_only_by_count(tmp_path: Path) 
     weights = [sum(len(t) + len(m or "") for t, _, _, m in b) for b in batches]
     assert max(weights) < ingest.BATCH_BYTES + 4100
     assert len(batches) > 1
+
+
+def test_a_parser_process_that_dies_leaves_counts_that_match_what_is_stored(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed after its first batch (the OOM killer), the parser sent no report: the run
+    was finished with zero counts beside 5,000 stored rows, and its bundle refused."""
+    monkeypatch.setattr(ingest, "WORKER_THRESHOLD_BYTES", 0)
+    monkeypatch.setenv("HARNESS_FAILPOINTS", "parse.sent=kill")
+    xml = tmp_path / "r.xml"
+    generate(xml, 12_345)
+    run_id = new_run(store)
+    report = ingest_file(store, run_id, xml, "junit")
+    assert report.crashed
+    assert "ended without a report" in (report.crash_reason or "")
+    stored = store.count_results(run_id)
+    assert stored == report.cases == sum(report.counts.values()) == ingest.BATCH
