@@ -380,12 +380,25 @@ def ingest_bundle(store: Store, bundle: Bundle, job_id: str | None = None) -> tu
         reruns=reruns,
     )
     if not new:
-        stored = store.get_run(run_id)
-        theirs = (stored.cell, stored.sha, stored.status, dict(stored.counts))
-        ours = (r.cell, r.sha, r.status, {o.value: n for o, n in r.counts.items() if n})
-        if (theirs[:3], {k: v for k, v in theirs[3].items() if v}) != (ours[:3], ours[3]):
-            raise BundleConflict(
-                f"{bundle.path}: bundle {bundle.bundle_id} is stored already as run {run_id} "
-                f"({stored.cell} {stored.status}), with other content than this one"
-            )
+        _same_as_stored(store, bundle, run_id)
     return run_id, new
+
+
+def check_conflict(store: Store, bundle: Bundle) -> None:
+    """:class:`BundleConflict` if the bundle's id is stored already with other content
+    (read before anything of an archive is stored; :func:`ingest_bundle` checks again)."""
+    known = store.run_of_origin(bundle.bundle_id)
+    if known is not None:
+        _same_as_stored(store, bundle, known)
+
+
+def _same_as_stored(store: Store, bundle: Bundle, run_id: int) -> None:
+    r = bundle.model.run
+    stored = store.get_run(run_id)
+    theirs = (stored.cell, stored.sha, stored.status, {k: v for k, v in stored.counts.items() if v})
+    ours = (r.cell, r.sha, r.status, {o.value: n for o, n in r.counts.items() if n})
+    if theirs != ours:
+        raise BundleConflict(
+            f"{bundle.path}: bundle {bundle.bundle_id} is stored already as run {run_id} "
+            f"({stored.cell} {stored.status}), with other content than this one"
+        )

@@ -10,7 +10,7 @@ import click
 from rich.console import Console
 from rich.progress import Progress
 
-from harness.bundle import find_bundles, ingest_bundle
+from harness.bundle import check_conflict, find_bundles, ingest_bundle
 from harness.cli.options import db_option, json_option
 from harness.errors import ConfigError
 from harness.store import Store
@@ -35,6 +35,7 @@ def ingest(paths: tuple[Path, ...], db_url: str | None, as_json: bool) -> None:
         task = progress.add_task("checking", total=len(bundles))
         for bundle in bundles:  # every bundle whole, before any is stored
             bundle.check()
+            check_conflict(store, bundle)
             progress.advance(task)
         task = progress.add_task("ingesting", total=len(bundles))
         for bundle in bundles:

@@ -51,6 +51,7 @@ from harness.bundle import (
     BundleConflict,
     BundleTooLarge,
     ByteBudget,
+    check_conflict,
     find_bundles,
     ingest_bundle,
 )
@@ -280,6 +281,8 @@ def add_results_api(
                 for bundle in bundles:  # every bundle whole, before any is stored
                     _check_origin(bundle, caller)
                     bundle.check(budget)
+                    check_item(bundle)
+                    check_conflict(store, bundle)
                 runs = [accept(bundle) for bundle in bundles]
             except BundleTooLarge as exc:
                 raise Refused(413, str(exc)) from None
@@ -320,18 +323,23 @@ def add_results_api(
         except ConfigError:
             return None
 
+    def check_item(bundle: Bundle) -> None:
+        """The queue item a bundle answers exists and asked for the commit it tested."""
+        item_id = bundle.origin.get("queue_item")
+        if item_id is None:
+            return
+        item = q.get_item(store, int(item_id))
+        if item is None:
+            raise Refused(409, f"{bundle.run['cell']}: no queue item {item_id}")
+        if item.head_sha != bundle.run.get("sha"):
+            raise Refused(
+                409,
+                f"queue item {item_id} asked for {item.head_sha[:12]}, the bundle tested "
+                f"{str(bundle.run.get('sha'))[:12]}",
+            )
+
     def accept(bundle: Bundle) -> dict[str, Any]:
         item_id = bundle.origin.get("queue_item")
-        if item_id is not None:  # refuse before storing anything
-            item = q.get_item(store, int(item_id))
-            if item is None:
-                raise Refused(409, f"no queue item {item_id}")
-            if item.head_sha != bundle.run.get("sha"):
-                raise Refused(
-                    409,
-                    f"queue item {item_id} asked for {item.head_sha[:12]}, the bundle tested "
-                    f"{str(bundle.run.get('sha'))[:12]}",
-                )
         run_id, new = ingest_bundle(store, bundle)
         closed = None
         if item_id is not None:

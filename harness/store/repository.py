@@ -417,6 +417,15 @@ class Store:
                 raise
             return int(known), False  # imported by someone else at the same moment
 
+    def run_of_origin(self, origin: str) -> int | None:
+        """The run imported with idempotency key ``origin`` (a bundle id), if any."""
+        rc = runs_t.c
+        found = self._read(
+            f"reading run {origin}",
+            lambda conn: conn.execute(select(rc.id).where(rc.origin == origin)).scalar(),
+        )
+        return int(found) if found is not None else None
+
     def get_environment(self, environment_id: int) -> dict[str, Any]:
         data = self._read(
             f"reading environment {environment_id}",

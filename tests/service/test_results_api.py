@@ -414,6 +414,19 @@ def test_an_archive_is_stored_whole_or_not_at_all(
     assert r.status_code == 400, r.text
     assert "b2/results.jsonl.gz:1: unknown outcome 'bogus'" in r.json()["error"]
     assert store.list_runs() == []
+    # a bundle answering a queue item that does not exist: nothing stored, not even a1
+    stray = bundle_dir(tmp_path / "three", monkeypatch)
+    doc = json.loads((stray / "run.json").read_text())
+    doc["origin"]["queue_item"] = 999
+    (stray / "run.json").write_text(json.dumps(doc))
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        tar.add(good, arcname="a1")
+        tar.add(stray, arcname="c3")
+    r = signed(client, buf.getvalue())
+    assert r.status_code == 409, r.text
+    assert "no queue item 999" in r.json()["error"]
+    assert store.list_runs() == []
     # the same bundle twice in one archive
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
@@ -438,6 +451,15 @@ def test_a_bundle_id_stored_with_other_content_is_a_conflict(
     assert "stored already as run" in r.json()["error"]
     (run,) = store.list_runs()
     assert run.status == "failed"
+    # beside a new bundle in one archive: the new one is not stored either
+    other = bundle_dir(tmp_path / "other", monkeypatch)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        tar.add(other, arcname="a-new")
+        tar.add(directory, arcname="b-conflict")
+    r = signed(client, buf.getvalue())
+    assert r.status_code == 409, r.text
+    assert len(store.list_runs()) == 1
 
 
 def test_results_that_unpack_beyond_the_budget_are_refused(
