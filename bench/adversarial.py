@@ -6,13 +6,15 @@ a fresh SQLite database by a separate ``python -c`` process (parse + store, exac
 
   many-failures  one JUnit <testcase> with as many <failure> children as fit
   long-ids       JUnit test cases whose names are 20 KB each (stored capped)
-  huge-id        one JUnit test case whose name is the whole file
+  huge-id        one JUnit test case whose name is the whole file (over 10 MB: refused
+                 by libxml2's limit, a crash mark)
   long-lines     test-backend-ops console output: op lines of 50 KB each
   control-chars  JUnit names and messages full of characters that do not print
   gtest-many-failures  one googletest case with as many <failure> children as fit
   ctest-huge-output    one failed ctest test whose <system-out> is the whole file
   ctest-many-cases     ctest "not run" tests with 2 KB reasons and outputs
   stray-elements       a suite of millions of elements that are not test cases
+  nested-stray         one case whose <system-out> holds millions of elements
 
 The baseline, measured in the same run, is the shape's 1 MB file: the figure is seconds
 per MB at each size, and the ratio of the largest size's to the 1 MB one's (flat: ~1;
@@ -166,6 +168,18 @@ def stray_elements(path: Path, size: int) -> str:
     return "junit"
 
 
+def nested_stray(path: Path, size: int) -> str:
+    """One case whose <system-out> holds nothing but stray elements."""
+    _write(
+        path,
+        size,
+        JUNIT_HEAD + '<testcase classname="c" name="t"><failure/><system-out>',
+        lambda i: "<a/>" * 64,
+        "</system-out></testcase>" + JUNIT_TAIL,
+    )
+    return "junit"
+
+
 SHAPES = {
     "many-failures": many_failures,
     "long-ids": long_ids,
@@ -176,6 +190,7 @@ SHAPES = {
     "ctest-huge-output": ctest_huge_output,
     "ctest-many-cases": ctest_many_cases,
     "stray-elements": stray_elements,
+    "nested-stray": nested_stray,
 }
 
 

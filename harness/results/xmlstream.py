@@ -9,10 +9,13 @@ is cleared and its preceding siblings (earlier cases, a suite's ``<properties>``
 deleted, and a finished ``<testsuite>`` is released the same way, so memory stays flat
 however big the file: only the test case being read is held. The root element is checked
 first (parsing stops at its start tag): anything but ``<testsuites>``/``<testsuite>``
-marks the report crashed without reading further. Before the parser sees them, runs of
-bytes between two ``<`` longer than :data:`MAX_RUN_BYTES` (a 100 MB attribute, a test's
-100 MB output) are cut to their head and tail around ``[…]`` (:class:`_RunCap`): a test id
-or message is capped later anyway, and a case is never held bigger than that.
+marks the report crashed without reading further. What one node may hold is bounded
+before the parser sees it: a run of bytes between two ``<`` (an attribute, a text) over
+256 KB is cut to its head and tail when what it drops is plain content, else passed on
+whole up to 16 MB and then the parse stops there, ``crashed`` (:class:`_RunCap`). The open
+elements keep :data:`KEEP_CHILDREN` finished children each, down the path of elements
+still open (:func:`_trim_open`), so neither a case with a million ``<failure>`` children
+nor a suite of stray elements is held whole.
 
 Feeding the chunks ourselves (rather than letting ``iterparse`` read the file) tells the
 two kinds of broken file apart exactly: libxml2's push parser only complains about
@@ -43,16 +46,30 @@ ROOT_TAGS = frozenset({"testsuites", "testsuite"})
 
 #: Bytes handed to the parser at a time.
 CHUNK_BYTES = 1 << 16
-#: the longest run of bytes between two ``<`` (text, or one tag with its attributes)
-#: handed to the parser whole; longer ones keep half of this at each end
+#: the longest run of bytes between two ``<`` (text, or a tag with its attributes) passed
+#: on whole; a longer one whose middle is plain content keeps half of this at each end
 MAX_RUN_BYTES = 256 << 10
+#: a longer run than this whose middle is not plain content stops the parse (crashed)
+HARD_RUN_BYTES = 16 << 20
 _CUT_MARK = "[…]".encode()
+#: bytes a cut must never drop: they end an attribute value, a tag, a CDATA section or a
+#: comment (``]]>``, ``-->``)
+_STRUCTURE = re.compile(rb"[\"'>]")
+_REF_TAIL = re.compile(rb"&#?[A-Za-z0-9]*$")
+_REF_HEAD = re.compile(rb"^[#A-Za-z0-9]*;")
+
+
+class RunTooLong(Exception):
+    """A run of more than :data:`HARD_RUN_BYTES` between two ``<`` that cannot be cut."""
 
 
 class _RunCap:
-    """Cuts every run of bytes without ``<`` longer than :data:`MAX_RUN_BYTES` to its
-    first and last halves joined by ``[…]``, as the file streams (memory: one half-run).
-    The cut never splits a UTF-8 character or a ``&…;`` reference."""
+    """Cuts a run of bytes without ``<`` longer than :data:`MAX_RUN_BYTES` to its first
+    and last halves joined by ``[…]`` (a 100 MB attribute or text is never held), as the
+    file streams, but only when what it drops is plain content: no quote, no ``>`` (so
+    an attribute value, a tag, a CDATA section or a comment always keeps its end) and
+    never half a UTF-8 character or a ``&…;`` reference. A run that cannot be cut goes
+    on whole up to :data:`HARD_RUN_BYTES`, then :class:`RunTooLong`."""
 
     def __init__(self, limit: int = MAX_RUN_BYTES) -> None:
         self.half = limit // 2
@@ -62,8 +79,9 @@ class _RunCap:
     def _reset(self) -> None:
         self.run = 0  # bytes of the current run seen
         self.head: bytearray | None = bytearray()  # the run while it is short; None once out
-        self.emitted = 0  # bytes of the run passed on (its head, once it is out)
+        self.emitted = 0  # bytes of the run passed on
         self.tail = b""  # the last bytes of the run not passed on
+        self.whole = False  # the run cannot be cut: it goes on as it comes
 
     def feed(self, chunk: bytes) -> bytes:
         out = bytearray()
@@ -86,6 +104,12 @@ class _RunCap:
 
     def _add(self, data: bytes, out: bytearray) -> None:
         self.run += len(data)
+        if self.whole:
+            if self.run > HARD_RUN_BYTES:
+                raise RunTooLong(f"more than {HARD_RUN_BYTES >> 20} MB between two tags")
+            out += data
+            self.emitted += len(data)
+            return
         if self.head is not None:
             self.head += data
             if len(self.head) <= self.keep:
@@ -93,18 +117,32 @@ class _RunCap:
             head = _clean_end(bytes(self.head[: self.half]))  # never mid-character/reference
             out += head
             self.emitted = len(head)
-            self.tail = bytes(self.head[len(head) :])[-self.keep :]
-            self.head = None
+            rest, self.head = bytes(self.head[len(head) :]), None
+        else:
+            rest = self.tail + data
+        dropped = rest[: -self.keep]
+        if _STRUCTURE.search(dropped):  # not plain content: the run goes on whole
+            if self.run - len(data) - self.emitted > len(self.tail):  # some was cut before
+                rest = _CUT_MARK + rest[_clean_start(rest) :]
+            out += rest
+            self.emitted = self.run
+            self.tail, self.whole = b"", True
             return
-        self.tail = (self.tail + data)[-self.keep :]
+        self.tail = rest[-self.keep :]
 
     def _close(self, out: bytearray) -> None:
         if self.head is not None:
             out += self.head  # a short run goes on whole
         elif (missing := self.run - self.emitted) <= len(self.tail):
-            out += self.tail[-missing:]  # just over: nothing cut
+            out += self.tail[-missing:]  # just over, or whole: nothing cut
         else:
-            out += _CUT_MARK + _clean_start(self.tail[-self.half :])
+            tail = self.tail[-self.half :]
+            start = _clean_start(tail)
+            if _STRUCTURE.search(self.tail[: len(self.tail) - len(tail) + start]):
+                # never drop the end of a value or a section: only what fell out before
+                out += _CUT_MARK + self.tail[_clean_start(self.tail) :]
+            else:
+                out += _CUT_MARK + tail[start:]
         self._reset()
 
 
@@ -113,18 +151,20 @@ def _clean_end(head: bytes) -> bytes:
         head = head[:-1]
     if head and head[-1] >= 0xC0:
         head = head[:-1]
-    amp = head.rfind(b"&", max(0, len(head) - 12))
-    return head[:amp] if amp >= 0 and b";" not in head[amp:] else head
+    ref = _REF_TAIL.search(head[-12:])  # a reference cut before its ';'
+    return head[: len(head) - (len(head[-12:]) - ref.start())] if ref else head
 
 
-def _clean_start(tail: bytes) -> bytes:
+def _clean_start(tail: bytes) -> int:
+    """How many bytes of ``tail`` to drop so that it starts on a character and not
+    inside a ``&…;`` reference."""
     i = 0
     while i < len(tail) and 0x80 <= tail[i] < 0xC0:
         i += 1
-    semi, amp = tail.find(b";", i, i + 12), tail.find(b"&", i, i + 12)
-    if semi >= 0 and (amp < 0 or amp > semi):  # the end of a reference whose start is cut
-        i = semi + 1
-    return tail[i:]
+    ref = _REF_HEAD.match(tail, i)
+    if ref and ref.end() - i <= 12 and b"&" not in tail[i : ref.end()]:
+        i = ref.end()
+    return i
 
 
 #: children an open <testcase> or <testsuite> keeps while the file streams (a case with a
@@ -215,6 +255,13 @@ def _walk(
                     parser.feed(data)
         except etree.XMLSyntaxError as exc:
             error = exc  # events parsed before the error are still queued: deliver them
+        except RunTooLong as exc:
+            for event, elem in parser.read_events():  # what came before it
+                if event == "end" and elem.tag == "testcase":
+                    yield elem
+                    release(elem)
+            crash(report, path, f"{exc} (a hostile file?): stopped there")
+            return
         cut_short = error is not None and closing
         for event, elem in parser.read_events():
             if cut_short:
@@ -237,8 +284,17 @@ def _walk(
         if closing:
             return
         for elem in opened:
-            if len(elem) > 2 * KEEP_CHILDREN:
-                _trim(elem)
+            _trim_open(elem)
+
+
+def _trim_open(elem: etree._Element) -> None:
+    """:func:`_trim` ``elem`` and each last child below it (the elements still open:
+    ``<system-out>`` of an open case, ``<properties>`` of an open suite...)."""
+    node: etree._Element | None = elem
+    while node is not None and len(node):
+        if len(node) > 2 * KEEP_CHILDREN:
+            _trim(node)
+        node = node[-1]
 
 
 def _trim(elem: etree._Element) -> None:
