@@ -29,6 +29,7 @@ from harness.executors.process import StepOutcome
 from harness.executors.provenance import Provenance
 from harness.fingerprint import host_fingerprint
 from harness.matrix import Cell
+from harness.next_steps import with_next_step
 from harness.rerun import StepFailures, rerun_failures
 from harness.results.backend_ops import OP_FORMATS, iter_op_records
 from harness.results.collect import Collected, collect_result_files, matches
@@ -149,6 +150,7 @@ class RunSummary:
             "sha": self.sha,
             "counts": dict(self.counts),
             "duration_s": round(self.duration_s, 3),
+            "reason": self.reason,
             "reports": str(self.out_dir) if self.out_dir is not None else None,
         }
 
@@ -374,7 +376,8 @@ def run_cell(
         summary.superseded = True
         problem.add(RunStatus.CANCELLED, f"superseded: {exc.message}")
     except HarnessError as exc:
-        problem.add(RunStatus.ERROR, str(exc).splitlines()[0])
+        first = str(exc).splitlines()[0]
+        problem.add(RunStatus.ERROR, with_next_step(first, [str(exc)]))
     except Exception as exc:  # the boundary is total (module docstring)
         summary.internal_error = True
         where = _record_traceback(log_dir)
@@ -648,7 +651,8 @@ def _status_of_failed_step(outcome: StepOutcome) -> RunStatus:
 def _step_reason(phase: Phase, outcome: StepOutcome) -> str:
     last = next((line for line in reversed(outcome.tail) if line.strip()), "")
     detail = f": {last.strip()[:200]}" if last else ""
-    return f"{phase.value} step {outcome.log_path.stem} {outcome.describe()}{detail}"
+    reason = f"{phase.value} step {outcome.log_path.stem} {outcome.describe()}{detail}"
+    return with_next_step(reason, outcome.tail)
 
 
 def matches_name(refusal: str, pattern: str) -> bool:

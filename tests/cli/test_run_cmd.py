@@ -51,7 +51,7 @@ def test_run_records_every_outcome_and_writes_reports(
     run = only_run(res)
     assert set(run) == {
         "cell", "run_id", "status", "conclusion", "explained", "sha", "counts", "duration_s",
-        "reports",
+        "reason", "reports",
     }  # fmt: skip
     assert run["conclusion"] == "failure"
     assert run["explained"] == 0
@@ -382,3 +382,14 @@ def test_known_failures_tell_one_story_everywhere(
     assert verdict.json()["conclusion"] == "success", verdict.out
     assert verdict.json()["counts"]["quarantined"] == 2
     assert verdict.code == 0
+
+
+def test_an_unreachable_upstream_says_what_to_do_next(harness: Harness) -> None:
+    """The Quick start without GitHub access failed with `Could not resolve host` alone."""
+    res = harness("run", "demo/cpu", "--source", "https://unreachable.invalid/demo.git", "--json")
+    assert res.code == 3, res.err
+    run = only_run(res)
+    assert run["status"] == "error"
+    assert "Could not resolve host" in run["reason"]
+    assert "next: no route to the upstream from here" in run["reason"]
+    assert "--source DIR|URL" in run["reason"]
