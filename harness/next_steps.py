@@ -36,7 +36,7 @@ _CAUSES: tuple[tuple[re.Pattern[str], str], ...] = (
     (
         re.compile(r"torchvision::nms does not exist|operator torchvision::", re.IGNORECASE),
         "torch and torchvision are not one release's set: pin a matching set in "
-        "HARNESS_TORCH_PACKAGES, e.g. \"torch==2.11.0 torchvision==0.26.0 torchaudio==2.11.0\"",
+        'HARNESS_TORCH_PACKAGES, e.g. "torch==2.11.0 torchvision==0.26.0 torchaudio==2.11.0"',
     ),
     (
         re.compile(r"backend '[^']+' is not usable here|not usable here", re.IGNORECASE),

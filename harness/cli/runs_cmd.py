@@ -78,20 +78,10 @@ def list_runs(
         took = f"{r.duration_s:.1f}s" if r.duration_s is not None else "-"
         table.add_row(
             f"{r.cell}\n[dim]run {r.id} · {(r.sha or '-')[:8]} · {started} · {took}[/]",
-            f"[{_style(r.status)}]{_label(r)}[/]",
+            f"[{_style(r.status)}]{r.label}[/]",
             counts_text(r.counts) or "no tests",
         )
     Console().print(table)
-
-
-def _label(run: RunRecord) -> str:
-    """The status as every report says it (known failures counted)."""
-    failing = run.counts["failed"] + run.counts["error"]
-    if run.status == "failed" and run.explained:
-        if run.explained == failing:
-            return f"known failures ({run.explained})"
-        return f"failed ({run.explained} known)"
-    return run.status
 
 
 @runs.command("show")

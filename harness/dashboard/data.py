@@ -43,9 +43,11 @@ def pass_rate(run: RunRecord) -> float | None:
 
 
 def all_explained(run: RunRecord) -> bool:
-    """Every failure of ``run`` is a known failure or quarantined (runs.explained)."""
-    failing = run.counts.get("failed", 0) + run.counts.get("error", 0)
-    return run.status == "failed" and failing > 0 and run.explained == failing
+    return run.all_explained
+
+
+def run_label(run: RunRecord) -> str:
+    return run.label
 
 
 def run_state(run: RunRecord | None) -> str:

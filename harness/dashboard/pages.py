@@ -47,6 +47,7 @@ def _env() -> Environment:
         # our own SVG; the only text in it (a label of percentages) is escaped
         "spark": lambda values: Markup(svg.sparkline(values)),
         "state": data.run_state,
+        "label": data.run_label,
         "op_state": _op_state,
         "bad": sorted(data.BAD),
         "good": ["passed", "xfailed"],

@@ -432,6 +432,22 @@ class RunRecord:
     #: failures a known failure or quarantine entry explains (``None``: not judged)
     explained: int | None = None
 
+    @property
+    def all_explained(self) -> bool:
+        """Failed, and every failure a known failure or quarantined."""
+        failing = self.counts.get("failed", 0) + self.counts.get("error", 0)
+        return self.status == "failed" and failing > 0 and self.explained == failing
+
+    @property
+    def label(self) -> str:
+        """The status as every report says it: ``known failures (N)``, ``failed (N
+        known)``, else the status."""
+        if self.status == "failed" and self.explained:
+            if self.all_explained:
+                return f"known failures ({self.explained})"
+            return f"failed ({self.explained} known)"
+        return self.status
+
     @classmethod
     def from_row(cls, row: Row[Any]) -> RunRecord:
         """From a row holding (at least) every column of ``runs``."""

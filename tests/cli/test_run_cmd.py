@@ -368,6 +368,10 @@ def test_known_failures_tell_one_story_everywhere(
         from harness.dashboard.pages import Pages
 
         overview = Pages(store, suites_dir=suites_dir).overview()
+        page = Pages(store, suites_dir=suites_dir).run(run["run_id"])
+    # the run page: its status as everywhere, then failures and logs, the environment last
+    assert "known failures (2): 2 test(s) failed, all 2 known failures" in page
+    assert page.index("<h2>Logs</h2>") < page.index("Environment (")
     assert "known failures (2)" in overview
     assert 'class="tile known' in overview
     # against the run before it (the first had no baseline: neutral)
