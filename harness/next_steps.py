@@ -18,8 +18,8 @@ _CAUSES: tuple[tuple[re.Pattern[str], str], ...] = (
             r"connection timed out|no route to host|unable to access 'https?://",
             re.IGNORECASE,
         ),
-        "no route to the upstream from here: run from a local checkout or an internal "
-        "mirror with --source DIR|URL (README: Quick start)",
+        "no route to the upstream from here: run from a local checkout with --source "
+        "DIR|URL, or set HARNESS_MIRRORS to the mirror this machine reaches (README: Mirrors)",
     ),
     (
         re.compile(

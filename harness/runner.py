@@ -43,6 +43,7 @@ from harness.source import (
     release_checkout,
     source_identity,
 )
+from harness.source.mirrors import rewrite
 from harness.source.pairing import PullRequestBranch, companion_ref
 from harness.store import Store
 from harness.store.coverage import add_fallbacks, add_op_records
@@ -315,6 +316,10 @@ def run_cell(
             progress=lambda text: display.note(cell, text),
             sha=options.sha,
         )
+        if (fetched := rewrite(url)) != url:  # which URL was really fetched (a mirror)
+            fingerprint["source"] = {"url": mask_url(url), "fetched": mask_url(fetched)}
+            store.set_environment(run_id, fingerprint)
+            display.note(cell, f"fetched through the mirror {mask_url(fetched)}")
         summary.sha = checkout.sha
         if checkout.sha:
             store.set_run_sha(run_id, checkout.sha)
@@ -479,6 +484,8 @@ def _checkout_companions(
             continue
         done.append(co)
         sources[companion.name] = {"url": mask_url(chosen.url), "ref": chosen.ref, "sha": co.sha}
+        if (fetched := rewrite(chosen.url)) != chosen.url:
+            sources[companion.name]["fetched"] = mask_url(fetched)
     return sources
 
 

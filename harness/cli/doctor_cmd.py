@@ -21,6 +21,8 @@ from harness.backends import available_backends, backend_origins, get_backend
 from harness.backends.target import BackendDetector
 from harness.cli.options import json_option
 from harness.errors import EXIT_INFRA
+from harness.source.git import mask_url
+from harness.source.mirrors import mirrors
 
 DOCKER_PING_TIMEOUT_S = 5
 
@@ -129,6 +131,8 @@ def doctor_report(names: list[str], *, check_host: bool = True) -> dict[str, Any
         "backends": backends,
         "auto": auto,
         "shadowed_plugins": [k for k, v in origins.items() if v == "shadowed by built-in"],
+        # the operator's URL rewrites (HARNESS_MIRRORS, HARNESS_MIRRORS_FILE)
+        "mirrors": [{"prefix": m.prefix, "use": mask_url(m.use)} for m in mirrors()],
     }
     if check_host:
         docker = _docker()
@@ -193,6 +197,10 @@ def print_report(report: dict[str, Any], console: Console) -> None:
     for name in report["shadowed_plugins"]:
         console.print(
             f"[yellow]plugin {escape(name)} is ignored: a built-in backend has its name[/]"
+        )
+    for m in report["mirrors"]:
+        console.print(
+            f"mirror: {escape(m['prefix'])}… is fetched from {escape(m['use'])}…", highlight=False
         )
     host = report.get("host", {})
     for key, value in host.items():

@@ -32,6 +32,7 @@ from harness.reporting import actions
 from harness.reporting.console import ConsoleDisplay, summary_table
 from harness.reporting.outputs import write_merged_junit, write_summary_json, write_summary_md
 from harness.runner import CellInterrupted, RunOptions, RunStatus, RunSummary, run_cell
+from harness.source.mirrors import mirrors
 from harness.source.pairing import PullRequestBranch
 from harness.store import Store
 
@@ -191,6 +192,7 @@ def run(
     and OUT_DIR/<job-id>/ gets summary.json, summary.md, a merged junit.xml and the logs.
     """
     suites = load_suites(suites_dir or default_suites_dir())
+    mirrors()  # a malformed HARNESS_MIRRORS is a configuration error before anything runs
     cells = select(all_cells(suites, image_matrix()), list(patterns), list(skip))
     executor, executor_note = _choose_executor(executor)
     cells = for_executor(cells, executor)

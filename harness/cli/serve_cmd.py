@@ -30,6 +30,7 @@ from harness.reporting.github import Credentials
 from harness.service.dispatch_actions import DISPATCH
 from harness.service.journal import Journal
 from harness.service.redeliver import app_session, sweep
+from harness.source.mirrors import mirrors
 from harness.store import Store
 from harness.store.db import default_db_url
 
@@ -125,6 +126,7 @@ def serve(
     from harness.service.app import create_app
 
     setup_logging()
+    mirrors()  # a malformed HARNESS_MIRRORS: a configuration error now, not per run
     secret = read_secret(webhook_secret_file)
     if secret is None:
         logging.getLogger("harness.serve").warning(

@@ -19,6 +19,7 @@ from harness.errors import ConfigError
 from harness.planner import EXECUTOR_CHOICES
 from harness.reporting.github import Credentials, GitHubClient
 from harness.service.dispatch_actions import DISPATCH
+from harness.source.mirrors import mirrors
 from harness.store import Store
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -121,6 +122,7 @@ def worker(
     from harness.service.worker import Worker, WorkerSettings
 
     setup_logging(verbose)
+    mirrors()  # a malformed HARNESS_MIRRORS: a configuration error now, not per run
     log = logging.getLogger("harness.worker")
     suites_dir = suites_dir or default_suites_dir()
     config = service_config(config_file, suites_dir)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import SourceError
+from harness.source import mirrors
 
 DEFAULT_GIT_TIMEOUT_S = 900.0
 USERINFO_RE = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)([^/@\s]+)@")
@@ -135,6 +136,7 @@ class Git:
             # never a command from a repository's config or hooks, whoever wrote them
             *("-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null"),
             *(["-c", "protocol.file.allow=always"] if self.allow_file else []),
+            *mirrors.git_options(),  # the operator's mirrors (HARNESS_MIRRORS)
             *args,
         ]
         shown = shown_command(args)

@@ -397,3 +397,45 @@ def test_an_unreachable_upstream_says_what_to_do_next(harness: Harness) -> None:
     assert "Could not resolve host" in run["reason"]
     assert "next: no route to the upstream from here" in run["reason"]
     assert "--source DIR|URL" in run["reason"]
+
+
+def test_a_mirror_serves_every_fetch_and_the_fingerprint_says_so(
+    harness: Harness, upstream: UpstreamRepo, tmp_path: Path, suites_dir: Path, db_url: str
+) -> None:
+    """A runner that cannot reach the upstream's host fetches from a mirror, set once by
+    the operator (no suite file edited), pull-request refs included."""
+    head, _merge = upstream.pull_request(
+        9, {"tests/test_mirror.py": "def test_from_the_mirror():\n    assert True\n"}
+    )
+    mirror_root = tmp_path / "mirror"
+    subprocess.run(
+        ["git", "clone", "-q", "--mirror", upstream.url, str(mirror_root / "example/demo.git")],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    edit_suite(suites_dir, f"url: {upstream.url}", "url: https://github.invalid/example/demo.git")
+    unreachable = harness("run", "demo/cpu", "--json")
+    assert unreachable.code == 3, unreachable.err
+    env = {"HARNESS_MIRRORS": f"https://github.invalid/={mirror_root.as_uri()}/"}
+    res = harness(
+        "run", "demo/cpu", "--ref", "pr/9",
+        "--test-args", "tests/test_basic.py tests/test_mirror.py", "--json", env=env,
+    )  # fmt: skip
+    assert res.code == 1, res.err  # the fixture's own failures
+    run = only_run(res)
+    assert run["sha"] == head
+    assert run["counts"]["passed"] == BASIC_COUNTS["passed"] + 1
+    with Store.open(db_url) as store:
+        rec = store.get_run(run["run_id"])
+        assert rec.environment_id is not None
+        fingerprint = store.get_environment(rec.environment_id)
+    assert fingerprint["source"] == {
+        "url": "https://github.invalid/example/demo.git",
+        "fetched": (mirror_root / "example/demo.git").as_uri(),
+    }
+    doctor = harness("doctor", "--no-host", "--backend", "cpu", "--json", env=env)
+    assert doctor.json()["mirrors"] == [
+        {"prefix": "https://github.invalid/", "use": f"{mirror_root.as_uri()}/"}
+    ]
+    bad = harness("run", "demo/cpu", env={"HARNESS_MIRRORS": "https://github.invalid/"})
+    assert bad.code == 2
+    assert "is not PREFIX=REPLACEMENT" in bad.err
