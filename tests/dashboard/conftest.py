@@ -116,12 +116,12 @@ def served(filled: Filled) -> Iterator[str]:
         import httpx2 as httpx
 
         try:
-            return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
+            return httpx.get(f"{url}/healthz", timeout=10).status_code == 200
         except httpx.HTTPError:
             return False
 
     try:
-        wait_for(up, 60, "harness serve")
+        wait_for(up, 180, "harness serve")
         yield url
     finally:
         proc.terminate()

@@ -134,4 +134,4 @@ def test_static_export_works_from_a_plain_file_server(page: Any, filled: Filled)
         assert "No op results yet" in page.inner_text("main")
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        proc.wait(timeout=60)

@@ -174,13 +174,13 @@ class Service:
             ],
             env=env, stdout=self.log.open("wb"), stderr=subprocess.STDOUT,
         )  # fmt: skip
-        wait_for(self._up, 60, "the service to answer /healthz", self)
+        wait_for(self._up, 180, "the service to answer /healthz", self)
 
     def _up(self) -> bool:
         if self.proc.poll() is not None:
             raise AssertionError(f"harness serve exited: {self.log.read_text()[-3000:]}")
         try:
-            return httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200
+            return httpx.get(f"{self.url}/healthz", timeout=10).status_code == 200
         except httpx.HTTPError:
             return False
 
@@ -199,10 +199,10 @@ class Service:
         )  # fmt: skip
 
     def api(self, path: str) -> Any:
-        return httpx.get(f"{self.url}{path}", timeout=10).json()
+        return httpx.get(f"{self.url}{path}", timeout=60).json()
 
     def text(self, path: str) -> str:
-        return httpx.get(f"{self.url}{path}", timeout=10).text
+        return httpx.get(f"{self.url}{path}", timeout=60).text
 
     def logs(self) -> str:
         return "\n".join(p.read_text(errors="replace") for p in sorted(self.tmp.glob("*.log")))

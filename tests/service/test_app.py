@@ -172,27 +172,28 @@ def test_harness_serve_answers_over_http(
     )  # fmt: skip
     try:
         base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
+        deadline = time.monotonic() + 180  # a hang guard: start-up on a busy machine is slow
+        while time.monotonic() < deadline:
             try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                if httpx.get(f"{base}/healthz", timeout=10).status_code == 200:
                     break
             except httpx.TransportError:
-                time.sleep(0.1)
+                time.sleep(0.2)
         body = json.dumps(webhook_examples["ping"][0]).encode()
         headers = {"X-GitHub-Event": "ping", "X-GitHub-Delivery": "d-1",
                    "X-Hub-Signature-256": sign(SECRET, body)}  # fmt: skip
         started = time.perf_counter()
-        res = httpx.post(f"{base}/webhook", content=body, headers=headers, timeout=5)
+        res = httpx.post(f"{base}/webhook", content=body, headers=headers, timeout=30)
         elapsed = time.perf_counter() - started
         assert res.status_code == 202, res.text
         assert res.json()["event"] == "ping"
         forged = httpx.post(f"{base}/webhook", content=body, headers={**headers,
-                            "X-Hub-Signature-256": sign(b"x", body)}, timeout=5)  # fmt: skip
+                            "X-Hub-Signature-256": sign(b"x", body)}, timeout=30)  # fmt: skip
         assert forged.status_code == 401
-        assert elapsed < 5
+        assert elapsed < 10  # GitHub's own limit for an answer
     finally:
         proc.terminate()
-        out, _ = proc.communicate(timeout=10)
+        out, _ = proc.communicate(timeout=60)
     assert SECRET.decode() not in out  # the secret is never logged
 
 

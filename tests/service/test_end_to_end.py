@@ -216,7 +216,7 @@ def test_worker_killed_mid_test_is_retried_for_real_and_its_orphan_stopped(
         wait_for((pids / "attempt1").exists, 240, "the first attempt's test to start", svc)
         orphan = int((pids / "attempt1").read_text())
         first.send_signal(signal.SIGKILL)
-        first.wait(timeout=10)
+        first.wait(timeout=60)
         assert alive(orphan)  # the dead worker's test runs on by itself
         (item,) = pr_items(svc, 9)
         assert (item["state"], item["lease_owner"]) == ("leased", "doomed")
@@ -291,7 +291,7 @@ def test_untrusted_pull_request_waits_and_its_overdue_report_is_flagged(
         assert "stranger (NONE) is not trusted" in item["detail"]
         (overdue,) = svc.api("/api/ledger?overdue=1")["reports"]
         assert (overdue["head_sha"], overdue["overdue"]) == (head, True)
-        metrics = httpx.get(f"{svc.url}/metrics", timeout=10).text
+        metrics = httpx.get(f"{svc.url}/metrics", timeout=60).text
         assert "harness_reports_overdue 1" in metrics
         assert 'harness_queue_items{state="held"} 1' in metrics
         (waiting,) = statuses(gh)

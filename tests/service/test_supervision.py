@@ -61,7 +61,7 @@ def test_a_dead_worker_is_restarted_and_healthz_says_so(
         tmp_path, suites, f"sqlite:///{tmp_path / 'harness.db'}", service_env(gh, shared_cache)
     )
     try:
-        (first,) = wait_for(lambda: worker_pids(svc.proc.pid), 60, "the embedded worker", svc)
+        (first,) = wait_for(lambda: worker_pids(svc.proc.pid), 180, "the embedded worker", svc)
         assert health(svc)["status"] == "ok"
         # the database URL (a password in it, maybe) is not on the worker's command line,
         # which every user of the machine can read; it is in its environment
@@ -79,7 +79,7 @@ def test_a_dead_worker_is_restarted_and_healthz_says_so(
             svc,
         )
         assert seen["problems"] == ["worker(s) down: w0"]
-        wait_for(lambda: health(svc)["status"] == "ok", 60, "the worker to be restarted", svc)
+        wait_for(lambda: health(svc)["status"] == "ok", 180, "the worker to be restarted", svc)
         (second,) = worker_pids(svc.proc.pid)
         assert second != first
         assert "worker w0 (pid" in svc.logs()
