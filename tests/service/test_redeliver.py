@@ -137,7 +137,7 @@ def test_serve_sweeps_by_itself_with_app_credentials(
     try:
         wait_for(
             lambda: gh.recorder.matching("POST", r"^/app/hook/deliveries/3/attempts$"),
-            60,
+            180,
             "serve to ask GitHub to redeliver",
             svc,
         )

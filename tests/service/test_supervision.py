@@ -74,7 +74,7 @@ def test_a_dead_worker_is_restarted_and_healthz_says_so(
         # degraded until the supervisor has started a new one
         seen = wait_for(
             lambda: health(svc) if health(svc)["status"] == "degraded" else None,
-            30,
+            180,
             "/healthz to say degraded",
             svc,
         )
