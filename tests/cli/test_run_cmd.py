@@ -268,6 +268,14 @@ def test_source_directory_runs_in_place(
     assert "uncommitted changes" in res.err
 
 
+#: ``harness`` started with SIGINT at its default and unblocked, as a terminal starts it
+AS_FROM_A_TERMINAL = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT}); "
+    "os.execv(sys.executable, [sys.executable, '-m', 'harness', *sys.argv[1:]])"
+)
+
+
 def test_ctrl_c_records_the_run_as_cancelled(
     harness: Harness, tmp_path: Path, suites_dir: Path, shared_cache: Path, db_url: str
 ) -> None:
@@ -279,7 +287,9 @@ def test_ctrl_c_records_the_run_as_cancelled(
         "HARNESS_CACHE": str(shared_cache),
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "harness", "run", "demo", "--subset", "hang", "--json"],
+        # as a terminal starts it: in full parallel runs the pytest worker had come to
+        # ignore SIGINT (four presses 30 s apart, none heeded) and passed that on
+        [sys.executable, "-c", AS_FROM_A_TERMINAL, "run", "demo", "--subset", "hang", "--json"],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
@@ -291,22 +301,8 @@ def test_ctrl_c_records_the_run_as_cancelled(
         if "test step 'unit' started" in line:
             break
     time.sleep(1.5)
-    # Ctrl-C, pressed again while the run goes on (a hang guard, not a deadline). In two
-    # full parallel runs of 2026-12-06 the first SIGINT was not acted on and the step ran
-    # to its 120 s timeout (not reproduced alone, nor under a CPU hog): until that is
-    # understood, the test says how many it took rather than hiding it.
-    presses = 0
-    while True:
-        proc.send_signal(signal.SIGINT)
-        presses += 1
-        try:
-            out, err = proc.communicate(timeout=30)
-            break
-        except subprocess.TimeoutExpired:
-            if presses == 10:
-                proc.kill()
-                raise
-    print(f"Ctrl-C presses needed: {presses}")
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=300)  # a hang guard, not a deadline
     assert proc.returncode == 130, err
     assert json.loads(out)["runs"][0]["status"] == "cancelled"
     store = Store.open(db_url)
