@@ -20,6 +20,7 @@ from harness.executors.process import StepOutcome
 from harness.matrix import Cell
 from harness.results.model import OUTCOMES
 from harness.runner import RunStatus, RunSummary
+from harness.store import models
 
 STATUS_STYLE = {
     RunStatus.PASSED: "green",
@@ -97,13 +98,8 @@ class ConsoleDisplay:
 
 
 def status_label(run: RunSummary) -> str:
-    """The status as every report says it: ``known failures`` when each failure is
-    explained (:mod:`harness.verdict.explained`), ``failed (N known)`` when some are."""
-    if run.status is RunStatus.FAILED and run.explained:
-        if run.conclusion == "success":
-            return f"known failures ({run.explained})"
-        return f"failed ({run.explained} known)"
-    return run.status.value
+    """The status as every report says it (:func:`harness.store.models.status_label`)."""
+    return models.status_label(run.status.value, run.failing, run.explained)
 
 
 def counts_text(counts: dict[str, int], sep: str = "\n") -> str:

@@ -403,6 +403,17 @@ class OpFallback(Base):
     count: Mapped[int] = mapped_column(Integer)
 
 
+def status_label(status: str, failing: int, explained: int | None) -> str:
+    """A run's status as every report says it: ``known failures (N)`` when each failure
+    is explained (:mod:`harness.verdict.explained`), ``failed (N known)`` when some are,
+    else the status."""
+    if status == "failed" and explained:
+        if explained == failing:
+            return f"known failures ({explained})"
+        return f"failed ({explained} known)"
+    return status
+
+
 @dataclass(frozen=True, slots=True)
 class RunRecord:
     """One row of ``runs``, detached from the database. Datetimes are aware UTC."""
@@ -440,13 +451,9 @@ class RunRecord:
 
     @property
     def label(self) -> str:
-        """The status as every report says it: ``known failures (N)``, ``failed (N
-        known)``, else the status."""
-        if self.status == "failed" and self.explained:
-            if self.all_explained:
-                return f"known failures ({self.explained})"
-            return f"failed ({self.explained} known)"
-        return self.status
+        """The status as every report says it (:func:`status_label`)."""
+        failing = self.counts.get("failed", 0) + self.counts.get("error", 0)
+        return status_label(self.status, failing, self.explained)
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> RunRecord:
