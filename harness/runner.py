@@ -125,6 +125,8 @@ class RunSummary:
     explained: int = 0
     #: where the job's reports are (summary.json, summary.md, junit.xml, logs)
     out_dir: Path | None = None
+    #: notes of the result parsers ("FILE: note"), e.g. skips that could not be told
+    notes: list[str] = field(default_factory=list)
 
     @property
     def failing(self) -> int:
@@ -153,6 +155,7 @@ class RunSummary:
             "duration_s": round(self.duration_s, 3),
             "reason": self.reason,
             "reports": str(self.out_dir) if self.out_dir is not None else None,
+            "notes": list(self.notes),
         }
 
 
@@ -644,6 +647,7 @@ def _ingest_step_results(
                 add_op_records(store, run_id, iter_op_records(path, spec.format))
             for key, value in report.counts.items():
                 summary.counts[key] = summary.counts.get(key, 0) + value
+            summary.notes.extend(f"{path.name}: {note}" for note in report.notes)
             if report.crashed:
                 reason = report.crash_reason or f"{path.name}: unreadable"
                 summary.crash_reasons.append(reason)

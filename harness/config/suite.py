@@ -71,7 +71,8 @@ class ResultFile(_Strict):
     path: str = Field(description="Path relative to the results directory; globs allowed.")
     format: str = Field(
         default="junit",
-        description="Parser name: junit (pytest xunit1/xunit2), ctest-junit, gtest-xml, "
+        description="Parser name: junit (pytest xunit1/xunit2), ctest-junit, gtest-xml, opencv-ts "
+        "(gtest XML of OpenCV's ts with its console log NAME.log for skips), "
         "test-backend-ops (llama.cpp console output), test-backend-ops-csv, test-backend-ops-sql",
     )
     optional: bool = Field(

@@ -27,6 +27,7 @@ from harness.results.model import (
     clean_test_id,
     truncate_message,
 )
+from harness.results.opencv_ts import parse_opencv_ts
 from harness.results.xmlstream import crash
 
 _FAILING = frozenset({Outcome.FAILED, Outcome.ERROR})
@@ -37,6 +38,7 @@ FORMATS: dict[str, Parser] = {
     "junit": parse_pytest_junit,
     "ctest-junit": parse_ctest_junit,
     "gtest-xml": parse_gtest_xml,
+    "opencv-ts": parse_opencv_ts,
     **{fmt: make_parser(fmt) for fmt in OP_FORMATS},
 }
 

@@ -71,6 +71,9 @@ class ParseReport:
     #: ids of failed and errored cases, in file order, at most :data:`MAX_TRACKED_FAILURES`
     #: (the runner re-runs them)
     failing: list[str] = field(default_factory=list)
+    #: what a reader of the results should know that is not a crash (e.g. skips that could
+    #: not be told apart from passes)
+    notes: list[str] = field(default_factory=list)
 
     def note_failing(self, test_id: str) -> None:
         if len(self.failing) < MAX_TRACKED_FAILURES:
