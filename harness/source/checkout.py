@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 from harness.errors import CommitGone, SourceError
+from harness.source import mirrors
 from harness.source.git import (
     USERINFO_RE,
     Git,
@@ -111,6 +112,8 @@ def prepare_source(
     git = Git(timeout, allow_file=not is_remote_url(url) or url.startswith("file://"))
     fetch_url = url if is_remote_url(url) else str(Path(url).expanduser().resolve())
     shown = mask_url(url)
+    if (fetched := mirrors.rewrite(url)) != url:  # say where git really goes
+        shown += f" (as {mask_url(fetched)}, by HARNESS_MIRRORS)"
     work_dir, cache_dir = work_dir.absolute(), cache_dir.absolute()
     _check_work_dir(work_dir)
     mirror = mirror_path(url, cache_dir)

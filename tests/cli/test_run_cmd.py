@@ -446,6 +446,14 @@ def test_a_mirror_serves_every_fetch_and_the_fingerprint_says_so(
     assert doctor.json()["mirrors"] == [
         {"prefix": "https://github.invalid/", "use": f"{mirror_root.as_uri()}/"}
     ]
+    # a mirror without the repository: the error names where git really fetched from
+    astray = harness(
+        "run", "demo/cpu", "--json",
+        env={"HARNESS_MIRRORS": f"https://github.invalid/={mirror_root.as_uri()}/nowhere/"},
+    )  # fmt: skip
+    assert astray.code == 3, astray.err
+    assert f"{mirror_root.as_uri()}/nowhere/example/demo.git" in only_run(astray)["reason"]
+    assert "HARNESS_MIRRORS" in only_run(astray)["reason"]
     bad = harness("run", "demo/cpu", env={"HARNESS_MIRRORS": "https://github.invalid/"})
     assert bad.code == 2
     assert "is not PREFIX=REPLACEMENT" in bad.err
