@@ -30,6 +30,7 @@ from harness.executors.provenance import Provenance
 from harness.fingerprint import host_fingerprint
 from harness.matrix import Cell
 from harness.next_steps import with_next_step
+from harness.path_choice import PathChoice, git_contains, resolve_paths
 from harness.rerun import StepFailures, rerun_failures
 from harness.results.backend_ops import OP_FORMATS, iter_op_records
 from harness.results.collect import Collected, collect_result_files, matches
@@ -127,6 +128,10 @@ class RunSummary:
     out_dir: Path | None = None
     #: notes of the result parsers ("FILE: note"), e.g. skips that could not be told
     notes: list[str] = field(default_factory=list)
+    #: the selection arguments the test steps ran with ({path:NAME} replaced)
+    args: str | None = None
+    #: which alternative of each declared path ({path:NAME}) the run used, and why
+    paths: dict[str, PathChoice] = field(default_factory=dict)
 
     @property
     def failing(self) -> int:
@@ -336,6 +341,18 @@ def run_cell(
         sources = _checkout_companions(suite, options, repos_dir, companions, cell, display)
         if sources:
             fingerprint["sources"] = sources
+        args, summary.paths = resolve_paths(
+            selection_args(suite, options),
+            suite.paths,
+            checkout.path,
+            git_contains(checkout.path),
+        )
+        summary.args = args
+        if summary.paths:
+            fingerprint["paths"] = {name: c.as_json() for name, c in summary.paths.items()}
+            store.set_environment(run_id, fingerprint)
+            for choice in summary.paths.values():
+                display.note(cell, f"test path {choice.describe()}")
         ctx = CellContext(
             repos_dir=repos_dir,
             cell=cell,
@@ -344,7 +361,7 @@ def run_cell(
             source_dir=checkout.path,
             results_dir=results_dir,
             log_dir=log_dir,
-            args=selection_args(suite, options),
+            args=args,
             pass_env=options.pass_env,
             target=target,
             backend_env=target.environment(),

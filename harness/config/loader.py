@@ -125,6 +125,10 @@ def load_suite(path: Path, text: str | None = None) -> Suite:
             f"{doc.where(('name',))}: name: '{suite.name}' does not match the file name "
             f"'{path.name}' (a suite named X lives in suites/X.yaml)"
         )
+    if problems := suite.undeclared_path_refs():
+        raise ConfigError(
+            "\n".join(f"{doc.where(key)}: {format_key_path(key)}: {msg}" for key, msg in problems)
+        )
     return suite
 
 

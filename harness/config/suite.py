@@ -9,6 +9,7 @@ and which result files its test steps write. The model is strict: unknown keys a
 from __future__ import annotations
 
 import difflib
+import posixpath
 import re
 from enum import StrEnum
 from typing import Annotated, Any
@@ -233,6 +234,90 @@ class Subset(_Strict):
     description: str = ""
 
 
+#: ``{path:NAME}`` in selection arguments: the alternative of ``paths.NAME`` chosen at the
+#: tested commit
+PATH_REF_RE = re.compile(r"\{path:([^{}\s]*)\}")
+_PATH_NAME_RE = r"^[a-z0-9][a-z0-9_-]*$"
+_SHA_RE = r"^[0-9a-f]{7,40}$"
+
+
+def path_refs(args: str) -> list[str]:
+    """The ``NAME`` of every ``{path:NAME}`` in ``args``, in order."""
+    return [m.group(1) for m in PATH_REF_RE.finditer(args)]
+
+
+def undeclared_message(name: str, declared: Any) -> str:
+    """``{path:NAME}`` names no declared path: what the error says."""
+    known = ", ".join(sorted(declared)) or "none"
+    close = difflib.get_close_matches(name, list(declared), n=1)
+    hint = f"did you mean '{{path:{close[0]}}}'? " if close else ""
+    return f"'{{path:{name}}}' names no entry of 'paths'; {hint}declared: {known}"
+
+
+class PathAlternative(_Strict):
+    """One place a test path may be at a commit. It is chosen when it exists there and its
+    commit conditions hold."""
+
+    path: str = Field(
+        description="Path relative to the declaration's 'under' directory, as the test "
+        "command takes it ('..' allowed while it stays inside the source tree)."
+    )
+    since: str | None = Field(
+        default=None,
+        pattern=_SHA_RE,
+        description="Only at commits that contain this commit (hex SHA, 7 to 40 digits): "
+        "e.g. the upstream commit that moved the tests here.",
+    )
+    before: str | None = Field(
+        default=None,
+        pattern=_SHA_RE,
+        description="Only at commits that do not contain this commit (hex SHA).",
+    )
+
+    @field_validator("path")
+    @classmethod
+    def _relative(cls, v: str) -> str:
+        if not v.strip() or v.startswith("/") or any(ch.isspace() for ch in v):
+            raise ValueError("must be a relative path without spaces")
+        return v
+
+
+class DeclaredPath(_Strict):
+    """A test path that moved upstream: the alternatives, in order of preference. The first
+    that exists at the tested commit (and whose commit conditions hold) replaces
+    ``{path:NAME}`` in the selection arguments; the choice is recorded in the run."""
+
+    under: str = Field(
+        default=".",
+        description="Directory (relative to the source root) the alternatives are relative "
+        "to: the test step's workdir.",
+    )
+    alternatives: list[PathAlternative] = Field(
+        min_length=1, description="Candidates, most preferred first; a string is a path."
+    )
+    description: str = ""
+
+    @field_validator("under")
+    @classmethod
+    def _under(cls, v: str) -> str:
+        return _inside(v, "the source root")
+
+    @field_validator("alternatives", mode="before")
+    @classmethod
+    def _strings_are_paths(cls, v: Any) -> Any:
+        if isinstance(v, list):
+            return [{"path": a} if isinstance(a, str) else a for a in v]
+        return v
+
+    @model_validator(mode="after")
+    def _inside_source(self) -> DeclaredPath:
+        for alt in self.alternatives:
+            joined = posixpath.normpath(posixpath.join(self.under, alt.path))
+            if joined == ".." or joined.startswith("../"):
+                raise ValueError(f"alternative '{alt.path}' leaves the source tree")
+        return self
+
+
 class KnownFailure(_Strict):
     tests: list[str] = Field(min_length=1, description="Test id globs.")
     reason: str = Field(min_length=1)
@@ -263,6 +348,12 @@ class Suite(_Strict):
         description="More repositories checked out for every cell, under {repos_dir}.",
     )
     backends: dict[str, BackendRecipe] = Field(min_length=1)
+    paths: dict[str, DeclaredPath] = Field(
+        default_factory=dict,
+        description="Test paths that moved upstream, by name: '{path:NAME}' in default_args, "
+        "a subset's args or --test-args becomes the first alternative present at the tested "
+        "commit (recorded in the run); none present is an error naming them all.",
+    )
     default_args: str = Field(default="", description="{args} when no subset is chosen.")
     subsets: dict[str, Subset] = Field(default_factory=dict)
     known_failures: list[KnownFailure] = Field(default_factory=list)
@@ -299,6 +390,26 @@ class Suite(_Strict):
             if not re.match(NAME_RE, name):
                 raise ValueError(f"backend name {name!r} must match {NAME_RE}")
         return v
+
+    @field_validator("paths")
+    @classmethod
+    def _path_names(cls, v: dict[str, DeclaredPath]) -> dict[str, DeclaredPath]:
+        for name in v:
+            if not re.match(_PATH_NAME_RE, name):
+                raise ValueError(f"path name {name!r} must match {_PATH_NAME_RE}")
+        return v
+
+    def undeclared_path_refs(self) -> list[tuple[tuple[str, ...], str]]:
+        """``(key path, message)`` for each ``{path:NAME}`` in the suite's own selection
+        arguments that ``paths`` does not declare (the loader locates them)."""
+        where: list[tuple[tuple[str, ...], str]] = [(("default_args",), self.default_args)]
+        where += [(("subsets", name, "args"), sub.args) for name, sub in self.subsets.items()]
+        problems = []
+        for key, args in where:
+            for name in path_refs(args):
+                if name not in self.paths:
+                    problems.append((key, undeclared_message(name, self.paths)))
+        return problems
 
     @field_validator("companions")
     @classmethod

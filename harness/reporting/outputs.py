@@ -38,6 +38,8 @@ def write_summary_json(path: Path, job_id: str, runs: Sequence[RunSummary]) -> N
                 "ref": r.ref,
                 "reason": r.reason,
                 "log_dir": str(r.log_dir) if r.log_dir else None,
+                "args": r.args,
+                "paths": {name: c.as_json() for name, c in r.paths.items()},
             }
             for r in runs
         ],
@@ -127,6 +129,8 @@ def write_summary_md(
     for r in runs:
         if r.reason:
             lines += ["", f"**{r.cell.id}**: {_md_escape(r.reason)}"]
+        for choice in r.paths.values():
+            lines += ["", f"**{r.cell.id}**: test path {_md_escape(choice.describe())}"]
         n_failing = r.counts["failed"] + r.counts["error"]
         if not n_failing:
             continue
