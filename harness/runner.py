@@ -595,10 +595,13 @@ def _run_test_steps(
                 f"test step '{step.name}' was {outcome.describe()}; results may be incomplete",
             )
         elif outcome.exit_code != 0 and new_failures == 0:
+            # the runner's own last words say why (pytest: "ERROR: file or directory not
+            # found: PATH" for a listed test path the commit does not have)
+            said = _last_words(outcome.tail)
             problem.add(
                 RunStatus.ERROR,
-                f"test step '{step.name}' {outcome.describe()} but its results show no failure "
-                f"(see {outcome.log_path.name})",
+                f"test step '{step.name}' {outcome.describe()} but its results show no failure"
+                f"{said} (see {outcome.log_path.name})",
             )
     if ctx.reruns > 0 and any(f.failing for f in failed_steps):
         done = rerun_failures(
@@ -674,6 +677,15 @@ def _ingest_step_results(
 
 def _status_of_failed_step(outcome: StepOutcome) -> RunStatus:
     return RunStatus.TIMEOUT if outcome.timed_out else RunStatus.ERROR
+
+
+def _last_words(tail: list[str]) -> str:
+    """``": <line>"``: the last ``ERROR:`` line of a step's output tail (pytest's usage
+    errors), else its last non-empty line; empty when the tail is."""
+    lines = [line.strip() for line in tail if line.strip()]
+    errors = [line for line in lines if line.startswith("ERROR:")]
+    said = errors[-1] if errors else lines[-1] if lines else ""
+    return f": {said[:200]}" if said else ""
 
 
 def _step_reason(phase: Phase, outcome: StepOutcome) -> str:
