@@ -49,6 +49,8 @@ class VerdictOptions:
 class SuiteContext:
     rules: list[QuarantineRule]
     result_format: str | None
+    #: the test steps' working directory when they all share one, else "."
+    test_workdir: str = "."
 
 
 def suite_context(suites_dir: Path | None, run: RunRecord) -> SuiteContext:
@@ -64,7 +66,12 @@ def suite_context(suites_dir: Path | None, run: RunRecord) -> SuiteContext:
     rules += known_failure_rules(suite, run.cell, str(suite_file))
     recipe = suite.backends.get(run.backend)
     formats = {rf.format for step in recipe.test for rf in step.results} if recipe else set()
-    return SuiteContext(rules, formats.pop() if len(formats) == 1 else None)
+    workdirs = {step.workdir for step in recipe.test} if recipe else set()
+    return SuiteContext(
+        rules,
+        formats.pop() if len(formats) == 1 else None,
+        workdirs.pop() if len(workdirs) == 1 else ".",
+    )
 
 
 def run_outcomes(store: Store, run_id: int) -> RunOutcomes:
@@ -137,6 +144,7 @@ def gather_verdict(store: Store, run_id: int, options: VerdictOptions | None = N
         drift=environment_drift(store, choice.run, run) if choice.run is not None else [],
         reference=reference,
         result_format=context.result_format,
+        test_workdir=context.test_workdir,
         policy=options.policy,
     )
 

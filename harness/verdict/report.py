@@ -39,6 +39,9 @@ class Verdict:
     #: the result format of the cell's test steps when they all use one (for the
     #: reproduce commands)
     result_format: str | None = None
+    #: the working directory of the cell's test steps (relative to the source root) when
+    #: they all use one: the reproduce commands' test paths are relative to it
+    test_workdir: str = "."
 
     @property
     def drift_explains(self) -> bool:
@@ -47,7 +50,11 @@ class Verdict:
     def reproduce(self, test_id: str) -> str:
         """The command that runs ``test_id`` locally on this run's commit."""
         return reproduce_command(
-            self.run.cell, self.run.sha or self.run.ref, test_id, self.result_format
+            self.run.cell,
+            self.run.sha or self.run.ref,
+            test_id,
+            self.result_format,
+            self.test_workdir,
         )
 
     def counts(self) -> dict[str, int]:
@@ -113,6 +120,7 @@ def build_verdict(
     drift: Sequence[EnvChange] = (),
     reference: ReferenceRun | None = None,
     result_format: str | None = None,
+    test_workdir: str = ".",
     policy: FlakePolicy | None = None,
 ) -> Verdict:
     """Classify, conclude and measure coverage for ``run``; see :mod:`.classify`."""
@@ -147,6 +155,7 @@ def build_verdict(
         coverage=coverage(current.outcomes, reference),
         expired_quarantine=tuple(expired_quarantine),
         result_format=result_format,
+        test_workdir=test_workdir,
     )
 
 

@@ -47,12 +47,30 @@ def pytest_node_prefix(pattern: str) -> str | None:
     return pytest_node_id(head)
 
 
-def selection_args(test_id: str, result_format: str | None) -> str | None:
+def from_workdir(node: str, workdir: str) -> str:
+    """A pytest node id (its path relative to pytest's rootdir) as the test step, which
+    runs in ``workdir`` (relative to the source root), takes it on its command line.
+
+    The rootdir (where pytest.ini or the like is) is the workdir or one of its parents in
+    the recipes the harness knows: DeepSpeed's steps run in ``tests/unit`` under the
+    rootdir ``tests``, so ``unit/runtime/test_x.py::t`` is ``runtime/test_x.py::t`` there.
+    The longest tail of ``workdir`` that starts the node id is taken off; a node id that
+    starts with none is taken as relative to the workdir already (rootdir = workdir)."""
+    parts = [p for p in workdir.strip("/").split("/") if p not in ("", ".")]
+    for k in range(len(parts), 0, -1):
+        prefix = "/".join(parts[-k:]) + "/"
+        if node.startswith(prefix):
+            return node[len(prefix) :]
+    return node
+
+
+def selection_args(test_id: str, result_format: str | None, workdir: str = ".") -> str | None:
     """What ``--test-args`` selects just this test with, for a suite whose test steps write
-    ``result_format``; ``None`` when there is no such argument (ctest, mixed formats)."""
+    ``result_format`` and run in ``workdir``; ``None`` when there is no such argument
+    (ctest, mixed formats)."""
     if result_format in PYTEST_FORMATS:
         node = pytest_node_id(test_id)
-        return shlex.quote(node) if node else None
+        return shlex.quote(from_workdir(node, workdir)) if node else None
     if result_format in GTEST_FORMATS:
         return f"--gtest_filter={shlex.quote(test_id)}"
     if result_format in BACKEND_OPS_FORMATS:
@@ -61,12 +79,15 @@ def selection_args(test_id: str, result_format: str | None) -> str | None:
     return None
 
 
-def reproduce_command(cell: str, ref: str | None, test_id: str, result_format: str | None) -> str:
-    """``harness run CELL --ref SHA --test-args 'ARGS'``: the run of one test, locally."""
+def reproduce_command(
+    cell: str, ref: str | None, test_id: str, result_format: str | None, workdir: str = "."
+) -> str:
+    """``harness run CELL --ref SHA --test-args 'ARGS'``: the run of one test, locally; the
+    arguments are as the test step takes them in its ``workdir``."""
     cmd = ["harness", "run", cell]
     if ref:
         cmd += ["--ref", ref]
-    args = selection_args(test_id, result_format)
+    args = selection_args(test_id, result_format, workdir)
     if args:
         cmd += ["--test-args", args]
     return " ".join(shell_word(w) for w in cmd)
