@@ -679,7 +679,7 @@ def _status_of_failed_step(outcome: StepOutcome) -> RunStatus:
     return RunStatus.TIMEOUT if outcome.timed_out else RunStatus.ERROR
 
 
-def _last_words(tail: list[str]) -> str:
+def _last_words(tail: Iterable[str]) -> str:
     """``": <line>"``: the last ``ERROR:`` line of a step's output tail (pytest's usage
     errors), else its last non-empty line; empty when the tail is."""
     lines = [line.strip() for line in tail if line.strip()]
