@@ -6,8 +6,10 @@ service's ``POST /api/results``) loads it into the main database. One directory 
 
 ``run.json``       format ``harness.bundle/1``: the run's record (cell, upstream, ref, SHA,
                    merge base, status and reason, times, counts), its environment
-                   fingerprint, reruns, and where it came from (bundle id, GitHub run id,
-                   the queue item it answers)
+                   fingerprint, the selection it made (subset, args) and the
+                   pytest-randomly seed per test step, reruns (with the test order
+                   each ran in: ``rerun_orderings``), and where it came from (bundle
+                   id, GitHub run id, the queue item it answers)
 ``results.jsonl.gz``  one JSON object per test case, streamed both ways
 
 Ingesting is idempotent: a bundle already loaded (same bundle id, kept in
@@ -32,9 +34,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -52,6 +55,7 @@ from harness.matrix import CELL_PART
 from harness.results.model import Outcome, TestResult, clean_test_id, truncate_message
 from harness.store import Store
 from harness.store.models import COUNT_COLUMNS, Run
+from harness.test_order import valid_ordering
 
 FORMAT = "harness.bundle/1"
 #: a run.json bigger than this is not one (environments are a few KB)
@@ -72,6 +76,15 @@ class BundleTooLarge(ConfigError):
 
 class BundleConflict(ConfigError):
     """A bundle id already stored, with other content."""
+
+
+def _ordering(value: str) -> str:
+    if not valid_ordering(value):
+        raise ValueError(f"{value[:40]!r} is not a test order (seed=N or fixed)")
+    return value
+
+
+Ordering = Annotated[str, Field(max_length=32), AfterValidator(_ordering)]
 
 
 class ByteBudget:
@@ -109,6 +122,11 @@ class BundleRun(_Model):
     counts: dict[Outcome, NonNegativeInt]
     #: failures a known failure or quarantine entry explained where it ran
     explained: int | None = Field(default=None, ge=0, le=MAX_COUNT)
+    subset: str | None = Field(default=None, pattern=r"^[^\x00-\x1f\x7f]+$", max_length=100)
+    args: str | None = Field(default=None, max_length=20000)
+    seeds: (
+        dict[Annotated[str, Field(max_length=200)], Annotated[int, Field(ge=0, lt=2**63)]] | None
+    ) = Field(default=None, max_length=100)
 
     @field_validator("started_at", "finished_at")
     @classmethod
@@ -157,6 +175,8 @@ class BundleDoc(_Model):
     run: BundleRun
     environment: dict[str, Any] | None = None
     reruns: dict[str, list[Outcome]] = Field(default_factory=dict)
+    #: per test, the test order of each rerun in ``reruns`` (``seed=N``, ``fixed``, null)
+    rerun_orderings: dict[str, list[Ordering | None]] = Field(default_factory=dict)
     results: int | None = Field(default=None, ge=0, le=MAX_COUNT)
     origin: BundleOrigin = Field(default_factory=BundleOrigin)
 
@@ -164,7 +184,8 @@ class BundleDoc(_Model):
 runs_t = cast(Table, Run.__table__)
 _RECORD_KEYS = (
     "cell", "suite", "backend", "variant", "upstream", "ref", "sha", "status", "reason",
-    "executor", "duration_s", "base_sha", "is_default_branch", "explained",
+    "executor", "duration_s", "base_sha", "is_default_branch", "explained", "subset",
+    "args", "seeds",
 )  # fmt: skip
 
 
@@ -202,7 +223,9 @@ def write_bundle(store: Store, run_ids: list[int], out: Path) -> list[Path]:
                 fh.write(json.dumps([r.test_id, r.outcome.value, r.duration_s, r.message]))
                 fh.write("\n")
                 count += 1
-        reruns = {t: [o.value for o in outs] for t, outs in store.rerun_outcomes(run_id).items()}
+        done = store.rerun_orderings(run_id)
+        reruns = {t: [o.value for o, _ in outs] for t, outs in done.items()}
+        orderings = {t: [order for _, order in outs] for t, outs in done.items()}
         doc = {
             "format": FORMAT,
             "bundle_id": bundle_id,
@@ -217,6 +240,7 @@ def write_bundle(store: Store, run_ids: list[int], out: Path) -> list[Path]:
             if run.environment_id
             else None,
             "reruns": reruns,
+            "rerun_orderings": {t: o for t, o in orderings.items() if any(o)},
             "results": count,
             "origin": origin,
         }
@@ -363,12 +387,16 @@ def ingest_bundle(store: Store, bundle: Bundle, job_id: str | None = None) -> tu
         "base_sha": r.base_sha,
         "is_default_branch": r.is_default_branch,
         "explained": r.explained,
+        "subset": r.subset,
+        "args": r.args,
+        "seeds": r.seeds,
         "log_dir": None,
         "out_dir": str(bundle.path),
         **{col: int(r.counts.get(Outcome(key), 0)) for key, col in COUNT_COLUMNS.items()},
     }
+    orderings = bundle.model.rerun_orderings
     reruns = [
-        (clean_test_id(t), attempt, o.value, 0.0, None)
+        (clean_test_id(t), attempt, o.value, 0.0, None, _nth(orderings.get(t), attempt - 1))
         for t, outs in bundle.model.reruns.items()
         for attempt, o in enumerate(outs, 1)
     ]
@@ -382,6 +410,10 @@ def ingest_bundle(store: Store, bundle: Bundle, job_id: str | None = None) -> tu
     if not new:
         _same_as_stored(store, bundle, run_id)
     return run_id, new
+
+
+def _nth(items: list[str | None] | None, i: int) -> str | None:
+    return items[i] if items is not None and i < len(items) else None
 
 
 def check_conflict(store: Store, bundle: Bundle) -> None:

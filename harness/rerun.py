@@ -9,6 +9,19 @@ with the same command and selection, narrowed to the tests still failing:
   the command line overrides it, and then its reruns run its whole selection);
 - other formats (ctest, llama.cpp's test-backend-ops) are not re-run.
 
+A pytest step that ran its tests in pytest-randomly's order (its result file holds the
+seed: :mod:`harness.test_order`) is re-run differently, at most twice whatever
+``reruns`` says, to tell an order-dependent failure from a flaky one:
+
+1. *reproduce*: the same seed (``-p randomly --randomly-seed=N``), selecting the failing
+   tests and every test that ran before them in the first attempt (at most
+   :data:`MAX_REPRODUCE_TESTS`): pytest-randomly orders by seed and test id only, so
+   each failing test runs after exactly the tests it ran after the first time. A test
+   that passes now is flaky. When there are too many earlier tests the reproduction is
+   left out (the run's notes say so);
+2. *fixed order*: the tests still failing, alone and in collection order
+   (``--randomly-dont-reorganize``). A test that passes now is order-dependent.
+
 The selection is written by the harness into a directory the step cannot write
 (:mod:`harness.executors.selection`). Reruns write their result files to a result
 directory of their own (``<step key>.rerun<attempt>``) and are stored apart from the first
@@ -21,6 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from harness.config.suite import Phase, Step
 from harness.errors import HarnessError
@@ -29,12 +43,15 @@ from harness.results import parse
 from harness.results.collect import collect_result_files
 from harness.results.model import Outcome
 from harness.store import Store
+from harness.test_order import FIXED, describe, ordering_args, seed_ordering
 
 #: Result formats whose failed tests can be selected for a rerun.
 RERUNNABLE_FORMATS = frozenset({"junit", "gtest-xml"})
 #: A step with more failed tests than this is not re-run: that is a broken build or a
 #: broken backend, not flakiness, and re-running it would double the cell's time.
 MAX_RERUN_TESTS = 100
+#: the most tests a same-seed reproduction runs (the failing ones and those before them)
+MAX_REPRODUCE_TESTS = 2000
 _FAILING = frozenset({Outcome.FAILED, Outcome.ERROR})
 _OK = frozenset({Outcome.PASSED, Outcome.XFAILED, Outcome.XPASSED})
 
@@ -48,6 +65,10 @@ class StepFailures:
     failing: list[str] = field(default_factory=list)
     #: the step's result files reported more failures than were tracked
     truncated: bool = False
+    #: the pytest-randomly seed the step's tests ran in the order of, if any
+    seed: int | None = None
+    #: the result files that recorded ``seed`` (their test order is the run's)
+    result_files: list[Path] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -101,13 +122,18 @@ def rerun_failures(
             continue
         still = list(dict.fromkeys(sf.failing))
         summary.rerun += len(still)
-        for attempt in range(1, attempts + 1):
+        plan = _plan(sf, fmt, still, attempts, summary.notes)
+        for attempt, (ordering, context) in enumerate(plan, 1):
             if not still:
                 break
-            note(f"rerun {attempt}/{attempts} of step '{sf.step.name}': {len(still)} test(s)")
-            outcomes = _run_once(session, ctx, sf, fmt, still, attempt)
+            how = f" ({describe(ordering)})" if ordering else ""
+            note(
+                f"rerun {attempt}/{len(plan)} of step '{sf.step.name}'{how}: "
+                f"{len(still)} test(s)" + (f", after {len(context)} earlier" if context else "")
+            )
+            outcomes = _run_once(session, ctx, sf, fmt, [*context, *still], attempt, ordering)
             rows = [(t, attempt, o.value, d, m) for t, (o, d, m) in outcomes.items() if t in still]
-            store.add_reruns(run_id, rows)
+            store.add_reruns(run_id, rows, ordering=ordering)
             passed = [t for t in still if outcomes.get(t, (None,))[0] in _OK]
             summary.passed_on_rerun += len(passed)
             missing = [t for t in still if t not in outcomes]
@@ -121,9 +147,46 @@ def rerun_failures(
         summary.notes.insert(
             0,
             f"re-ran {summary.rerun} failed test(s): {summary.passed_on_rerun} passed on a rerun "
-            "(flaky)",
+            "(flaky, or order-dependent when it passed only in another order)",
         )
     return summary
+
+
+def _plan(
+    sf: StepFailures, fmt: str, failing: Sequence[str], attempts: int, notes: list[str]
+) -> list[tuple[str | None, list[str]]]:
+    """The reruns of one step: ``(ordering, tests to run before the failing ones)`` each
+    (module docstring)."""
+    if sf.seed is None or fmt != "junit":
+        return [(None, [])] * attempts
+    plan: list[tuple[str | None, list[str]]] = []
+    earlier = _earlier_tests(sf.result_files, set(failing))
+    if earlier is None:
+        notes.append(
+            f"step '{sf.step.name}': the failed tests ran after more than "
+            f"{MAX_REPRODUCE_TESTS} others: not reproduced with seed {sf.seed}"
+        )
+    else:
+        plan.append((seed_ordering(sf.seed), earlier))
+    plan.append((FIXED, []))
+    return plan
+
+
+def _earlier_tests(files: Sequence[Path], failing: set[str]) -> list[str] | None:
+    """The tests that ran before the last of ``failing`` in the first attempt (in the
+    order its result files list them), not failing ones; ``None`` when more than
+    :data:`MAX_REPRODUCE_TESTS` would run."""
+    order: list[str] = []
+    for path in files:
+        try:
+            order.extend(r.test_id for r in parse(path, "junit"))
+        except HarnessError:
+            continue  # cut short: the cases before the cut are still listed
+    last = max((i for i, t in enumerate(order) if t in failing), default=-1)
+    earlier = list(dict.fromkeys(t for t in order[:last] if t not in failing))
+    if len(earlier) + len(failing) > MAX_REPRODUCE_TESTS:
+        return None
+    return earlier
 
 
 def _run_once(
@@ -133,9 +196,13 @@ def _run_once(
     fmt: str,
     test_ids: Sequence[str],
     attempt: int,
+    ordering: str | None = None,
 ) -> dict[str, tuple[Outcome, float, str | None]]:
     """One rerun of one step: outcome, duration and message per test id it reported."""
-    rerun = Rerun(attempt, fmt, tuple(test_ids), _prior_addopts(ctx, sf.step))
+    prior = _prior_addopts(ctx, sf.step)
+    if ordering is not None:
+        prior = " ".join(p for p in (prior, ordering_args(ordering)) if p)
+    rerun = Rerun(attempt, fmt, tuple(test_ids), prior)
     outcome = session.run_step(sf.step, Phase.TEST, sf.index, rerun)
     wanted = set(test_ids)
     out: dict[str, tuple[Outcome, float, str | None]] = {}

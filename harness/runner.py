@@ -48,6 +48,7 @@ from harness.source.mirrors import rewrite
 from harness.source.pairing import PullRequestBranch, companion_ref
 from harness.store import Store
 from harness.store.coverage import add_fallbacks, add_op_records
+from harness.test_order import read_seed
 from harness.verdict.explained import explain_run
 
 
@@ -132,6 +133,8 @@ class RunSummary:
     args: str | None = None
     #: which alternative of each declared path ({path:NAME}) the run used, and why
     paths: dict[str, PathChoice] = field(default_factory=dict)
+    #: test step → the pytest-randomly seed its tests ran in the order of
+    seeds: dict[str, int] = field(default_factory=dict)
 
     @property
     def failing(self) -> int:
@@ -161,6 +164,7 @@ class RunSummary:
             "reason": self.reason,
             "reports": str(self.out_dir) if self.out_dir is not None else None,
             "notes": list(self.notes),
+            "seeds": dict(self.seeds),
         }
 
 
@@ -287,6 +291,8 @@ def run_cell(
         executor=executor.name,
         log_dir=str(log_dir),
         out_dir=str(out_dir),
+        subset=options.subset if options.args is None else None,
+        args=selection_args(suite, options),
     )
     summary = RunSummary(
         cell=cell, run_id=run_id, ref=options.ref, log_dir=log_dir, out_dir=out_dir
@@ -658,6 +664,13 @@ def _ingest_step_results(
             )
             continue
         for path in files:
+            if spec.format == "junit" and (seed := read_seed(path)) is not None:
+                # read first: a file cut short by a crash still has its seed
+                failed.seed = seed
+                failed.result_files.append(path)
+                if summary.seeds.get(step.name) != seed:
+                    summary.seeds[step.name] = seed
+                    store.set_run_seed(run_id, step.name, seed)
             report = ingest_file(store, run_id, path, spec.format)
             failed.failing.extend(report.failing)
             failed.truncated |= len(report.failing) < report.counts.get(

@@ -145,6 +145,12 @@ def show_run(run_id: int, show: str, all_ops: bool, db_url: str | None, as_json:
             highlight=False,
         )
         console.print("counts: " + ", ".join(f"{k} {v}" for k, v in rec.counts.items()))
+        if rec.args is not None:
+            subset = f" (subset {rec.subset})" if rec.subset else ""
+            console.print(f"selection: {escape(rec.args)}{escape(subset)}", highlight=False)
+        if rec.seeds:
+            steps = ", ".join(f"{step} seed {seed}" for step, seed in sorted(rec.seeds.items()))
+            console.print(f"test order: pytest-randomly, {escape(steps)}", highlight=False)
         if rec.log_dir:
             console.print(f"logs: {rec.log_dir}", highlight=False)
         if env:

@@ -15,6 +15,7 @@ from harness.cli.options import db_option, json_option, suites_option
 from harness.config.loader import default_suites_dir
 from harness.errors import EXIT_OK, EXIT_TEST_FAILURES, ConfigError
 from harness.store import Store
+from harness.test_order import describe
 from harness.verdict.categories import FAILING, LABELS, LISTED, Category, Classification, Conclusion
 from harness.verdict.classify import EXPLAINING_KEYS
 from harness.verdict.coverage import Coverage
@@ -125,6 +126,9 @@ def print_verdict(console: Console, v: Verdict, *, show_all: bool = False) -> No
         highlight=False,
     )
     console.print(f"baseline: {escape(v.baseline.note)}", highlight=False)
+    if run.seeds:
+        steps = ", ".join(f"{step} seed {seed}" for step, seed in sorted(run.seeds.items()))
+        console.print(f"test order: pytest-randomly, {escape(steps)}", highlight=False)
     for change in v.drift:
         note = "" if change.key in EXPLAINING_KEYS else " (does not explain failures)"
         console.print(f"environment drift: {escape(str(change))}{note}", highlight=False)
@@ -160,6 +164,15 @@ def print_classification(
             first = (t.message or "").strip().splitlines()[:1]
             msg = f"  [dim]{escape(first[0][:160])}[/]" if first else ""
             console.print(f"  {escape(t.test_id)}{msg}", highlight=False)
+            if t.failed_orders or t.passed_orders:
+                console.print(
+                    "    [dim]fails with "
+                    + escape(", ".join(describe(o) for o in t.failed_orders) or "(none)")
+                    + "; passes with "
+                    + escape(", ".join(describe(o) for o in t.passed_orders) or "(none)")
+                    + "[/]",
+                    highlight=False,
+                )
             if reproduce is not None and t.outcome in FAILING and category in _REPRODUCE:
                 console.print(f"    [dim]reproduce: {escape(reproduce(t.test_id))}[/]")
         if len(shown) < len(tests):
@@ -167,7 +180,12 @@ def print_classification(
 
 
 _REPRODUCE = frozenset(
-    {Category.NEW_FAILURE, Category.NEW_TEST_FAILING, Category.NEW_FAILURE_DRIFT}
+    {
+        Category.NEW_FAILURE,
+        Category.NEW_TEST_FAILING,
+        Category.NEW_FAILURE_DRIFT,
+        Category.ORDER_DEPENDENT,
+    }
 )
 
 

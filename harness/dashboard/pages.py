@@ -270,6 +270,7 @@ _WITH_MESSAGE = {
     Category.NEW_TEST_FAILING,
     Category.NEW_FAILURE_DRIFT,
     Category.FLAKY,
+    Category.ORDER_DEPENDENT,
     Category.PRE_EXISTING,
     Category.QUARANTINED,
 }

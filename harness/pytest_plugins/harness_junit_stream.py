@@ -14,6 +14,11 @@ but pytest, so it works in any upstream environment.
 
 An xpassed test (non-strict) is written as a passing case with the attribute
 ``harness-outcome="xpassed"``, which other JUnit readers ignore.
+
+When pytest-randomly shuffles the tests, the seed it chose is written first, as the test
+suite's property ``randomly_seed`` (flushed before any test runs, so a run that dies
+keeps it): the harness records it and re-runs failures in the same order
+(:mod:`harness.test_order`).
 """
 
 from __future__ import annotations
@@ -47,6 +52,22 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(StreamWriter(path), "harness-junit-stream")
 
 
+#: the ``<property>`` of the test suite that holds pytest-randomly's seed
+SEED_PROPERTY = "randomly_seed"
+
+
+def randomly_seed(config: pytest.Config) -> int | None:
+    """The seed pytest-randomly orders this session's tests by; ``None`` when it is not
+    active (not installed, ``-p no:randomly``) or does not reorder
+    (``--randomly-dont-reorganize``)."""
+    if not config.pluginmanager.has_plugin("randomly"):
+        return None
+    if not config.getoption("randomly_reorganize", True):
+        return None
+    seed = config.getoption("randomly_seed", None)
+    return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
+
+
 def _clean(text: str) -> str:
     return _ILLEGAL_XML.sub("?", text)
 
@@ -67,9 +88,25 @@ class StreamWriter:
         os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
         self.file = open(self.path, "w", encoding="utf-8")  # noqa: SIM115 - closed at session end
         self.file.write('<?xml version="1.0" encoding="utf-8"?>\n<testsuites name="pytest tests">')
-        self.file.write('<testsuite name="pytest">\n')
         self.file.flush()
         self.pending: dict[str, dict[str, Any]] = {}
+        self.opened = False
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        # every plugin is configured by now: pytest-randomly has chosen its seed
+        self._open(session.config)
+
+    def _open(self, config: pytest.Config | None) -> None:
+        if self.opened:
+            return
+        self.opened = True
+        self.file.write('<testsuite name="pytest">\n')
+        seed = randomly_seed(config) if config is not None else None
+        if seed is not None:
+            self.file.write(
+                f'<properties><property name="{SEED_PROPERTY}" value="{seed}" /></properties>\n'
+            )
+        self.file.flush()
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         case = self.pending.setdefault(
@@ -120,6 +157,7 @@ class StreamWriter:
             )
 
     def _write(self, nodeid: str, case: dict[str, Any]) -> None:
+        self._open(None)
         classname, name = junit_names(nodeid)
         attrs = f"classname={quoteattr(_clean(classname))} name={quoteattr(_clean(name))}"
         attrs += f' time="{case["time"]:.3f}"'
@@ -138,6 +176,7 @@ class StreamWriter:
         self.file.flush()
 
     def pytest_sessionfinish(self) -> None:
+        self._open(None)
         for nodeid, case in list(self.pending.items()):  # interrupted mid-test
             self._write(nodeid, case)
         self.pending.clear()

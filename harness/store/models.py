@@ -157,6 +157,14 @@ class Run(Base):
     #: of its failed and errored tests, how many a known failure or quarantine entry
     #: explains (:mod:`harness.verdict.explained`); ``None``: not judged
     explained: Mapped[int | None] = mapped_column(Integer)
+    #: the subset the run selected (``None``: none, or ``--test-args`` replaced it)
+    subset: Mapped[str | None] = mapped_column(String(100))
+    #: the selection arguments the test steps ran with (``{args}``: a subset's args,
+    #: ``--test-args`` or the suite's default); ``None``: not recorded (older runs)
+    args: Mapped[str | None] = mapped_column(Text)
+    #: test step name → the pytest-randomly seed it ran its tests in the order of
+    #: (:mod:`harness.test_order`); ``None``: no step randomized
+    seeds: Mapped[dict[str, int] | None] = mapped_column(JSONDoc)
 
 
 class Result(Base):
@@ -189,6 +197,10 @@ class Rerun(Base):
     test_id: Mapped[str] = mapped_column(Text)
     #: 1 for the first rerun, 2 for the second, …
     attempt: Mapped[int] = mapped_column(Integer)
+    #: the test order it ran in (:mod:`harness.test_order`): ``seed=N`` (pytest-randomly
+    #: with seed N and the first attempt's earlier tests), ``fixed`` (randomization off);
+    #: ``None``: the step did not randomize
+    ordering: Mapped[str | None] = mapped_column(String(32))
     outcome: Mapped[str] = mapped_column(String(16))
     duration_s: Mapped[float] = mapped_column(Float, default=0.0)
     message: Mapped[str | None] = mapped_column(Text)
@@ -442,6 +454,11 @@ class RunRecord:
     is_default_branch: bool | None = None
     #: failures a known failure or quarantine entry explains (``None``: not judged)
     explained: int | None = None
+    subset: str | None = None
+    #: the selection arguments it ran with (``None``: not recorded)
+    args: str | None = None
+    #: test step → pytest-randomly seed (``None``: no step randomized)
+    seeds: dict[str, int] | None = None
 
     @property
     def all_explained(self) -> bool:

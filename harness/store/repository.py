@@ -251,8 +251,11 @@ class Store:
         executor: str,
         log_dir: str | None,
         out_dir: str | None,
+        subset: str | None = None,
+        args: str | None = None,
     ) -> int:
-        """Record a run as ``running`` now; returns its id."""
+        """Record a run as ``running`` now; returns its id. ``subset`` and ``args``: the
+        selection its test steps make (a baseline must have made the same)."""
         row: dict[str, Any] = {
             "job_id": job_id,
             "cell": cell,
@@ -267,10 +270,23 @@ class Store:
             "started_at": _now(),
             "log_dir": log_dir,
             "out_dir": out_dir,
+            "subset": subset,
+            "args": args,
             **dict.fromkeys(COUNT_COLUMNS.values(), 0),
         }
         stmt = insert(runs_t).values(row).returning(runs_t.c.id)
         return int(self._write(f"starting a run of {cell}", lambda c: c.execute(stmt).scalar_one()))
+
+    def set_run_seed(self, run_id: int, step: str, seed: int) -> None:
+        """Record that test step ``step`` ran its tests in pytest-randomly's order for
+        ``seed`` (kept per step in ``runs.seeds``)."""
+        rc = runs_t.c
+
+        def _set(conn: Connection) -> None:
+            seeds = conn.execute(select(rc.seeds).where(rc.id == run_id)).scalar()
+            self._update_run(conn, run_id, seeds={**(seeds or {}), step: int(seed)})
+
+        self._write(f"recording the test order seed of run {run_id}", _set)
 
     def set_run_sha(self, run_id: int, sha: str) -> None:
         self._write(f"updating run {run_id}", lambda c: self._update_run(c, run_id, sha=sha))
@@ -370,7 +386,7 @@ class Store:
         row: dict[str, Any],
         results: Iterable[TestResult],
         environment: dict[str, Any] | None = None,
-        reruns: Iterable[tuple[str, int, str, float, str | None]] = (),
+        reruns: Iterable[tuple[str, int, str, float, str | None, str | None]] = (),
         batch_size: int = 5000,
     ) -> tuple[int, bool]:
         """A finished run made elsewhere (a result bundle), in one transaction: the
@@ -397,8 +413,8 @@ class Store:
                 )
             extra = [
                 {"run_id": run_id, "test_id": _no_nul(t), "attempt": a, "outcome": o,
-                 "duration_s": d, "message": m and _no_nul(m)}
-                for t, a, o, d, m in reruns
+                 "duration_s": d, "message": m and _no_nul(m), "ordering": order}
+                for t, a, o, d, m, order in reruns
             ]  # fmt: skip
             if extra:
                 conn.execute(insert(reruns_t), extra)
@@ -547,10 +563,15 @@ class Store:
         self._write(f"updating run {run_id}", lambda c: self._update_run(c, run_id, **values))
 
     def add_reruns(
-        self, run_id: int, reruns: Iterable[tuple[str, int, str, float, str | None]]
+        self,
+        run_id: int,
+        reruns: Iterable[tuple[str, int, str, float, str | None]],
+        *,
+        ordering: str | None = None,
     ) -> int:
         """Store re-executions of a run's tests: ``(test_id, attempt, outcome, duration_s,
-        message)``, ``attempt`` 1 for the first rerun. The first attempt stays in
+        message)``, ``attempt`` 1 for the first rerun, all run in test order ``ordering``
+        (``seed=N``, ``fixed``; ``None``: not randomized). The first attempt stays in
         ``results``; returns how many rows were added."""
         self._require_run(run_id)
         rows: list[dict[str, Any]] = []
@@ -564,6 +585,7 @@ class Store:
                     "run_id": run_id,
                     "test_id": _no_nul(test_id),
                     "attempt": attempt,
+                    "ordering": ordering,
                     "outcome": str(outcome),
                     "duration_s": duration_s,
                     "message": message and _no_nul(message),
@@ -585,4 +607,20 @@ class Store:
             f"reading reruns of run {run_id}", lambda conn: conn.execute(q).all()
         ):
             out.setdefault(test_id, []).append(Outcome(outcome))
+        return out
+
+    def rerun_orderings(self, run_id: int) -> dict[str, list[tuple[Outcome, str | None]]]:
+        """Per test id, ``(outcome, ordering)`` of its reruns in attempt order (tests
+        without reruns are absent); ``ordering`` as :meth:`add_reruns` stored it."""
+        c = reruns_t.c
+        q = (
+            select(c.test_id, c.outcome, c.ordering)
+            .where(c.run_id == run_id)
+            .order_by(c.test_id, c.attempt)
+        )
+        out: dict[str, list[tuple[Outcome, str | None]]] = {}
+        for test_id, outcome, ordering in self._read(
+            f"reading reruns of run {run_id}", lambda conn: conn.execute(q).all()
+        ):
+            out.setdefault(test_id, []).append((Outcome(outcome), ordering))
         return out

@@ -31,6 +31,10 @@ class Category(StrEnum):
     #: failing here, but it passed on a rerun in this run, or its outcome flips on the
     #: default branch
     FLAKY = "flaky"
+    #: failing here in pytest-randomly's order, failing again when re-run with the same
+    #: seed after the same tests, and passing in another order (fixed order or another
+    #: seed): it depends on the tests that ran before it (:mod:`harness.test_order`)
+    ORDER_DEPENDENT = "order_dependent"
     #: failing here and listed in the suite's quarantine file (or its known failures)
     QUARANTINED = "quarantined"
     #: failing here and on the baseline
@@ -66,6 +70,7 @@ LABELS: dict[Category, str] = {
     Category.NEW_FAILURE_DRIFT: "new failure, explained by environment drift",
     Category.NEW_TEST_FAILING: "new test, failing",
     Category.FLAKY: "flaky",
+    Category.ORDER_DEPENDENT: "order-dependent",
     Category.QUARANTINED: "quarantined",
     Category.PRE_EXISTING: "pre-existing failure",
     Category.INFRA_ERROR: "not run (infrastructure error)",
@@ -131,6 +136,10 @@ class TestVerdict:
     flake: FlakeStat | None = None
     reruns: tuple[Outcome, ...] = ()
     quarantine: QuarantineRule | None = None
+    #: the test orders (:mod:`harness.test_order`: ``seed=N``, ``fixed``) it failed in,
+    #: its first attempt's included, and those it passed in on a rerun
+    failed_orders: tuple[str, ...] = ()
+    passed_orders: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,9 +5,12 @@
 that applies wins:
 
 1. a quarantine rule (or known failure) matches it → ``quarantined``;
-2. it was ok on a rerun in this run, or its outcome flips on the default branch →
+2. it failed again when re-run in the same test order (the same pytest-randomly seed,
+   after the same tests) and passed in another one (fixed order, another seed) →
+   ``order_dependent`` (:mod:`harness.test_order`);
+3. it was ok on a rerun in this run, or its outcome flips on the default branch →
    ``flaky``;
-3. it is not in the baseline → ``new_test_failing``;
+4. it is not in the baseline → ``new_test_failing``;
 4. it failed on the baseline too → ``pre_existing_failure``;
 5. the software stack changed since the baseline (:data:`EXPLAINING_KEYS`) →
    ``new_failure_env_drift``;
@@ -55,6 +58,21 @@ EXPLAINING_KEYS: frozenset[str] = frozenset(STACK_KEYS) - {"harness"}
 _NOT_HERE = frozenset({Category.REMOVED, Category.INFRA_ERROR})
 _NO_RERUNS: Mapping[str, Sequence[Outcome]] = {}
 _NO_FLAKES: Mapping[str, FlakeStat] = {}
+_NO_ORDERINGS: Mapping[str, Sequence[tuple[Outcome, str | None]]] = {}
+
+
+def order_evidence(
+    runs: Sequence[tuple[Outcome, str | None]], run_orders: Sequence[str] = ()
+) -> tuple[tuple[str, ...], tuple[str, ...], bool]:
+    """From a failing test's reruns ``(outcome, ordering)``: the orders it failed in
+    (``run_orders``, the first attempt's, first), those it passed in, and whether that
+    makes it order-dependent: it failed again in an order and passed in another one."""
+    failed_again = [o for out, o in runs if o is not None and out in FAILING]
+    passed = [o for out, o in runs if o is not None and out in OK]
+    failed = tuple(dict.fromkeys([*run_orders, *failed_again]))
+    passed_t = tuple(dict.fromkeys(passed))
+    dependent = bool(failed_again) and bool(passed_t) and not set(passed_t) & set(failed)
+    return failed, passed_t, dependent
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +99,8 @@ def classify(
     drift_explains: bool = False,
     run_complete: bool = True,
     policy: FlakePolicy | None = None,
+    orderings: Mapping[str, Sequence[tuple[Outcome, str | None]]] = _NO_ORDERINGS,
+    run_orders: Sequence[str] = (),
 ) -> Classification:
     """Every test id of ``current`` and ``baseline`` in one category (module docstring).
 
@@ -88,7 +108,9 @@ def classify(
     baseline; ``reruns``: per test, the outcomes of its reruns in this run;
     ``drift_explains``: the stack changed since the baseline in a way that explains
     failures; ``run_complete``: the run finished (``passed``/``failed``), so a missing
-    test was removed rather than not reached.
+    test was removed rather than not reached. ``orderings``: per test, its reruns'
+    ``(outcome, ordering)``; ``run_orders``: the orderings of the run's first attempt
+    (``seed=N`` of its randomized steps).
     """
     policy = policy or FlakePolicy()
     cur = current.outcomes
@@ -106,8 +128,15 @@ def classify(
         if outcome in FAILING:
             rule = match(test_id) if match else None
             flake = flakes.get(test_id)
+            failed_in: tuple[str, ...] = ()
+            passed_in: tuple[str, ...] = ()
+            dependent = False
+            if test_id in orderings:
+                failed_in, passed_in, dependent = order_evidence(orderings[test_id], run_orders)
             if rule is not None:
                 cat = Category.QUARANTINED
+            elif dependent:
+                cat = Category.ORDER_DEPENDENT
             elif flaky_on_rerun(outcome, again) or policy.is_flaky(flake):
                 cat = Category.FLAKY
             elif before is None:
@@ -119,7 +148,16 @@ def classify(
             else:
                 cat = Category.NEW_FAILURE
             details[test_id] = TestVerdict(
-                test_id, cat, outcome, before, messages.get(test_id), flake, tuple(again), rule
+                test_id,
+                cat,
+                outcome,
+                before,
+                messages.get(test_id),
+                flake,
+                tuple(again),
+                rule,
+                failed_in,
+                passed_in,
             )
         elif outcome in OK:
             if again and flaky_on_rerun(outcome, again):
@@ -178,6 +216,7 @@ def conclude(
             Category.NEW_FAILURE_DRIFT,
             Category.NEW_TEST_FAILING,
             Category.FLAKY,
+            Category.ORDER_DEPENDENT,
             Category.QUARANTINED,
             Category.PRE_EXISTING,
         )
@@ -219,7 +258,12 @@ def conclude(
         return Conclusion.NEUTRAL, "no test results"
     others = [
         f"{counts[c]} {LABELS[c]}"
-        for c in (Category.PRE_EXISTING, Category.FLAKY, Category.QUARANTINED)
+        for c in (
+            Category.PRE_EXISTING,
+            Category.FLAKY,
+            Category.ORDER_DEPENDENT,
+            Category.QUARANTINED,
+        )
         if counts[c]
     ]
     return Conclusion.SUCCESS, "no new failures" + (f" ({', '.join(others)})" if others else "")

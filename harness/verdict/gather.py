@@ -139,6 +139,7 @@ def gather_verdict(store: Store, run_id: int, options: VerdictOptions | None = N
         base,
         flakes=flakes,
         reruns=store.rerun_outcomes(run.id),
+        orderings=store.rerun_orderings(run.id),
         quarantine=active,
         expired_quarantine=expired,
         drift=environment_drift(store, choice.run, run) if choice.run is not None else [],

@@ -7,7 +7,8 @@ may rely on them (keys are only ever added, under a new ``schema`` version if re
       "schema": "harness.verdict/1",
       "run": {"id": 12, "cell": "demo/cpu/host", "suite": "demo", "backend": "cpu",
               "ref": "pr/7", "sha": "…", "base_sha": "…", "status": "failed",
-              "reason": "1 test(s) failed"},
+              "reason": "1 test(s) failed", "subset": "smoke" | null,
+              "args": "tests/unit" | null, "seeds": {"unit": 1234} | null},
       "baseline": {"run": {"id": 10, "sha": "…", "ref": null, "status": "failed"} | null,
                    "exact": true, "note": "run 10 at the merge base 0123456789ab",
                    "missing_at": null | "<merge base sha without a baseline run>"},
@@ -24,6 +25,7 @@ may rely on them (keys are only ever added, under a new ``schema`` version if re
            "reproduce": "harness run demo/cpu/host --ref <sha> --test-args '…'" | null,
            "flake": {"runs": 5, "failures": 2, "flips": 3, "score": 0.75} | null,
            "reruns": ["passed"],
+           "order": {"failed": ["seed=1234", …], "passed": ["fixed", …]} | null,
            "quarantine": {"reason": "…", "link": "…", "source": "suites/quarantine/demo.yaml:3",
                           "expires": "2026-06-30" | null} | null}]},
       "environment": {"drift": [{"key": "sdk", "before": "CANN 8.3.RC2",
@@ -39,7 +41,11 @@ may rely on them (keys are only ever added, under a new ``schema`` version if re
     }
 
 Every category is a key of ``counts`` and (but ``passing``, ``skipped``) of ``tests``; the
-lists are sorted by test id; ``reproduce`` is set for tests failing here.
+lists are sorted by test id; ``reproduce`` is set for tests failing here. ``order`` is set
+for a failing test of a step that ran in pytest-randomly's order and was re-run: the test
+orders (``seed=N``, ``fixed``: :mod:`harness.test_order`) it failed in, the run's own
+first, and those it passed in; ``order_dependent`` lists the tests that failed again with
+their seed and passed in another order.
 
 ``harness compare A B --json``: ``{"schema": "harness.compare/1", "a": <run>, "b": <run>,
 "counts": {…}, "tests": {…}, "environment": {…}, "coverage": {"a": <coverage>, "b":
@@ -81,6 +87,9 @@ def run_json(run: RunRecord) -> dict[str, Any]:
         "base_sha": run.base_sha,
         "status": run.status,
         "reason": run.reason,
+        "subset": run.subset,
+        "args": run.args,
+        "seeds": run.seeds,
     }
 
 
@@ -118,6 +127,9 @@ def _entry(t: TestVerdict, reproduce: str | None) -> dict[str, Any]:
         "reproduce": reproduce,
         "flake": _flake(t.flake),
         "reruns": [o.value for o in t.reruns],
+        "order": {"failed": list(t.failed_orders), "passed": list(t.passed_orders)}
+        if t.failed_orders or t.passed_orders
+        else None,
         "quarantine": q,
     }
 

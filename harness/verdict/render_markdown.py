@@ -16,6 +16,7 @@ from __future__ import annotations
 import html
 import re
 
+from harness.test_order import describe
 from harness.verdict.categories import FAILING, Category, Conclusion, TestVerdict
 from harness.verdict.classify import EXPLAINING_KEYS
 from harness.verdict.report import Verdict
@@ -107,6 +108,14 @@ SECTIONS: tuple[tuple[Category, str, str, bool], ...] = (
         False,
     ),
     (
+        Category.ORDER_DEPENDENT,
+        "ORDER-DEPENDENT",
+        "These tests fail in the test order this run used (pytest-randomly's seed), fail "
+        "again when re-run in it, and pass in another order: they depend on the tests that "
+        "ran before them. Reproduce with the run's selection and seed.",
+        False,
+    ),
+    (
         Category.PRE_EXISTING,
         "BROKEN TRUNK",
         "These tests failed but were already failing on the baseline.",
@@ -144,12 +153,19 @@ def _item(v: Verdict, t: TestVerdict, detailed: bool) -> str:
         parts.append(f" — quarantined: {esc(t.quarantine.reason)}{link}")
     if t.flake is not None and t.category is Category.FLAKY:
         parts.append(f" — {t.flake.flips} flips in the last {t.flake.runs} default-branch runs")
-    if t.reruns:
+    if t.failed_orders or t.passed_orders:
+        parts.append(
+            " — fails with "
+            + esc(", ".join(describe(o) for o in t.failed_orders) or "(none)")
+            + "; passes with "
+            + esc(", ".join(describe(o) for o in t.passed_orders) or "(none)")
+        )
+    elif t.reruns:
         parts.append(" — reruns: " + ", ".join(o.value for o in t.reruns))
     if t.outcome is None and t.baseline_outcome is not None:
         parts.append(f" (was {t.baseline_outcome.value})")
     line = "".join(parts)
-    if detailed and t.outcome in FAILING:
+    if (detailed or t.category is Category.ORDER_DEPENDENT) and t.outcome in FAILING:
         body = []
         head = message_head(t.message)
         if head:
@@ -205,6 +221,9 @@ def render_markdown(v: Verdict) -> str:
         against = f"no baseline: {esc(base.note)}"
     out.append(f"<p>As of commit {code((run.sha or '?')[:12])} (run {run.id}{ref}), {against}.</p>")
     out.append("")
+    if run.seeds:
+        steps = ", ".join(f"{code(step)}: seed {seed}" for step, seed in sorted(run.seeds.items()))
+        out += [f"<p>Tests ran in pytest-randomly's order ({steps}).</p>", ""]
     total = sum(counts.values()) - counts[Category.REMOVED] - counts[Category.INFRA_ERROR]
     out.append(
         f"<p><b>{esc(v.headline())}</b> — {total} tests here: "

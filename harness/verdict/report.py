@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from harness.fingerprint import EnvChange
 from harness.results.model import Outcome
 from harness.store.models import RunRecord
+from harness.test_order import ordering_seed, seed_args, seed_ordering
 from harness.verdict.baseline import COMPLETE_STATUSES, BaselineChoice
 from harness.verdict.categories import (
     Category,
@@ -48,13 +49,25 @@ class Verdict:
         return bool(explaining(self.drift))
 
     def reproduce(self, test_id: str) -> str:
-        """The command that runs ``test_id`` locally on this run's commit."""
+        """The command that runs ``test_id`` locally on this run's commit, in the test
+        order the run used; an order-dependent failure with the tests that ran before it
+        (the run's whole selection and seed)."""
+        seeds = sorted(set((self.run.seeds or {}).values()))
+        order_args = seed_args(seeds[0]) if len(seeds) == 1 else None
+        t = self.classification.details.get(test_id)
+        selection = None
+        if t is not None and t.category is Category.ORDER_DEPENDENT:
+            seed = next((ordering_seed(o) for o in t.failed_orders if ordering_seed(o)), None)
+            order_args = seed_args(seed) if seed is not None else order_args
+            selection = self.run.args
         return reproduce_command(
             self.run.cell,
             self.run.sha or self.run.ref,
             test_id,
             self.result_format,
             self.test_workdir,
+            order_args=order_args,
+            selection=selection,
         )
 
     def counts(self) -> dict[str, int]:
@@ -77,6 +90,7 @@ HEADLINE_ORDER: tuple[Category, ...] = (
     Category.NEW_TEST_FAILING,
     Category.NEW_FAILURE_DRIFT,
     Category.FLAKY,
+    Category.ORDER_DEPENDENT,
     Category.PRE_EXISTING,
     Category.QUARANTINED,
     Category.INFRA_ERROR,
@@ -93,6 +107,7 @@ _SHORT: dict[Category, tuple[str, str]] = {
         "new failures explained by environment drift",
     ),
     Category.FLAKY: ("flaky", "flaky"),
+    Category.ORDER_DEPENDENT: ("order-dependent failure", "order-dependent failures"),
     Category.PRE_EXISTING: ("pre-existing failure", "pre-existing failures"),
     Category.QUARANTINED: ("quarantined", "quarantined"),
     Category.INFRA_ERROR: ("not run (infrastructure)", "not run (infrastructure)"),
@@ -122,6 +137,7 @@ def build_verdict(
     result_format: str | None = None,
     test_workdir: str = ".",
     policy: FlakePolicy | None = None,
+    orderings: Mapping[str, Sequence[tuple[Outcome, str | None]]] | None = None,
 ) -> Verdict:
     """Classify, conclude and measure coverage for ``run``; see :mod:`.classify`."""
     has_baseline = baseline.run is not None and baseline_outcomes is not None
@@ -135,6 +151,8 @@ def build_verdict(
         drift_explains=drift_explains,
         run_complete=run.status in COMPLETE_STATUSES,
         policy=policy,
+        orderings=orderings or {},
+        run_orders=[seed_ordering(s) for s in sorted(set((run.seeds or {}).values()))],
     )
     conclusion, reason = conclude(
         result,

@@ -80,14 +80,29 @@ def selection_args(test_id: str, result_format: str | None, workdir: str = ".") 
 
 
 def reproduce_command(
-    cell: str, ref: str | None, test_id: str, result_format: str | None, workdir: str = "."
+    cell: str,
+    ref: str | None,
+    test_id: str,
+    result_format: str | None,
+    workdir: str = ".",
+    *,
+    order_args: str | None = None,
+    selection: str | None = None,
 ) -> str:
     """``harness run CELL --ref SHA --test-args 'ARGS'``: the run of one test, locally; the
-    arguments are as the test step takes them in its ``workdir``."""
+    arguments are as the test step takes them in its ``workdir``.
+
+    ``order_args``: pytest options for the test order the run used (``-p randomly
+    --randomly-seed=N``), appended; ``selection``: run this selection instead of the
+    one test (an order-dependent failure needs the tests that ran before it)."""
     cmd = ["harness", "run", cell]
     if ref:
         cmd += ["--ref", ref]
-    args = selection_args(test_id, result_format, workdir)
+    args = (
+        selection if selection is not None else selection_args(test_id, result_format, workdir)
+    )
+    if order_args and result_format in PYTEST_FORMATS:
+        args = f"{args} {order_args}" if args else order_args
     if args:
         cmd += ["--test-args", args]
     return " ".join(shell_word(w) for w in cmd)

@@ -183,6 +183,48 @@ def test_rerun_that_fails_after_a_pass_is_flaky() -> None:
     assert result.ids[Category.NEW_FAILURE] == ["t::a"]
 
 
+def test_order_dependent_needs_a_reproduction_and_a_pass_in_another_order() -> None:
+    base = RunOutcomes({"t::a": P, "t::b": P, "t::c": P, "t::d": P})
+    here = RunOutcomes({"t::a": F, "t::b": F, "t::c": F, "t::d": F})
+    orderings = {
+        # failed again with the run's seed after the same tests, passed in a fixed order
+        "t::a": [(F, "seed=7"), (P, "fixed")],
+        # passed when re-run with the same seed: flaky, whatever the order
+        "t::b": [(P, "seed=7")],
+        # failed in every order: a failure
+        "t::c": [(F, "seed=7"), (F, "fixed")],
+        # not reproduced (too many earlier tests), passed in a fixed order: flaky
+        "t::d": [(P, "fixed")],
+    }
+    reruns = {t: [o for o, _ in runs] for t, runs in orderings.items()}
+    result = classify(here, base, reruns=reruns, orderings=orderings, run_orders=["seed=7"])
+    assert result.ids[Category.ORDER_DEPENDENT] == ["t::a"]
+    assert result.ids[Category.FLAKY] == ["t::b", "t::d"]
+    assert result.ids[Category.NEW_FAILURE] == ["t::c"]
+    a = result.details["t::a"]
+    assert (a.failed_orders, a.passed_orders) == (("seed=7",), ("fixed",))
+    # another seed passing counts as another order too
+    other = classify(
+        RunOutcomes({"t::a": F}),
+        None,
+        orderings={"t::a": [(F, "seed=7"), (P, "seed=8")]},
+        run_orders=["seed=7"],
+    )
+    assert other.ids[Category.ORDER_DEPENDENT] == ["t::a"]
+    # quarantine still comes first; an order-dependent failure is not blamed
+    quarantined = classify(
+        RunOutcomes({"t::a": F}), base, orderings=orderings, quarantine=Matcher([rule("t::a")])
+    )
+    assert quarantined.ids[Category.QUARANTINED] == ["t::a"]
+    assert Category.ORDER_DEPENDENT not in BLAMED
+    assert conclude(result, has_baseline=True, run_status="failed")[0] is Conclusion.FAILURE
+    only = classify(RunOutcomes({"t::a": F}), base, orderings=orderings, run_orders=["seed=7"])
+    assert conclude(only, has_baseline=True, run_status="failed") == (
+        Conclusion.SUCCESS,
+        "no new failures (1 order-dependent)",
+    )
+
+
 # -- properties -----------------------------------------------------------------------------
 
 
