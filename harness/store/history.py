@@ -72,20 +72,26 @@ def default_branch_runs(
 
 def baseline_candidates(store: Store, run: RunRecord, *, limit: int = 20) -> list[RunRecord]:
     """Complete default-branch runs of ``run``'s cell a baseline can be chosen from: every
-    one at its merge base, and the newest ``limit`` started before it (see
-    :func:`harness.verdict.baseline.choose_baseline`)."""
+    one at its merge base, the newest ``limit`` of the same selection (subset and args)
+    started before it, and the newest few of any selection, which the verdict names when
+    none made the same selection (see :func:`harness.verdict.baseline.choose_baseline`)."""
     c = runs_t.c
     mine = and_(c.cell == run.cell, default_branch(), c.status.in_(COMPLETE), c.id != run.id)
-    earlier = (
-        select(runs_t)
-        .where(mine, c.started_at <= run.started_at)
-        .order_by(c.started_at.desc(), c.id.desc())
-        .limit(limit)
+    same = and_(
+        c.subset.is_(None) if run.subset is None else c.subset == run.subset,
+        c.args.is_(None) if run.args is None else c.args == run.args,
     )
-    found = {r.id: r for r in _records(store, earlier, f"reading baselines for run {run.id}")}
+    newest = (c.started_at.desc(), c.id.desc())
+    before = c.started_at <= run.started_at
+    queries = [
+        select(runs_t).where(mine, same, before).order_by(*newest).limit(limit),
+        select(runs_t).where(mine, before).order_by(*newest).limit(3),
+    ]
     if run.base_sha:
-        at_base = select(runs_t).where(mine, c.sha == run.base_sha)
-        found |= {r.id: r for r in _records(store, at_base, f"reading baselines for run {run.id}")}
+        queries.append(select(runs_t).where(mine, c.sha == run.base_sha))
+    found: dict[int, RunRecord] = {}
+    for q in queries:
+        found |= {r.id: r for r in _records(store, q, f"reading baselines for run {run.id}")}
     return sorted(found.values(), key=lambda r: (r.started_at, r.id), reverse=True)
 
 

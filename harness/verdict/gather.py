@@ -11,7 +11,12 @@ from harness.config.loader import load_suite
 from harness.fingerprint import EnvChange, drift
 from harness.store import RunRecord, Store
 from harness.store import history as h
-from harness.verdict.baseline import BaselineChoice, choose_baseline
+from harness.verdict.baseline import (
+    BaselineChoice,
+    choose_baseline,
+    same_selection,
+    selection_label,
+)
 from harness.verdict.categories import FAILING, OK, QuarantineRule
 from harness.verdict.classify import RunOutcomes
 from harness.verdict.coverage import ReferenceRun
@@ -94,7 +99,15 @@ def gather_verdict(store: Store, run_id: int, options: VerdictOptions | None = N
     context = suite_context(options.suites_dir, run)
     if options.baseline_id is not None:
         chosen = store.get_run(options.baseline_id)
-        choice = BaselineChoice(chosen, True, f"run {chosen.id}, chosen with --baseline")
+        note = f"run {chosen.id}, chosen with --baseline"
+        if not same_selection(chosen, run):  # compared as asked, but said plainly
+            note += (
+                f" (another selection: {selection_label(chosen)}, not "
+                f"{selection_label(run)}"
+                + (f", cell {chosen.cell}" if chosen.cell != run.cell else "")
+                + ")"
+            )
+        choice = BaselineChoice(chosen, True, note)
     else:
         choice = choose_baseline(run, h.baseline_candidates(store, run))
     current = run_outcomes(store, run.id)

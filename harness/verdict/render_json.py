@@ -11,7 +11,8 @@ may rely on them (keys are only ever added, under a new ``schema`` version if re
               "args": "tests/unit" | null, "seeds": {"unit": 1234} | null},
       "baseline": {"run": {"id": 10, "sha": "…", "ref": null, "status": "failed"} | null,
                    "exact": true, "note": "run 10 at the merge base 0123456789ab",
-                   "missing_at": null | "<merge base sha without a baseline run>"},
+                   "missing_at": null | "<merge base sha without a baseline run>",
+                   "selection": {"subset": "smoke" | null, "args": "tests" | null}},
       "conclusion": "success" | "neutral" | "failure",
       "reason": "1 new failure: tests.test_basic::test_x",
       "headline": "1 new failure, 1 flaky, 1 pre-existing failure",
@@ -200,6 +201,8 @@ def verdict_json(v: Verdict) -> dict[str, Any]:
             "exact": b.exact,
             "note": b.note,
             "missing_at": b.missing.sha if b.missing else None,
+            # the selection a baseline must have made: the run's
+            "selection": {"subset": v.run.subset, "args": v.run.args},
         },
         "conclusion": v.conclusion.value,
         "reason": v.reason,

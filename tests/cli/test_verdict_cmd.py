@@ -360,3 +360,28 @@ def test_quarantine_suggest_and_export_from_history(
     assert gtest.code == 0
     assert gtest.out == ""
     assert gtest.err.count("gtest-filter cannot take it") == 2
+
+
+def test_a_baseline_made_the_same_selection(harness: Harness, vsuite: Path) -> None:
+    """Two default-branch runs at the merge base, one with other --test-args: the verdict
+    compares with the one of the same selection; with none, it says which is missing
+    (not "removed" tests and new failures from comparing two selections)."""
+    narrowed = run(harness, "vdemo/cpu", "--test-args", "tests/test_calc.py -k add")
+    full = run(harness, "vdemo/cpu")
+    pr = run(harness, "vdemo/cpu", "--ref", "pr/3")
+    data = verdict(harness, pr)
+    assert data["baseline"]["run"]["id"] == full
+    assert data["baseline"]["exact"] is True
+    assert data["baseline"]["selection"] == {"subset": None, "args": "tests"}
+
+    other = run(harness, "vdemo/cpu", "--ref", "pr/3", "--test-args", "tests -k calc")
+    lacking = verdict(harness, other)
+    assert lacking["baseline"]["run"] is None
+    assert lacking["conclusion"] == "neutral"
+    assert lacking["tests"]["removed"] == []
+    note = lacking["baseline"]["note"]
+    assert "no default-branch run of vdemo/cpu/host with args 'tests -k calc'" in note, note
+    assert f"runs {full}, {narrowed} made another selection" in note, note
+    assert lacking["baseline"]["missing_at"] == lacking["run"]["base_sha"]
+    comment = harness("verdict", str(other), "--markdown").out
+    assert "no default-branch run of vdemo/cpu/host with args &#x27;tests -k calc&#x27;" in comment

@@ -20,18 +20,20 @@ def rec(
     status: str = "passed",
     cell: str = "demo/npu/host",
     base: str | None = None,
+    args: str | None = "tests",
+    subset: str | None = None,
 ) -> RunRecord:
     return RunRecord(
         id=run_id, job_id=None, cell=cell, suite="demo", backend="npu", variant="host",
         upstream="o/demo", ref=ref, sha=sha, status=status, reason=None, executor="local",
         started_at=T0 + timedelta(minutes=run_id), finished_at=None, duration_s=None,
         counts={}, environment_id=None, log_dir=None, out_dir=None, base_sha=base,
-        is_default_branch=default,
+        is_default_branch=default, args=args, subset=subset,
     )  # fmt: skip
 
 
-def pr(run_id: int, base: str | None) -> RunRecord:
-    return rec(run_id, "f" * 40, default=False, ref="refs/pull/7/head", base=base)
+def pr(run_id: int, base: str | None, **kw: str | None) -> RunRecord:
+    return rec(run_id, "f" * 40, default=False, ref="refs/pull/7/head", base=base, **kw)  # type: ignore[arg-type]
 
 
 def test_the_latest_complete_run_at_the_merge_base() -> None:
@@ -78,3 +80,32 @@ def test_runs_from_before_the_base_was_recorded() -> None:
     assert choice.run is not None
     assert choice.run.id == 1
     assert "merge base not recorded" in choice.note
+
+
+def test_a_run_of_another_selection_is_no_baseline() -> None:
+    """Runs with other --test-args or another subset are neither the baseline nor a
+    stand-in; the note names the selection that is missing."""
+    narrowed = rec(1, "b", args="tests -k foo")
+    smoke = rec(2, "b", args="tests", subset="smoke")
+    same = rec(3, "b")
+    choice = choose_baseline(pr(9, "b"), [narrowed, smoke, same])
+    assert choice.run is not None
+    assert (choice.run.id, choice.exact) == (3, True)
+
+    alone = choose_baseline(pr(9, "b"), [narrowed, smoke])
+    assert alone.run is None
+    assert alone.missing is not None
+    assert (alone.missing.sha, alone.missing.args, alone.missing.subset) == ("b", "tests", None)
+    assert alone.note == (
+        "no baseline at merge base b and no default-branch run of demo/npu/host with args "
+        "'tests' to compare with (runs 2, 1 made another selection: subset 'smoke' "
+        "(args 'tests'); args 'tests -k foo')"
+    )
+    assert str(alone.missing) == "no baseline at merge base b for demo/npu/host with args 'tests'"
+
+    # a stand-in must have made the same selection too
+    stand_in = choose_baseline(pr(9, "c", args="tests -k foo"), [narrowed, smoke, same])
+    assert stand_in.run is not None
+    assert (stand_in.run.id, stand_in.exact) == (1, False)
+    # the previous default-branch run, likewise
+    assert choose_baseline(rec(8, "d", args="tests -k foo"), [smoke, same]).run is None
