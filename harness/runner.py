@@ -22,8 +22,9 @@ from typing import Any, Protocol
 
 from harness.backends.target import BackendTarget
 from harness.config.suite import Phase, Step, Suite
-from harness.errors import CommitGone, HarnessError, StepError
+from harness.errors import CommitGone, ConfigError, HarnessError, StepError
 from harness.executors.base import CellContext, ExecutionSession, Executor, Rerun
+from harness.executors.installer import resolve_as_of
 from harness.executors.leftovers import run_mark
 from harness.executors.process import StepOutcome
 from harness.executors.provenance import Provenance
@@ -105,6 +106,9 @@ class RunOptions:
     #: where the suites and their quarantine files are: failures they explain are
     #: counted (:mod:`harness.verdict.explained`); ``None``: the suite's known failures
     suites_dir: Path | None = None
+    #: resolve dependencies as of ``commit`` (its committer date), a date, or ``none``;
+    #: ``None``: the suite's ``resolve_as_of`` (:mod:`harness.executors.installer`)
+    resolve_as_of: str | None = None
 
 
 @dataclass(slots=True)
@@ -359,7 +363,19 @@ def run_cell(
             store.set_environment(run_id, fingerprint)
             for choice in summary.paths.values():
                 display.note(cell, f"test path {choice.describe()}")
+        as_of = options.resolve_as_of or suite.resolve_as_of
+        exclude_newer = resolve_as_of(as_of, checkout.path)
+        if exclude_newer is not None:
+            if (recipe.installer or suite.installer) != "uv":
+                raise ConfigError(
+                    f"resolving as of {as_of} needs the uv installer (uv's --exclude-newer); "
+                    f"suite {suite.name} uses pip for {cell.backend}",
+                    hint="set `installer: uv`, or run with --resolve-as-of none",
+                )
+            display.note(cell, f"resolving dependencies as of {exclude_newer} ({as_of})")
         ctx = CellContext(
+            exclude_newer=exclude_newer,
+            resolve_as_of=as_of,
             repos_dir=repos_dir,
             cell=cell,
             suite=suite,

@@ -117,7 +117,7 @@ def suite_yaml(url: str, *, wheels: Path, test_timeout: str = "2m") -> str:
           cpu:
             setup:
               - name: deps
-                run: python -m pip install -q -r requirements.txt
+                run: "{{pip}} install -q -r requirements.txt"
                 timeout: 5m
             test:
               - name: unit

@@ -25,6 +25,7 @@ from harness.errors import (
 )
 from harness.executors.base import Executor
 from harness.executors.docker import DockerExecutor
+from harness.executors.installer import parse_as_of
 from harness.executors.local import LocalExecutor
 from harness.matrix import select
 from harness.planner import EXECUTOR_CHOICES, all_cells, for_executor, image_matrix
@@ -40,6 +41,17 @@ EXECUTORS: dict[str, Callable[[Path], Executor]] = {
     "local": LocalExecutor,
     "docker": DockerExecutor,
 }
+
+
+def _as_of(value: str | None) -> str | None:
+    """``--resolve-as-of``: ``commit``, ``none`` or a date/time (checked here)."""
+    if value is None or value in ("commit", "none"):
+        return value
+    try:
+        parse_as_of(value)
+    except ConfigError as exc:
+        raise click.BadParameter(exc.message) from None
+    return value
 
 
 def exit_code_for(runs: list[RunSummary], *, strict: bool = False) -> int:
@@ -138,6 +150,16 @@ def exit_code_for(runs: list[RunSummary], *, strict: bool = False) -> int:
     help="Re-run failed tests up to N times in the same environment (pytest and googletest "
     "results); a test that then passes is flaky. Default: the suite's reruns.",
 )
+@click.option(
+    "--resolve-as-of",
+    metavar="commit|DATE|none",
+    callback=lambda _ctx, _param, value: _as_of(value),
+    help="Resolve dependencies as they were at the tested commit's committer date "
+    "(commit), at DATE (2025-06-01 or 2025-06-01T12:00:00Z), or without a cutoff (none): "
+    "uv's --exclude-newer, recorded in the run's fingerprint and part of the environment "
+    "key. Needs an index that serves upload times (PyPI's JSON API); find-links folders "
+    "are not filtered. Default: the suite's resolve_as_of.",
+)
 @click.option("--keep-worktree", is_flag=True, help="Keep the checkout after the run.")
 @click.option(
     "--untrusted",
@@ -175,6 +197,7 @@ def run(
     cache_dir: Path | None,
     pass_env: tuple[str, ...],
     reruns: int | None,
+    resolve_as_of: str | None,
     keep_worktree: bool,
     untrusted: bool,
     bundle_dir: Path | None,
@@ -219,6 +242,7 @@ def run(
         pass_env=pass_env,
         pr_branch=_pr_branch(pr_head),
         reruns=reruns,
+        resolve_as_of=resolve_as_of,
         trusted=not untrusted,
         suites_dir=(suites_dir or default_suites_dir()).resolve(),
     )

@@ -12,7 +12,7 @@ import difflib
 import posixpath
 import re
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -44,6 +44,7 @@ def parse_duration(value: Any) -> float:
     return seconds
 
 
+Installer = Literal["uv", "pip"]
 Duration = Annotated[float, Field(json_schema_extra={"examples": [600, "30m", "1h30m"]})]
 
 
@@ -191,6 +192,9 @@ class BackendRecipe(_Strict):
         default_factory=list,
         description="Files of the upstream (e.g. requirements.txt) hashed into the "
         "environment key, in addition to the suite-level list.",
+    )
+    installer: Installer | None = Field(
+        default=None, description="What {pip} runs for this backend; default: the suite's."
     )
 
     @model_validator(mode="after")
@@ -343,6 +347,18 @@ class Suite(_Strict):
     python: str = Field(
         default="python3", description="Interpreter used to create the cell's virtualenv."
     )
+    installer: Installer = Field(
+        default="uv",
+        description="What {pip} in a step runs: `uv` (`uv pip`, the harness's uv, with the "
+        "operator's pip settings carried over) or `pip` (`python -m pip`). `python -m pip` "
+        "in a step is pip whatever this says (environments are created with pip in them).",
+    )
+    resolve_as_of: str = Field(
+        default="none",
+        description="Resolve dependencies as of a moment (uv's --exclude-newer): `commit` "
+        "(the tested commit's committer date), `none`, or a date/time (2025-06-01, "
+        "2025-06-01T12:00:00Z). Needs installer uv. harness run --resolve-as-of overrides it.",
+    )
     companions: list[Companion] = Field(
         default_factory=list,
         description="More repositories checked out for every cell, under {repos_dir}.",
@@ -372,6 +388,18 @@ class Suite(_Strict):
         "of the pip/uv settings (a model hub, the PyTorch wheel index).",
     )
     schema_: str | None = Field(default=None, alias="$schema", exclude=True)
+
+    @field_validator("resolve_as_of")
+    @classmethod
+    def _as_of(cls, v: str) -> str:
+        if v not in ("commit", "none"):
+            from harness.executors.installer import parse_as_of
+
+            try:
+                parse_as_of(v)
+            except Exception as exc:
+                raise ValueError(str(exc)) from None
+        return v
 
     @field_validator("egress")
     @classmethod

@@ -18,6 +18,8 @@ KNOWN_VARIABLES: dict[str, str] = {
     "results_dir": "directory where test steps write result files",
     "repos_dir": "directory holding the suite's companion repositories, one per name",
     "python": "the cell environment's Python interpreter",
+    "pip": "the installer command for the cell environment: `uv pip` (installer: uv) or "
+    "`<python> -m pip` (installer: pip); use as `{pip} install ...`, `{pip} freeze`",
     "args": "selection arguments (a subset's args, --test-args, or default_args)",
     "backend": "backend name (cpu, npu, cuda, ...)",
     "device": "torch device type of the backend (cpu, npu, cuda, or a plugin's)",

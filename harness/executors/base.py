@@ -62,6 +62,15 @@ class CellContext:
     #: the run's mark (:mod:`harness.executors.leftovers`): in every step's environment
     #: and on its containers, so what a dead attempt left running can be found
     run_mark: str = ""
+    #: resolve dependencies as of this UTC time (uv's exclude-newer), or None; and what
+    #: asked for it (``commit``, a date given by the operator or the suite)
+    exclude_newer: str | None = None
+    resolve_as_of: str = "none"
+
+    @property
+    def installer(self) -> str:
+        """What ``{pip}`` runs: the backend recipe's installer, else the suite's."""
+        return self.recipe.installer or self.suite.installer
 
     @property
     def step_inputs_root(self) -> Path:

@@ -57,8 +57,14 @@ from harness.executors import egress, leftovers
 from harness.executors.base import CellContext, Rerun, fresh_dir, step_key, step_log_path
 from harness.executors.copyout import CopyReport, unpack_results
 from harness.executors.environment import looks_secret, scrub_credentials
+from harness.executors.installer import pip_command, uv_binary, uv_version
 from harness.executors.leftovers import MARK_ENV, MARK_LABEL, Reaped
-from harness.executors.local import PYTEST_PLUGIN_DIR, environment_key
+from harness.executors.local import (
+    PYTEST_PLUGIN_DIR,
+    environment_key,
+    installer_env,
+    installer_fingerprint,
+)
 from harness.executors.process import StepOutcome
 from harness.executors.selection import prepare_rerun
 from harness.executors.workspace import OUT, REPOS, SOURCE, Workspace
@@ -69,6 +75,10 @@ from harness.images.render import cell_user, render_suite_layer, render_variant
 INPUTS = "/harness/inputs"
 PLUGINS = "/opt/harness/plugins"
 PYTHON = "/opt/harness/venv/bin/python"
+#: the harness's uv in the suite layer (images/suite-layer.Dockerfile.j2)
+UV = "/opt/harness/bin/uv"
+#: where a step sees the uv.toml the harness writes for it (read-only)
+UV_CONFIG = "/harness/uv"
 #: host variables forwarded into containers: what changes what setup installs
 FORWARDED_PREFIXES = ("PIP_", "UV_", "HARNESS_TORCH_")
 ENV_REPOSITORY = "harness-env"
@@ -143,8 +153,9 @@ def _knob_mounts(env: dict[str, str]) -> list[Mount]:
     """Local wheel folders and constraint files the pip knobs point at, read-only at the
     same path (so ``PIP_FIND_LINKS=/srv/wheels`` works in the container as on the host)."""
     paths: set[Path] = set()
-    for name in ("PIP_FIND_LINKS", "PIP_CONSTRAINT", "PIP_REQUIRE_HASHES_FILE"):
-        for word in env.get(name, "").split():
+    for name in ("PIP_FIND_LINKS", "PIP_CONSTRAINT", "PIP_REQUIRE_HASHES_FILE",
+                 "UV_FIND_LINKS", "UV_CONSTRAINT"):  # fmt: skip
+        for word in env.get(name, "").replace(",", " ").split():
             path = word.removeprefix("file://")
             if path.startswith("/") and Path(path).exists():
                 paths.add(Path(path))
@@ -181,6 +192,7 @@ class DockerSession:
         #: on everything the session starts: the operator's, the cell, the run's mark
         self.labels = run_labels(options, ctx)
         self._setup_images: list[str] = []
+        self._installer_line = ""
         #: where image probes are cached (by image id); None: not cached
         self.probe_cache: Path | None = None
         target = ctx.target.for_container() if ctx.target is not None else None
@@ -202,6 +214,7 @@ class DockerSession:
             "results_dir": results_dir,
             "repos_dir": REPOS if self.ctx.repos_dir else "",
             "python": PYTHON,
+            "pip": pip_command(self.ctx.installer, uv=UV, python=PYTHON),
             "args": self.ctx.args,
             "backend": self.ctx.cell.backend,
             "device": self.ctx.cell.backend,
@@ -239,6 +252,19 @@ class DockerSession:
         env.update(self.ctx.recipe.env)
         env.update(self.ctx.extra_env)
         env.update(step.env)
+        # the container's pip reads no host configuration file: uv gets what pip gets
+        extra, self._installer_line = installer_env(
+            self.ctx,
+            env,
+            PYTHON,
+            {},
+            self.ctx.step_inputs_root / "uv",
+            inside=UV_CONFIG,
+            own_config=env.get("UV_CONFIG_FILE") or env.get("UV_NO_CONFIG") or None,
+        )
+        env.update(extra)
+        if self.ctx.installer == "uv" and not {"UV_CACHE_DIR", "UV_NO_CACHE"} & env.keys():
+            env["UV_NO_CACHE"] = "1"  # a cache in the container would be committed
         if self.ctx.run_mark:
             env[MARK_ENV] = self.ctx.run_mark
         env["PYTHONPATH"] = ":".join(p for p in (PLUGINS, env.get("PYTHONPATH")) if p)
@@ -247,6 +273,8 @@ class DockerSession:
 
     def _mounts(self, env: dict[str, str], inputs: Path | None) -> list[Mount]:
         mounts = [Mount(PYTEST_PLUGIN_DIR, PLUGINS, read_only=True)]
+        if env.get("UV_CONFIG_FILE") == f"{UV_CONFIG}/uv.toml":
+            mounts.append(Mount(self.ctx.step_inputs_root / "uv", UV_CONFIG, read_only=True))
         if inputs is not None:
             mounts.append(Mount(inputs, INPUTS, read_only=True))
         mounts += _knob_mounts(env)
@@ -299,6 +327,8 @@ class DockerSession:
             )
             notes = [f"[harness] {what} in {self.image} ({network_note}, "
                      f"{limits.memory or 'no'} memory limit)"]  # fmt: skip
+            if phase is Phase.SETUP:
+                notes.append(self._installer_line)
             if scrubbed:
                 notes.append(f"[harness] credentials removed from {', '.join(sorted(scrubbed))}")
             header = "\n".join([*notes, f"[harness] $ {script}"])
@@ -430,7 +460,14 @@ class DockerSession:
         image_id = self.engine.image_id(self.image)
         info.update(tag=self.image, digest=image_id)
         info["scope"] = self.scope
-        return {"executor": "docker", "image": info, **self._probe_cached(image_id)}
+        # the image's uv is a copy of the harness's own (render_suite_layer)
+        version = uv_version(uv_binary()) if self.ctx.installer == "uv" else None
+        return {
+            "executor": "docker",
+            "image": info,
+            "installer": installer_fingerprint(self.ctx, version),
+            **self._probe_cached(image_id),
+        }
 
     def _probe_cached(self, image_id: str | None) -> dict[str, Any]:
         """:meth:`_probe`, once per image id (an image does not change)."""
@@ -565,7 +602,12 @@ class DockerExecutor:
         self.engine.build(spec, say)
         packages = ctx.recipe.image.packages if ctx.recipe.image else []
         layer = render_suite_layer(
-            ctx.suite.name, variant, self.matrix.directory, base_tag=spec.tag, packages=packages
+            ctx.suite.name,
+            variant,
+            self.matrix.directory,
+            base_tag=spec.tag,
+            packages=packages,
+            uv=Path(uv_binary()),  # built for this machine's arch, as the variant is
         )
         layer = replace(layer, network_mode=self.options.network_mode)
         self.engine.build(layer, say)

@@ -30,7 +30,7 @@ from typing import Any
 from harness.config.suite import Phase, Step
 from harness.config.templating import as_environment, render
 from harness.errors import ConfigError, StepError
-from harness.executors import leftovers
+from harness.executors import installer, leftovers
 from harness.executors.base import CellContext, Rerun, fresh_dir, step_key, step_log_path
 from harness.executors.environment import filtered_host_env
 from harness.executors.leftovers import MARK_ENV, Reaped
@@ -42,7 +42,7 @@ READY_MARKER = ".harness-ready.json"
 KEYED_ENV_PREFIXES = ("PIP_", "UV_", "HARNESS_")
 PYTEST_PLUGIN_DIR = Path(__file__).resolve().parent.parent / "pytest_plugins"
 #: Bumped when the way environments are built changes, invalidating old ones.
-ENV_LAYOUT_VERSION = "2"
+ENV_LAYOUT_VERSION = "3"
 
 
 def interpreter_version(python: str) -> str:
@@ -60,12 +60,23 @@ def interpreter_version(python: str) -> str:
     return f"{exe} {proc.stdout.strip()}"
 
 
-def environment_key(ctx: CellContext, python_version: str, scope: str | None = None) -> str:
+def environment_key(
+    ctx: CellContext,
+    python_version: str,
+    scope: str | None = None,
+    pip_config: dict[str, str] | None = None,
+) -> str:
     """The hash that names the cell's virtualenv or image (see the module docstring);
-    ``scope`` replaces the provenance's scope (to look up the shared environment)."""
+    ``scope`` replaces the provenance's scope (to look up the shared environment);
+    ``pip_config`` is what pip's configuration files set (the local executor's steps
+    read them; uv gets them carried over)."""
     h = hashlib.sha256()
     h.update(f"layout={ENV_LAYOUT_VERSION}\npython={python_version}\n".encode())
     h.update(f"scope={scope or ctx.provenance.scope()}\n".encode())
+    # an environment resolved as of one date is never reused for another
+    h.update(f"installer={ctx.installer}\nexclude_newer={ctx.exclude_newer}\n".encode())
+    for name, value in sorted((pip_config or {}).items()):
+        h.update(f"pip.conf {name}={value}\n".encode())
     h.update(json.dumps(ctx.suite.env, sort_keys=True).encode())
     h.update(json.dumps(ctx.recipe.env, sort_keys=True).encode())
     for step in ctx.recipe.setup:
@@ -86,14 +97,61 @@ def environment_key(ctx: CellContext, python_version: str, scope: str | None = N
     return h.hexdigest()[:16]
 
 
+def installer_env(
+    ctx: CellContext,
+    env: dict[str, str],
+    python: str,
+    pip_config: dict[str, str],
+    config_dir: Path,
+    inside: str | None = None,
+    own_config: str | None = None,
+) -> tuple[dict[str, str], str]:
+    """The variables the cell's installer needs on top of the step's ``env``, and the
+    line the step's log gets. For uv (:func:`installer.uv_setup`): the pip settings
+    carried over, the target interpreter, the exclude-newer time, and a uv.toml written
+    to ``config_dir`` when a setting needs one (``inside``: that directory as the step
+    sees it; ``own_config``: the operator's uv configuration, which it would hide)."""
+    if ctx.installer != "uv":
+        return {}, "[harness] installer: pip ({pip} is python -m pip)"
+    setup = installer.uv_setup(
+        env,
+        pip_config,
+        python=python,
+        exclude_newer=ctx.exclude_newer,
+        config_path=f"{inside or config_dir}/uv.toml",
+        own_config=own_config,
+    )
+    if setup.config_text:
+        config_dir.mkdir(parents=True, exist_ok=True)
+        (config_dir / "uv.toml").write_text(setup.config_text)
+    return setup.env, setup.note(ctx.exclude_newer, ctx.resolve_as_of)
+
+
+def installer_fingerprint(ctx: CellContext, version: str | None) -> dict[str, Any]:
+    info: dict[str, Any] = {"name": ctx.installer, "resolve_as_of": ctx.resolve_as_of}
+    if version:
+        info["version"] = version
+    if ctx.exclude_newer:
+        info["exclude_newer"] = ctx.exclude_newer
+    return info
+
+
 class LocalSession:
     """Steps of one cell run on the host inside the cell's virtualenv."""
 
-    def __init__(self, ctx: CellContext, venv: Path, ready: bool) -> None:
+    def __init__(
+        self,
+        ctx: CellContext,
+        venv: Path,
+        ready: bool,
+        pip_config: dict[str, str] | None = None,
+    ) -> None:
         self.ctx = ctx
         self.venv = venv
         self.environment_ready = ready
         self.python = str(venv / "bin" / "python")
+        self.pip_config = pip_config or {}
+        self.uv = installer.uv_binary() if ctx.installer == "uv" else None
         self._env = self._base_env()
 
     def _variables(self) -> dict[str, str]:
@@ -102,6 +160,9 @@ class LocalSession:
             "results_dir": str(self.ctx.results_dir),
             "repos_dir": str(self.ctx.repos_dir or ""),
             "python": self.python,
+            "pip": installer.pip_command(
+                self.ctx.installer, uv=self.uv or "uv", python=self.python
+            ),
             "args": self.ctx.args,
             "backend": self.ctx.cell.backend,
             "device": self.ctx.cell.backend,
@@ -136,6 +197,15 @@ class LocalSession:
         variables = self._variables()
         variables["results_dir"] = str(results)
         env = {**self._env, **step.env}
+        extra, installer_line = installer_env(
+            self.ctx,
+            env,
+            self.python,
+            self.pip_config,
+            self.ctx.step_inputs_root / "uv",
+            own_config=installer.own_uv_config(env),
+        )
+        env.update(extra)
         env.update(as_environment({"results_dir": variables["results_dir"]}))
         if rerun is not None:
             inputs = self.ctx.step_inputs_root / key
@@ -145,7 +215,10 @@ class LocalSession:
         if not cwd.is_dir():
             raise StepError(f"step '{step.name}': working directory '{step.workdir}' not found")
         what = f"{phase.value} step '{step.name}'" + (f" (rerun {rerun.attempt})" if rerun else "")
-        header = f"[harness] {what} in {cwd}\n[harness] $ {script}"
+        notes = [f"[harness] {what} in {cwd}"]
+        if phase is Phase.SETUP:
+            notes.append(installer_line)
+        header = "\n".join([*notes, f"[harness] $ {script}"])
         outcome = run_command(
             ["bash", "-eo", "pipefail", "-c", script],
             cwd=cwd,
@@ -164,9 +237,11 @@ class LocalSession:
         self.environment_ready = True
 
     def fingerprint(self) -> dict[str, Any]:
+        version = installer.uv_version(self.uv) if self.uv else None
         return {
             "executor": "local",
             "environment": self.venv.name,
+            "installer": installer_fingerprint(self.ctx, version),
             "python": python_fingerprint(self.python, env=self._env),
         }
 
@@ -186,7 +261,9 @@ class LocalExecutor:
     @contextlib.contextmanager
     def session(self, ctx: CellContext) -> Iterator[LocalSession]:
         version = interpreter_version(ctx.suite.python)
-        key = environment_key(ctx, version)
+        # the pip configuration files the steps' pip reads (and uv gets carried over)
+        pip_config = installer.read_pip_config(filtered_host_env(os.environ, ctx.pass_env))
+        key = environment_key(ctx, version, pip_config=pip_config)
         venvs = self.cache_dir / "venvs"
         venvs.mkdir(parents=True, exist_ok=True)
         venv = venvs / f"{ctx.suite.name}-{ctx.cell.backend}-{key}"
@@ -209,7 +286,7 @@ class LocalExecutor:
                         hint="install the interpreter's venv module (Debian: python3-venv)",
                     )
             try:
-                yield LocalSession(ctx, venv, ready)
+                yield LocalSession(ctx, venv, ready, pip_config)
             finally:
                 if not ctx.provenance.reusable:  # built for this run only
                     shutil.rmtree(venv, ignore_errors=True)

@@ -194,8 +194,12 @@ def render_suite_layer(
     *,
     base_tag: str,
     packages: Sequence[str] = (),
+    uv: Path | None = None,
 ) -> BuildSpec:
-    """The suite's layer on the variant image ``base_tag`` (see the template)."""
+    """The suite's layer on the variant image ``base_tag`` (see the template). ``uv`` is
+    a uv executable for the image's architecture (the harness's own, when the image is
+    for this machine's): copied in as ``/opt/harness/bin/uv`` from this machine, so the
+    build needs no network for it and cells install with the uv version local cells use."""
     values = {
         "suite": suite,
         "variant_id": variant.id,
@@ -205,10 +209,12 @@ def render_suite_layer(
         "package_manager": PACKAGE_MANAGERS[variant.params["os"]],
         "uid": cell_user()[0],
         "gid": cell_user()[1],
+        "uv": uv is not None,
     }
     text = _render(directory, SUITE_LAYER_TEMPLATE, values)
     return BuildSpec(
         repository=f"harness/{suite}-{variant.id}",
         dockerfile=text,
+        context={"uv": uv} if uv is not None else {},
         labels={"org.accel-harness.suite": suite, "org.accel-harness.variant": variant.id},
     )

@@ -219,8 +219,8 @@ def test_setup_failure_is_an_infra_error_and_env_is_not_reused(
 ) -> None:
     edit_suite(
         suites_dir,
-        "python -m pip install -q -r requirements.txt",
-        "python -m pip install -q -r requirements.txt; echo 'no such wheel' >&2; exit 7",
+        "{pip} install -q -r requirements.txt",
+        "{pip} install -q -r requirements.txt; echo 'no such wheel' >&2; exit 7",
     )
     for _ in range(2):
         res = harness("run", "demo", "--json")
