@@ -120,6 +120,28 @@ def test_same_counts_as_the_local_executor_and_an_image_fingerprint(
     assert "--executor auto: docker (" in again["err"]
 
 
+def test_setup_installs_with_the_uv_in_the_image(
+    harness: Harness, docker_suites: Path, docker_env: dict[str, str]
+) -> None:
+    """``{pip}`` is the image's uv (a copy of the harness's, no download), with the
+    suite's PIP_NO_INDEX / PIP_FIND_LINKS carried over: the wheel folder mounted
+    read-only, no-index through the uv.toml mounted for the step."""
+    out = run(harness, docker_env)
+    assert out["counts"] == BASIC_COUNTS, out["err"]
+    log = Path(out["reports"]) / "logs" / "demo__cpu__debian12-py3.11" / "setup-00-deps.log"
+    text = log.read_text()
+    assert "[harness] $ /opt/harness/bin/uv pip install -q -r requirements.txt" in text
+    (line,) = [x for x in text.splitlines() if x.startswith("[harness] installer:")]
+    assert line.startswith("[harness] installer: uv ({pip} is uv pip); pip settings carried")
+    assert "find-links" in line
+    assert "no-index" in line
+    shown = harness("runs", "show", "1", "--json").json()["environment"]
+    assert shown["installer"]["name"] == "uv"
+    assert shown["installer"]["version"].startswith("uv 0.")
+    assert "pytest" in shown["python"]["packages"]
+    assert "pip" in shown["python"]["packages"]  # `python -m pip` stays the fallback
+
+
 def test_isolation_inside_the_container(
     harness: Harness, docker_suites: Path, docker_env: dict[str, str]
 ) -> None:

@@ -16,6 +16,7 @@ import pytest
 
 from harness.images import cann
 from harness.images.matrix import load_matrix
+from harness.executors.installer import uv_binary
 from harness.images.render import render_suite_layer, render_variant
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,6 +50,7 @@ def test_every_rendered_dockerfile_passes_hadolint(tmp_path: Path) -> None:
         IMAGES,
         base_tag="harness/debian12-py3.11:0123",
         packages=["cmake", "g++"],
+        uv=Path(uv_binary()),
     )
     rendered.append(("suite-layer", "amd64", layer.dockerfile))
     paths = []
@@ -173,3 +175,18 @@ def test_tags_are_content_hashes() -> None:
     l2 = render_suite_layer("s", v, IMAGES, base_tag=a.tag, packages=["cmake", "git"])
     assert l1.tag == l2.tag
     assert render_suite_layer("s", v, IMAGES, base_tag=a.tag).tag != l1.tag
+
+
+def test_the_suite_layer_carries_the_harness_uv(tmp_path: Path) -> None:
+    """The uv binary is copied from this machine into the layer (no download); another
+    uv (an upgrade of the harness's) is another layer."""
+    v = load_matrix(IMAGES).by_id("debian12-py3.11")
+    uv = tmp_path / "uv"
+    uv.write_bytes(b"uv 1")
+    layer = render_suite_layer("s", v, IMAGES, base_tag="harness/x:1", uv=uv)
+    assert "COPY uv /opt/harness/bin/uv" in layer.dockerfile
+    assert layer.context == {"uv": uv}
+    before = layer.tag
+    uv.write_bytes(b"uv 2")
+    assert render_suite_layer("s", v, IMAGES, base_tag="harness/x:1", uv=uv).tag != before
+    assert "COPY uv" not in render_suite_layer("s", v, IMAGES, base_tag="harness/x:1").dockerfile
