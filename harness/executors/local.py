@@ -2,8 +2,11 @@
 
 The virtualenv lives in the cache directory under a key made from the suite, the backend and
 a hash of everything that decides its contents: the interpreter version, the setup steps
-and their environment, and the upstream's dependency files (``dependency_files`` in the
-recipe, e.g. ``requirements.txt``). While the key is unchanged the environment is reused
+and their environment, the installer and the time dependencies are resolved as of, the
+pip configuration files' settings, and the upstream's dependency files
+(``dependency_files`` in the recipe, e.g. ``requirements.txt``). It is made by the venv
+module (pip in it, offline); setup steps install into it with ``{pip}``, uv by default
+(:mod:`harness.executors.installer`). While the key is unchanged the environment is reused
 and setup steps are skipped; a half-built environment (setup failed or was interrupted)
 is never reused. Which runs may share an environment is the code's provenance
 (:mod:`harness.executors.provenance`): part of the key, so a pull request's setup never

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.executors.installer import uv_binary
 from harness.images import cann
 from harness.images.matrix import load_matrix
-from harness.executors.installer import uv_binary
 from harness.images.render import render_suite_layer, render_variant
 
 ROOT = Path(__file__).resolve().parents[2]
