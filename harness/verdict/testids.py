@@ -98,9 +98,7 @@ def reproduce_command(
     cmd = ["harness", "run", cell]
     if ref:
         cmd += ["--ref", ref]
-    args = (
-        selection if selection is not None else selection_args(test_id, result_format, workdir)
-    )
+    args = selection if selection is not None else selection_args(test_id, result_format, workdir)
     if order_args and result_format in PYTEST_FORMATS:
         args = f"{args} {order_args}" if args else order_args
     if args:
