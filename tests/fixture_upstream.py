@@ -112,6 +112,8 @@ def suite_yaml(url: str, *, wheels: Path, test_timeout: str = "2m") -> str:
         env:
           PIP_NO_INDEX: "1"
           PIP_FIND_LINKS: {wheels}
+        # the fixture's wheel folder, whatever pip settings the host has
+        env_pinned: [PIP_NO_INDEX, PIP_FIND_LINKS]
         default_args: tests/test_basic.py
         backends:
           cpu:

@@ -342,7 +342,18 @@ class Suite(_Strict):
     name: str = Field(pattern=NAME_RE)
     description: str = ""
     upstream: Upstream
-    env: dict[str, str] = Field(default_factory=dict, description="For every step.")
+    env: dict[str, str] = Field(
+        default_factory=dict,
+        description="Defaults for every step. The operator's own value of a name (the host "
+        "environment a step may see, --pass-env) overrides it, unless env_pinned names it. "
+        "Backend and step env are defaults in the same way.",
+    )
+    env_pinned: list[str] = Field(
+        default_factory=list,
+        description="The names of this suite's env (suite, backend or step level) whose "
+        "values the operator cannot override: the ones the upstream's tests depend on, not "
+        "knobs. Every name must be set by one of those env maps.",
+    )
     dependency_files: list[str] = Field(default_factory=list)
     python: str = Field(
         default="python3", description="Interpreter used to create the cell's virtualenv."
@@ -438,6 +449,23 @@ class Suite(_Strict):
                 if name not in self.paths:
                     problems.append((key, undeclared_message(name, self.paths)))
         return problems
+
+    @model_validator(mode="after")
+    def _pinned_names_are_set(self) -> Suite:
+        declared = set(self.env)
+        for recipe in self.backends.values():
+            declared.update(recipe.env)
+            for step in (*recipe.setup, *recipe.build, *recipe.test):
+                declared.update(step.env)
+        for name in self.env_pinned:
+            if name not in declared:
+                close = difflib.get_close_matches(name, sorted(declared), n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                raise ValueError(
+                    f"env_pinned: '{name}' is not set by this suite's env (suite, backend or "
+                    f"step level){hint}; a suite may pin only values it sets"
+                )
+        return self
 
     @field_validator("companions")
     @classmethod

@@ -56,7 +56,7 @@ from harness.errors import ConfigError, StepError
 from harness.executors import egress, leftovers
 from harness.executors.base import CellContext, Rerun, fresh_dir, step_key, step_log_path
 from harness.executors.copyout import CopyReport, unpack_results
-from harness.executors.environment import looks_secret, scrub_credentials
+from harness.executors.environment import looks_secret, scrub_credentials, suite_env
 from harness.executors.installer import pip_command, uv_binary, uv_version
 from harness.executors.leftovers import MARK_ENV, MARK_LABEL, Reaped
 from harness.executors.local import (
@@ -228,6 +228,7 @@ class DockerSession:
     ) -> tuple[dict[str, str], list[str]]:
         """The step's environment, and the names whose credentials were removed."""
         host = os.environ
+        pinned = self.ctx.suite.env_pinned
         scrubbed: list[str] = []
 
         def clean(name: str, value: str) -> str:
@@ -244,14 +245,14 @@ class DockerSession:
         for name in self.ctx.pass_env:
             if name in host:  # named by the operator: as is, but only for trusted code
                 env[name] = host[name] if self.trusted else clean(name, host[name])
+        operator = dict(env)  # the operator's values override the suite's env defaults
         env.update(as_environment(variables))
         if self._container_options is not None:
             env.update(self._container_options.env)
         env.update(self._target_env)
-        env.update(self.ctx.suite.env)
-        env.update(self.ctx.recipe.env)
+        env.update(suite_env([self.ctx.suite.env, self.ctx.recipe.env], operator, pinned))
         env.update(self.ctx.extra_env)
-        env.update(step.env)
+        env.update(suite_env([step.env], operator, pinned))
         # the container's pip reads no host configuration file: uv gets what pip gets
         extra, self._installer_line = installer_env(
             self.ctx,

@@ -7,12 +7,17 @@ heavy installs such as torch or torch_npu at a local wheel folder or index with
 runtime environment (CANN's ``ASCEND_*``/``ATB_*`` and ``LD_LIBRARY_PATH`` as
 ``set_env.sh`` exports them). Anything that looks like a credential is dropped even when
 allowed, unless named explicitly with ``--pass-env``.
+
+A suite's ``env`` (suite, backend and step level) holds defaults: where the operator gives
+a name a value of their own (a host variable a step may see here, or one ``--pass-env``
+names), the operator's value wins, except for the names the suite lists in
+``env_pinned`` (:func:`suite_env`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 
 PASS_NAMES = frozenset(
     {
@@ -68,3 +73,16 @@ def scrub_credentials(value: str) -> str:
     value = _URL_USERINFO_RE.sub(r"\1", value)
     value = _SECRET_QUERY_RE.sub(lambda m: m.group(1), value)
     return re.sub(r"[?&;](?=\s|$|#)", "", value)
+
+
+def suite_env(
+    layers: Iterable[Mapping[str, str]], operator: Mapping[str, str], pinned: Collection[str]
+) -> dict[str, str]:
+    """The suite-declared values a step gets on top of the operator's: ``layers`` (suite,
+    backend, step ``env``) merged in order, less the names the operator set (``operator``:
+    what the step gets from the operator), except the ``pinned`` ones, which always keep
+    the suite's value."""
+    merged: dict[str, str] = {}
+    for layer in layers:
+        merged.update(layer)
+    return {name: value for name, value in merged.items() if name in pinned or name not in operator}

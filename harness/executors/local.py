@@ -35,7 +35,7 @@ from harness.config.templating import as_environment, render
 from harness.errors import ConfigError, StepError
 from harness.executors import installer, leftovers
 from harness.executors.base import CellContext, Rerun, fresh_dir, step_key, step_log_path
-from harness.executors.environment import filtered_host_env
+from harness.executors.environment import filtered_host_env, suite_env
 from harness.executors.leftovers import MARK_ENV, Reaped
 from harness.executors.process import StepOutcome, run_command
 from harness.executors.selection import prepare_rerun
@@ -155,6 +155,9 @@ class LocalSession:
         self.python = str(venv / "bin" / "python")
         self.pip_config = pip_config or {}
         self.uv = installer.uv_binary() if ctx.installer == "uv" else None
+        #: what the operator gives a step (host variables it may see, --pass-env): those
+        #: values override the suite's env defaults
+        self._operator = filtered_host_env(os.environ, ctx.pass_env)
         self._env = self._base_env()
 
     def _variables(self) -> dict[str, str]:
@@ -175,15 +178,14 @@ class LocalSession:
         }
 
     def _base_env(self) -> dict[str, str]:
-        env = filtered_host_env(os.environ, self.ctx.pass_env)
+        env = dict(self._operator)
         env["PATH"] = f"{self.venv / 'bin'}{os.pathsep}{env.get('PATH', os.defpath)}"
         env["VIRTUAL_ENV"] = str(self.venv)
         env["PYTHONNOUSERSITE"] = "1"
         env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
         env.update(as_environment(self._variables()))
         env.update(self.ctx.backend_env)
-        env.update(self.ctx.suite.env)
-        env.update(self.ctx.recipe.env)
+        env.update(self._suite_env(self.ctx.suite.env, self.ctx.recipe.env))
         env.update(self.ctx.extra_env)
         if self.ctx.run_mark:
             env[MARK_ENV] = self.ctx.run_mark
@@ -192,6 +194,9 @@ class LocalSession:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (plugins, env.get("PYTHONPATH")) if p)
         return env
 
+    def _suite_env(self, *layers: dict[str, str]) -> dict[str, str]:
+        return suite_env(layers, self._operator, self.ctx.suite.env_pinned)
+
     def run_step(
         self, step: Step, phase: Phase, index: int, rerun: Rerun | None = None
     ) -> StepOutcome:
@@ -199,7 +204,7 @@ class LocalSession:
         results = fresh_dir(self.ctx.results_dir / key)
         variables = self._variables()
         variables["results_dir"] = str(results)
-        env = {**self._env, **step.env}
+        env = {**self._env, **self._suite_env(step.env)}
         extra, installer_line = installer_env(
             self.ctx,
             env,

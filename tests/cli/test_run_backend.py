@@ -54,6 +54,7 @@ def accel_suite(url: str, wheels: Path, backends: tuple[str, ...]) -> str:
         env:
           PIP_NO_INDEX: "1"
           PIP_FIND_LINKS: {wheels}
+        env_pinned: [PIP_NO_INDEX, PIP_FIND_LINKS]
         default_args: tests/test_basic.py -k "pass or param"
         backends:
         """

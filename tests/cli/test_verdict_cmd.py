@@ -115,6 +115,7 @@ def vsuite(suites_dir: Path, vdemo: UpstreamRepo, wheels: Path, flip_dir: Path) 
           PIP_NO_INDEX: "1"
           PIP_FIND_LINKS: {wheels}
           FLIP_DIR: {flip_dir}
+        env_pinned: [PIP_NO_INDEX, PIP_FIND_LINKS]
         default_args: tests
         backends:
           cpu:

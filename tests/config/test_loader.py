@@ -149,3 +149,14 @@ def test_missing_suites_dir_has_hint(tmp_path: Path) -> None:
         load_suites(tmp_path / "nope")
     assert info.value.hint
     assert "--suites" in info.value.hint
+
+
+def test_a_suite_pins_only_env_it_sets(tmp_path: Path) -> None:
+    pinned = GOOD.replace(
+        "dependency_files: [requirements.txt]\n",
+        "dependency_files: [requirements.txt]\nenv:\n  LIST: a\nenv_pinned: [LIST]\n",
+    )
+    assert load_suite(write(tmp_path, pinned)).env_pinned == ["LIST"]
+    msg = error_of(write(tmp_path, pinned.replace("env_pinned: [LIST]", "env_pinned: [LIT]")))
+    assert "env_pinned: 'LIT' is not set by this suite's env" in msg
+    assert "did you mean 'LIST'?" in msg

@@ -208,6 +208,8 @@ def hostile_suite(
     upstream's setup script; one test step with two result patterns."""
     knobs = {"PIP_NO_INDEX": "1", **({"PIP_FIND_LINKS": str(wheels)} if wheels else {}), **env}
     env_lines = "".join(f"  {k}: {v!r}\n" for k, v in knobs.items())
+    # the fixture's own index settings, whatever the host's pip settings are
+    env_lines += f"env_pinned: {sorted(knobs)!r}\n"
     return textwrap.dedent(
         f"""\
         name: hostile

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from harness.executors.environment import filtered_host_env
+from harness.executors.environment import filtered_host_env, suite_env
 
 
 def test_allow_list_and_secret_filter() -> None:
@@ -34,3 +34,25 @@ def test_allow_list_and_secret_filter() -> None:
 def test_explicit_pass_env_wins() -> None:
     env = filtered_host_env({"HF_TOKEN": "x", "RANDOM_THING": "y"}, pass_env=["HF_TOKEN"])
     assert env == {"HF_TOKEN": "x"}
+
+
+def test_operator_values_override_suite_defaults_except_pinned_ones() -> None:
+    layers = [
+        {"KNOB": "suite", "PINNED": "suite", "ONLY_SUITE": "suite"},
+        {"KNOB": "backend"},  # a later layer (backend, then step) is more specific
+    ]
+    operator = {"KNOB": "operator", "PINNED": "operator", "PATH": "/usr/bin"}
+    assert suite_env(layers, operator, pinned=["PINNED"]) == {
+        "PINNED": "suite",
+        "ONLY_SUITE": "suite",
+    }
+    # an operator's empty value is a value too (llama.cpp: HARNESS_CTEST_EXCLUDE="")
+    assert suite_env(layers, {"KNOB": ""}, pinned=()) == {
+        "PINNED": "suite",
+        "ONLY_SUITE": "suite",
+    }
+    assert suite_env(layers, {}, pinned=()) == {
+        "KNOB": "backend",
+        "PINNED": "suite",
+        "ONLY_SUITE": "suite",
+    }
