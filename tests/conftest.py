@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.llama_cpp import build_test_backend_ops
+from tests.llama_cpp import build_test_backend_ops, llama_cpp_source
 from tests.pg import PostgresCluster, find_pg_bin
 
 
@@ -56,6 +56,16 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     yield server.rsplit("/", 1)[0] + f"/{name}"
     with psycopg.connect(server, autocommit=True) as admin:
         admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="session")
+def llama_source() -> Path:
+    """llama.cpp's source tree as the llama-cpp-python sdist vendors it (upstream's files)."""
+    try:
+        return llama_cpp_source()
+    except RuntimeError as exc:
+        missing_tool(f"could not get llama.cpp's source (the llama-cpp-python sdist): {exc}")
+        raise
 
 
 @pytest.fixture(scope="session")

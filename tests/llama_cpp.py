@@ -40,22 +40,36 @@ def _run(cmd: list[str], log: Path, cwd: Path | None = None) -> None:
         raise RuntimeError(f"{cmd[0]} failed ({proc.returncode}); log {log}:\n{tail}")
 
 
+def _locked_root() -> tuple[Path, Path]:
+    root = cache_root() / f"llama.cpp-{VERSION}"
+    root.mkdir(parents=True, exist_ok=True)
+    return root, root.parent / f"{root.name}.lock"
+
+
 def build_test_backend_ops() -> Path:
     """Path of a test-backend-ops binary (built once per machine and sdist version; pytest
     workers building at the same time wait for each other on a lock file)."""
-    root = cache_root() / f"llama.cpp-{VERSION}"
-    root.mkdir(parents=True, exist_ok=True)
-    with (root.parent / f"{root.name}.lock").open("w") as lock:
+    root, lock_path = _locked_root()
+    with lock_path.open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         return _build(root)
 
 
-def _build(root: Path) -> Path:
-    binary = root / "bin" / "test-backend-ops"
-    if binary.is_file():
-        return binary
+def llama_cpp_source() -> Path:
+    """The llama.cpp source tree the sdist vendors (extracted once per machine): upstream's
+    own files, such as ``docs/ops.md`` and the ``docs/ops/*.csv`` it is generated from."""
+    root, lock_path = _locked_root()
+    with lock_path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _source(root)
+
+
+def _source(root: Path) -> Path:
+    src = root / "src"
+    done = root / "src.complete"
+    if done.is_file() or (src.is_dir() and (root / "bin" / "test-backend-ops").is_file()):
+        return src  # (a binary is only ever built from a completely extracted tree)
     log = root / "build.log"
-    log.write_text("")
     dl = root / "download"
     _run(
         [
@@ -65,7 +79,6 @@ def _build(root: Path) -> Path:
         log,
     )  # fmt: skip
     (sdist,) = dl.glob("*.tar.gz")
-    src = root / "src"
     if src.exists():
         shutil.rmtree(src)
     prefix = f"llama_cpp_python-{VERSION}/vendor/llama.cpp/"
@@ -75,6 +88,18 @@ def _build(root: Path) -> Path:
             m.name = m.name[len(prefix) :]
         safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}  # 3.11.4+
         tar.extractall(src, members=[m for m in members if m.name], **safe)  # type: ignore[arg-type]
+    shutil.rmtree(dl, ignore_errors=True)
+    done.write_text(f"{SDIST}=={VERSION}\n")
+    return src
+
+
+def _build(root: Path) -> Path:
+    binary = root / "bin" / "test-backend-ops"
+    if binary.is_file():
+        return binary
+    log = root / "build.log"
+    log.write_text("")
+    src = _source(root)
     build = root / "build"
     jobs = str(max(1, len(os.sched_getaffinity(0))))
     _run(
@@ -100,5 +125,4 @@ def _build(root: Path) -> Path:
         log,
     )  # fmt: skip
     partial.rename(binary)  # only a complete binary is ever reused
-    shutil.rmtree(dl, ignore_errors=True)
     return binary

@@ -112,7 +112,16 @@ def show_run(run_id: int, show: str, all_ops: bool, db_url: str | None, as_json:
             out = sys.stdout
             head = record_json(rec)
             head["environment"] = env
-            head["op_coverage"] = [{**asdict(o), "status": o.status} for o in ops]
+            head["op_coverage"] = [
+                {
+                    **asdict(o),
+                    "unsupported": o.unsupported,
+                    "support_unsupported": o.support_unsupported,
+                    "status": o.status,
+                    "support_status": o.support_status,
+                }
+                for o in ops
+            ]
             head["cpu_fallbacks"] = [
                 {"backend": b, "op": op, "warnings": n} for b, op, n in cpu_fallbacks
             ]
@@ -241,14 +250,18 @@ def _print_op_coverage(console: Console, ops: list[OpCoverage], all_ops: bool) -
     if not shown:
         return
     table = Table()
-    for col in ("device", "op", "cases", "supported", "passed", "failed", "status"):
-        table.add_column(
-            col,
-            justify="right" if col in {"cases", "supported", "passed", "failed"} else "left",
-            overflow="fold",
-        )
-    styles = {"failing": "red", "partial": "yellow", "unsupported": "dim", "passing": "green"}
+    numbers = ("cases", "supported", "passed", "failed", "support mode")
+    for col in ("device", "op", *numbers, "status"):
+        table.add_column(col, justify="right" if col in numbers else "left", overflow="fold")
+    styles = {
+        "failing": "red",
+        "partial": "yellow",
+        "unsupported": "dim",
+        "passing": "green",
+        "supported": "green",
+    }
     for o in shown:
+        support = f"{o.support_supported}/{o.support_cases}" if o.support_cases else "-"
         table.add_row(
             escape(o.device),
             escape(o.op),
@@ -256,6 +269,7 @@ def _print_op_coverage(console: Console, ops: list[OpCoverage], all_ops: bool) -
             str(o.supported),
             str(o.passed),
             str(o.failed),
+            support,
             f"[{styles[o.status]}]{o.status}[/]",
         )
     console.print(table)

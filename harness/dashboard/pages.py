@@ -88,7 +88,8 @@ def content_security_policy(env: Environment, *, meta: bool = False) -> str:
 def _op_state(o: OpCoverage | None) -> str:
     if o is None:
         return "missing"
-    return {"failing": "fail", "passing": "pass", "partial": "infra"}.get(o.status, "missing")
+    states = {"failing": "fail", "passing": "pass", "supported": "pass", "partial": "infra"}
+    return states.get(o.status, "missing")
 
 
 def age(when: datetime, now: datetime | None = None) -> str:

@@ -24,26 +24,51 @@ BATCH = 5000
 
 @dataclass(frozen=True, slots=True)
 class OpCoverage:
-    """One operator on one device of a run, over all its parameter sets."""
+    """One operator on one device of a run, over all its parameter sets, with test mode
+    (``test-backend-ops test``: run against the CPU reference) and support mode
+    (``test-backend-ops support``: asked, not run; what upstream's ``docs/ops.md`` counts)
+    kept apart: a run that has both has each parameter set once in each mode."""
 
     device: str
     op: str
-    cases: int  # parameter sets seen (any mode)
-    supported: int  # in support mode, or tested (test mode)
+    cases: int  # test mode: parameter sets
+    supported: int  # test mode: run (the others printed "not supported")
     passed: int  # test mode
     failed: int  # test mode
-    unsupported: int
+    support_cases: int = 0  # support mode: parameter sets
+    support_supported: int = 0  # support mode: the backend said it supports them
+
+    @property
+    def unsupported(self) -> int:
+        """Test mode: parameter sets the device did not run."""
+        return self.cases - self.supported
+
+    @property
+    def support_unsupported(self) -> int:
+        return self.support_cases - self.support_supported
+
+    @property
+    def support_status(self) -> str | None:
+        """As ``docs/ops.md`` marks an op: ``supported`` (every parameter set), ``partial``
+        (some), ``unsupported`` (none); None without support-mode rows."""
+        if not self.support_cases:
+            return None
+        if self.support_supported == self.support_cases:
+            return "supported"
+        return "partial" if self.support_supported else "unsupported"
 
     @property
     def status(self) -> str:
-        """``passing``, ``failing``, ``partial`` (some cases unsupported), ``unsupported``."""
+        """``failing`` (a test-mode case failed), else from test mode where it ran:
+        ``passing``, ``partial`` (some cases not supported), ``unsupported``; an op seen in
+        support mode only has its :attr:`support_status` (never ``passing``: nothing ran)."""
         if self.failed:
             return "failing"
+        if not self.cases:
+            return self.support_status or "unsupported"
         if self.supported == 0:
             return "unsupported"
-        if self.unsupported:
-            return "partial"
-        return "passing" if self.passed or self.supported else "unsupported"
+        return "partial" if self.unsupported else "passing"
 
 
 def add_op_records(store: Store, run_id: int, records: Iterable[OpRecord]) -> int:
@@ -76,25 +101,32 @@ def add_op_records(store: Store, run_id: int, records: Iterable[OpRecord]) -> in
 
 
 def op_coverage(store: Store, run_id: int) -> list[OpCoverage]:
-    """Per (device, op) aggregates of a run, failing ops first, then by name."""
+    """Per (device, op) counts of a run, test and support mode apart; failing ops first,
+    then by device and name."""
     c = op_results_t.c
     q = (
         select(
             c.device,
             c.op,
+            c.mode,
             func.count(),
             func.sum(case((c.supported, 1), else_=0)),
             func.sum(case((c.passed.is_(True), 1), else_=0)),
             func.sum(case((c.passed.is_(False), 1), else_=0)),
-            func.sum(case((c.supported, 0), else_=1)),
         )
         .where(c.run_id == run_id, c.mode.in_(["test", "support"]))
-        .group_by(c.device, c.op)
+        .group_by(c.device, c.op, c.mode)
     )
     rows = store._read(f"reading op coverage of run {run_id}", lambda conn: conn.execute(q).all())
-    out = [
-        OpCoverage(d, op, int(n), int(s), int(p), int(f), int(u)) for d, op, n, s, p, f, u in rows
-    ]
+    counts: dict[tuple[str, str], dict[str, tuple[int, int, int, int]]] = {}
+    for device, op, mode, n, supported, passed, failed in rows:
+        by_mode = counts.setdefault((device, op), {})
+        by_mode[mode] = (int(n), int(supported or 0), int(passed or 0), int(failed or 0))
+    out = []
+    for (device, op), by_mode in counts.items():
+        n, supported, passed, failed = by_mode.get("test", (0, 0, 0, 0))
+        s_n, s_supported, _, _ = by_mode.get("support", (0, 0, 0, 0))
+        out.append(OpCoverage(device, op, n, supported, passed, failed, s_n, s_supported))
     out.sort(key=lambda o: (o.status != "failing", o.device, o.op))
     return out
 

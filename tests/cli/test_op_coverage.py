@@ -3,6 +3,9 @@ stored and shown by ``harness runs show``; CPU-fallback warnings in step logs ar
 
 from __future__ import annotations
 
+import csv
+import io
+import subprocess
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -62,13 +65,29 @@ def test_op_matrix_and_fallbacks_are_stored_and_shown(
     cov = {(o["device"], o["op"]): o for o in shown["op_coverage"]}
     assert set(cov) == {("CPU", "ADD"), ("CPU", "SCALE")}
     add = cov[("CPU", "ADD")]
-    # ADD appears in test mode (every case passed) and support mode
+    # ADD appears in test mode (every case passed) and support mode, each counted on its
+    # own: the test-mode cases are the run's tests, the support-mode ones the rows of the
+    # binary's own support CSV (adding the modes up counted every parameter set twice)
     assert add["passed"] == run["counts"]["passed"]
+    assert add["cases"] == sum(run["counts"].values())
     assert add["failed"] == 0
     assert add["status"] == "passing"
+    direct = subprocess.run(
+        [str(backend_ops), "support", "-b", "CPU", "-o", "ADD", "--output", "csv"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    rows = list(csv.DictReader(io.StringIO(direct)))
+    assert rows
+    assert {r["test_mode"] for r in rows} == {"support"}
+    assert add["support_cases"] == len(rows)
+    assert add["support_supported"] == sum(r["supported"] == "1" for r in rows)
+    assert add["support_status"] == "supported"
+    scale = cov[("CPU", "SCALE")]  # asked in support mode only
+    assert (scale["cases"], scale["status"]) == (0, scale["support_status"])
     assert shown["cpu_fallbacks"] == [
         {"backend": "npu", "op": "aten::isin.Tensor_Tensor_out", "warnings": 2}
     ]
     text = harness("runs", "show", "1", "--ops", env={"COLUMNS": "200"})
-    assert "op coverage on CPU: 2 ops, 2 passing" in text.out
+    statuses = sorted(["passing", scale["status"]])  # SCALE: asked, never tested
+    assert f"op coverage on CPU: 2 ops, 1 {statuses[0]}, 1 {statuses[1]}" in text.out
     assert "fell back to the CPU: aten::isin.Tensor_Tensor_out (2x)" in text.out
