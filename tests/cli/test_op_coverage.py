@@ -91,3 +91,20 @@ def test_op_matrix_and_fallbacks_are_stored_and_shown(
     statuses = sorted(["passing", scale["status"]])  # SCALE: asked, never tested
     assert f"op coverage on CPU: 2 ops, 1 {statuses[0]}, 1 {statuses[1]}" in text.out
     assert "fell back to the CPU: aten::isin.Tensor_Tensor_out (2x)" in text.out
+
+
+def test_run_and_verdict_totals_agree_when_a_case_name_repeats(
+    harness: Harness, backend_ops: Path, suites_dir: Path, tmp_path: Path
+) -> None:
+    # the real binary prints one LEAKY_RELU case name twice (7 tests, 6 distinct names)
+    repo = UpstreamRepo(tmp_path / "ops-upstream", name="ops")
+    repo.commit({"fallback.log": ""})
+    suite = ops_suite(repo.url).replace("-o ADD >", "-o LEAKY_RELU >")
+    (suites_dir / "ops.yaml").write_text(suite)
+    res = harness("run", "ops/cpu", "--json", env={"HARNESS_TBO": str(backend_ops)})
+    assert res.code == 0, res.err
+    (run,) = res.json()["runs"]
+    assert sum(run["counts"].values()) == 7
+    verdict = harness("verdict", str(run["run_id"]), "--json", "--all").json()
+    assert verdict["coverage"]["collected"] == 7
+    assert verdict["coverage"]["passed"] == run["counts"]["passed"] == 7

@@ -240,3 +240,28 @@ def test_a_line_of_hundreds_of_megabytes_is_read_in_bounded_memory(tmp_path: Pat
     assert found["results"] == [["ADD(type=", "passed", 1000]]
     assert not found["crashed"]
     assert found["growth"] < 32, found
+
+
+def test_a_case_whose_name_repeats_keeps_a_stable_id_of_its_own(
+    backend_ops: Path, tmp_path: Path
+) -> None:
+    # LEAKY_RELU has a case printed twice under one name in this tree (the FFN-width
+    # case repeats type=f32,ne_a=[10,5,4,3]): the tool counts 7 tests, 6 distinct names
+    ids = []
+    for attempt in (1, 2):
+        path = tmp_path / f"leaky{attempt}.txt"
+        with path.open("w") as f:
+            subprocess.run(
+                [str(backend_ops), "test", "-b", "CPU", "-o", "LEAKY_RELU"], stdout=f, check=True
+            )
+        text = path.read_text()
+        total = int(re.search(r"\d+/(\d+) tests passed", text).group(1))  # type: ignore[union-attr]
+        names = [m.group(1) for m in re.finditer(r"^  (LEAKY_RELU\(.*\)): ", text, re.M)]
+        assert len(names) == total > len(set(names))  # a name repeats in the real output
+        ids.append([r.test_id for r in parse(path, "test-backend-ops")])
+    first, again = ids
+    assert first == again  # the same output gives the same ids
+    assert len(first) == len(set(first)) == total
+    (repeated,) = [n for n, k in Counter(names).items() if k > 1]
+    assert first.count(repeated) == 1
+    assert first.index(repeated) < first.index(f"{repeated} #2")
