@@ -34,7 +34,8 @@ from harness.results.model import Outcome, ParseReport, TestResult, truncate_mes
 from harness.results.xmlstream import duration, iter_testcases
 
 #: the console lines the parser reads (googletest's fixed-width tags)
-_RUN = re.compile(rb"^\[ RUN      \] (\S+)")
+#: a parameterized test's line goes on: "[ RUN      ] Suite/Case.name/3, where GetParam() = ..."
+_RUN = re.compile(rb"^\[ RUN      \] ([^\s,]+)")
 _SKIP = re.compile(rb"^\[     SKIP \] ?(.*)$")
 _END = re.compile(rb"^\[ +(?:OK|FAILED) +\] (\S+)")
 #: the failure ts raises for required test data that is missing (file or directory)

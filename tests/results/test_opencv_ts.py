@@ -41,7 +41,7 @@ XML = """<?xml version="1.0" encoding="UTF-8"?>
 """.replace("{MISSING}", MISSING)
 
 LOG = """[==========] Running 4 tests from 1 test case.
-[ RUN      ] Core_Data.optional
+[ RUN      ] Core_Data.optional, where GetParam() = (4, 1000, 127, true)
 [     SKIP ] OpenCV tests: Can't find data file: cv/optional.png
 [       OK ] Core_Data.optional (0 ms)
 [ RUN      ] Core_Data.plain
