@@ -43,6 +43,8 @@ _MISSING_DATA = re.compile(r"OpenCV tests: Can't find required (?:data file|dire
 #: a reason is kept short; the number of skipped tests remembered is bounded
 MAX_REASON = 500
 MAX_SKIPS = 200_000
+#: ... and so is the text kept for them (ids can be as long as a console line)
+MAX_SKIP_BYTES = 32 * 1024 * 1024
 #: a console line longer than this is not one of googletest's tags (read in pieces)
 _LINE_LIMIT = 64 * 1024
 
@@ -57,6 +59,7 @@ def read_skips(log: Path) -> tuple[dict[str, str], bool]:
     the log was read whole (False when it holds more skipped tests than are kept)."""
     skips: dict[str, str] = {}
     current: str | None = None
+    kept = 0
     with open_result(log) as f:
         while line := f.readline(_LINE_LIMIT):
             if len(line) == _LINE_LIMIT and not line.endswith(b"\n"):
@@ -68,10 +71,11 @@ def read_skips(log: Path) -> tuple[dict[str, str], bool]:
                 current = m.group(1).decode("utf-8", "replace")
             elif current is not None and (m := _SKIP.match(line)):
                 if current not in skips:
-                    if len(skips) >= MAX_SKIPS:
+                    reason = m.group(1).decode("utf-8", "replace").strip()[:MAX_REASON]
+                    kept += len(current) + len(reason)
+                    if len(skips) >= MAX_SKIPS or kept > MAX_SKIP_BYTES:
                         return skips, False
-                    reason = m.group(1).decode("utf-8", "replace").strip()
-                    skips[current] = reason[:MAX_REASON] or "skipped by OpenCV's ts"
+                    skips[current] = reason or "skipped by OpenCV's ts"
             elif _END.match(line):
                 current = None
     return skips, True
@@ -107,8 +111,8 @@ def parse_opencv_ts(path: Path, report: ParseReport) -> Iterator[TestResult]:
     else:
         if not whole:
             report.notes.append(
-                f"console log {log.name}: more than {MAX_SKIPS} skipped tests; "
-                "the rest are counted as passed"
+                f"console log {log.name}: more skipped tests than are kept "
+                f"({MAX_SKIPS} or {MAX_SKIP_BYTES // 2**20} MB); the rest are counted as passed"
             )
     for case in iter_testcases(path, report):
         outcome, message = gtest_outcome(case)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.results import parse
+from harness.results import opencv_ts, parse
 from harness.results.opencv_ts import console_log, read_skips
 
 DATA = Path(__file__).parent / "data" / "opencv"
@@ -140,3 +140,20 @@ def test_real_opencv_run(tmp_path: Path) -> None:
     assert counts["failed"] + counts["error"] + data_skips == failed
     assert sum(1 for r in run_results if r.test_id in skipped_ids) == len(skipped_ids)
     assert counts["passed"] == ran - failed - len(skipped_ids)
+
+
+def test_the_skips_kept_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A log of endless long-named skipped tests is not kept whole in memory: the parser
+    stops remembering and says so."""
+    monkeypatch.setattr(opencv_ts, "MAX_SKIP_BYTES", 10_000)
+    xml = tmp_path / "core.xml"
+    xml.write_text(XML)
+    with console_log(xml).open("w") as f:
+        for i in range(100):
+            f.write(f"[ RUN      ] T.{'n' * 500}{i}\n[     SKIP ] why\n[       OK ] T.x (0 ms)\n")
+    skips, whole = read_skips(console_log(xml))
+    assert not whole
+    assert len(skips) < 20
+    stream = parse(xml, "opencv-ts")
+    list(stream)
+    assert any("more skipped tests than are kept" in note for note in stream.report.notes)
