@@ -51,7 +51,7 @@ def test_run_records_every_outcome_and_writes_reports(
     run = only_run(res)
     assert set(run) == {
         "cell", "run_id", "status", "conclusion", "explained", "sha", "counts", "duration_s",
-        "reason", "reports",
+        "reason", "reports", "notes", "seeds",
     }  # fmt: skip
     assert run["conclusion"] == "failure"
     assert run["explained"] == 0
