@@ -58,6 +58,7 @@ def suite(suites_dir: Path, layered: UpstreamRepo, wheels: Path) -> Path:
             upstream: {{repo: example/layered, url: {layered.url}, default_branch: main}}
             dependency_files: [requirements.txt]
             env: {{PIP_NO_INDEX: "1", PIP_FIND_LINKS: {wheels}}}
+            env_pinned: [PIP_NO_INDEX, PIP_FIND_LINKS]
             paths:
               accelerator:
                 under: tests/unit

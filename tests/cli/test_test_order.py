@@ -122,6 +122,7 @@ def osuite(suites_dir: Path, odemo: UpstreamRepo, wheels: Path, randomly_wheels:
         env:
           PIP_NO_INDEX: "1"
           PIP_FIND_LINKS: {wheels} {randomly_wheels}
+        env_pinned: [PIP_NO_INDEX, PIP_FIND_LINKS]
         default_args: tests
         subsets:
           state:

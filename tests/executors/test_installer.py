@@ -205,6 +205,7 @@ def test_resolving_as_of_the_commit_takes_the_release_of_its_day(
     text = suite_yaml(tiny_upstream.url, wheels=wheels)
     # tinypkg from the index, pytest from the wheel folder (not filtered by date)
     text = text.replace('  PIP_NO_INDEX: "1"\n', "")
+    text = text.replace("[PIP_NO_INDEX, PIP_FIND_LINKS]", "[PIP_FIND_LINKS]")  # env_pinned
     text = text.replace("default_args: tests/test_basic.py", "default_args: tests/test_tiny.py")
     (suites_dir / "demo.yaml").write_text(text)
     commit_date = tiny_upstream.git("log", "-1", "--format=%cI", "main")

@@ -242,7 +242,8 @@ def _run(cmd: list[str], cwd: Path, ok_codes: tuple[int, ...] = (0,), **env_extr
 def _run_pytest(tmp: Path, family: str, *extra: str, **env_extra: str) -> Path:
     (tmp / "test_golden.py").write_text(PYTEST_SUITE, encoding="utf-8")
     out = tmp / f"pytest-{family}.xml"
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    # in file order: the goldens are compared case by case (pytest-randomly is installed)
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly"]
     cmd += [f"--junitxml={out}", "-o", f"junit_family={family}", *extra, "test_golden.py"]
     _run(cmd, tmp, ok_codes=(1,), **env_extra)  # 1: tests ran and some failed
     assert out.is_file()
