@@ -24,6 +24,7 @@ not randomize).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 #: the ``<property>`` name ``harness_junit_stream`` writes the seed as
@@ -81,6 +82,16 @@ def ordering_args(ordering: str) -> str:
     """pytest options for an ordering."""
     seed = ordering_seed(ordering)
     return FIXED_ARGS if seed is None else seed_args(seed)
+
+
+def orders_text(
+    failed: Iterable[str | None], passed: Iterable[str | None], escape: Callable[[str], str]
+) -> str:
+    """``fails with seed 3; passes with fixed order`` for a report, each list passed
+    through the report's ``escape``."""
+    fails = ", ".join(describe(o) for o in failed) or "(none)"
+    passes = ", ".join(describe(o) for o in passed) or "(none)"
+    return f"fails with {escape(fails)}; passes with {escape(passes)}"
 
 
 def describe(ordering: str | None) -> str:

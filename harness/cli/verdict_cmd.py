@@ -15,7 +15,7 @@ from harness.cli.options import db_option, json_option, suites_option
 from harness.config.loader import default_suites_dir
 from harness.errors import EXIT_OK, EXIT_TEST_FAILURES, ConfigError
 from harness.store import Store
-from harness.test_order import describe
+from harness.test_order import orders_text
 from harness.verdict.categories import FAILING, LABELS, LISTED, Category, Classification, Conclusion
 from harness.verdict.classify import EXPLAINING_KEYS
 from harness.verdict.coverage import Coverage
@@ -165,14 +165,8 @@ def print_classification(
             msg = f"  [dim]{escape(first[0][:160])}[/]" if first else ""
             console.print(f"  {escape(t.test_id)}{msg}", highlight=False)
             if t.failed_orders or t.passed_orders:
-                console.print(
-                    "    [dim]fails with "
-                    + escape(", ".join(describe(o) for o in t.failed_orders) or "(none)")
-                    + "; passes with "
-                    + escape(", ".join(describe(o) for o in t.passed_orders) or "(none)")
-                    + "[/]",
-                    highlight=False,
-                )
+                text = orders_text(t.failed_orders, t.passed_orders, escape)
+                console.print(f"    [dim]{text}[/]", highlight=False)
             if reproduce is not None and t.outcome in FAILING and category in _REPRODUCE:
                 console.print(f"    [dim]reproduce: {escape(reproduce(t.test_id))}[/]")
         if len(shown) < len(tests):

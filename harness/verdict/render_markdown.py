@@ -16,7 +16,7 @@ from __future__ import annotations
 import html
 import re
 
-from harness.test_order import describe
+from harness.test_order import orders_text
 from harness.verdict.categories import FAILING, Category, Conclusion, TestVerdict
 from harness.verdict.classify import EXPLAINING_KEYS
 from harness.verdict.report import Verdict
@@ -154,12 +154,7 @@ def _item(v: Verdict, t: TestVerdict, detailed: bool) -> str:
     if t.flake is not None and t.category is Category.FLAKY:
         parts.append(f" — {t.flake.flips} flips in the last {t.flake.runs} default-branch runs")
     if t.failed_orders or t.passed_orders:
-        parts.append(
-            " — fails with "
-            + esc(", ".join(describe(o) for o in t.failed_orders) or "(none)")
-            + "; passes with "
-            + esc(", ".join(describe(o) for o in t.passed_orders) or "(none)")
-        )
+        parts.append(" — " + orders_text(t.failed_orders, t.passed_orders, esc))
     elif t.reruns:
         parts.append(" — reruns: " + ", ".join(o.value for o in t.reruns))
     if t.outcome is None and t.baseline_outcome is not None:

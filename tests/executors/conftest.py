@@ -33,3 +33,15 @@ def base(engine: ContainerEngine) -> str:
 def test_label() -> str:
     """A label only this test's containers carry (other tests run beside it under -n)."""
     return f"org.accel-harness.test={uuid.uuid4().hex}"
+
+
+@pytest.fixture
+def docker_env(base: str, test_label: str) -> dict[str, str]:
+    """The environment of a ``harness run --executor docker`` in a test: the local base
+    image, host networking, a small memory limit and the test's label."""
+    return {
+        "HARNESS_DOCKER_BASE_IMAGE": base,
+        "HARNESS_DOCKER_NETWORK": "host",  # this daemon has no bridge (--bridge=none)
+        "HARNESS_DOCKER_MEMORY": "256m",
+        "HARNESS_DOCKER_LABELS": test_label,
+    }

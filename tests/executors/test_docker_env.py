@@ -16,16 +16,6 @@ from tests.gitrepos import UpstreamRepo
 Harness = Callable[..., Result]
 
 
-@pytest.fixture
-def docker_env(base: str, test_label: str) -> dict[str, str]:
-    return {
-        "HARNESS_DOCKER_BASE_IMAGE": base,
-        "HARNESS_DOCKER_NETWORK": "host",  # this daemon has no bridge (--bridge=none)
-        "HARNESS_DOCKER_MEMORY": "256m",
-        "HARNESS_DOCKER_LABELS": test_label,
-    }
-
-
 @pytest.fixture(autouse=True)
 def _no_leftover_containers(engine: ContainerEngine, test_label: str) -> Iterator[None]:
     yield
