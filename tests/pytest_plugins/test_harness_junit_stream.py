@@ -21,18 +21,7 @@ def test_module_level_skip_is_recorded_like_junitxml(tmp_path: Path) -> None:
     )
     (tmp_path / "test_plain.py").write_text("def test_ok():\n    pass\n")
     stream_file, junit_file = tmp_path / "stream.xml", tmp_path / "junit.xml"
-    proc = subprocess.run(
-        [
-            sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-            "-p", "harness_junit_stream", f"--harness-junit={stream_file}",
-            f"--junitxml={junit_file}", str(tmp_path),
-        ],
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(PLUGINS)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )  # fmt: skip
+    proc = _stream(tmp_path, f"--junitxml={junit_file}")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     streamed = {r.test_id: (r.outcome.value, r.message) for r in parse(stream_file, "junit")}
     reference = {r.test_id: r.outcome.value for r in parse(junit_file, "junit")}
