@@ -13,14 +13,14 @@ run's reason quotes it).
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.config.suite import PATH_REF_RE, DeclaredPath, PathAlternative, undeclared_message
-from harness.errors import ConfigError, InfraError
+from harness.errors import ConfigError, HarnessError, InfraError
+from harness.source.git import Git, default_git_timeout
 
 #: ``contains(sha)``: whether the tested commit contains ``sha``; ``None``: cannot tell
 Contains = Callable[[str], bool | None]
@@ -58,19 +58,16 @@ class PathChoice:
 
 
 def git_contains(source_dir: Path) -> Contains:
-    """``contains`` for a git checkout: ``git merge-base --is-ancestor SHA HEAD``."""
+    """``contains`` for a git checkout: ``git merge-base --is-ancestor SHA HEAD``, through
+    the harness's :class:`~harness.source.git.Git` (no hooks or fsmonitor from the
+    repository's config, a timeout)."""
+    git = Git(default_git_timeout())
 
     def contains(sha: str) -> bool | None:
         try:
-            proc = subprocess.run(
-                ["git", "-C", str(source_dir), "merge-base", "--is-ancestor", sha, "HEAD"],
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            return None
+            proc = git("merge-base", "--is-ancestor", sha, "HEAD", cwd=source_dir, check=False)
+        except HarnessError:
+            return None  # git missing or too slow: cannot tell
         if proc.returncode in (0, 1):
             return proc.returncode == 0
         return None  # not a git checkout, or the commit is not in its history
