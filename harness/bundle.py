@@ -49,7 +49,7 @@ from pydantic import (
 )
 from sqlalchemy import Table
 
-from harness import __version__
+from harness import __version__, settings
 from harness.errors import ConfigError
 from harness.matrix import CELL_PART
 from harness.results.model import Outcome, TestResult, clean_test_id, truncate_message
@@ -202,8 +202,8 @@ def _ci_origin() -> dict[str, Any]:
     ):
         if env.get(name):
             out[key] = env[name]
-    if env.get("HARNESS_QUEUE_ITEM", "").isdigit():
-        out["queue_item"] = int(env["HARNESS_QUEUE_ITEM"])
+    if (item := settings.QUEUE_ITEM.get(env)) is not None:
+        out["queue_item"] = item
     return out
 
 

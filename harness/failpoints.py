@@ -41,7 +41,9 @@ import signal
 import time
 from functools import cache
 
-ENV = "HARNESS_FAILPOINTS"
+from harness import settings
+
+ENV = settings.FAILPOINTS.name
 _ACTION = re.compile(r"^(kill|raise|sleep\((\d+(?:\.\d+)?)\)|until\(([^(),]+)\))$")
 #: the longest ``until(PATH)`` waits
 UNTIL_CAP_S = 3600.0
@@ -71,7 +73,7 @@ def _armed(spec: str) -> dict[str, tuple[str, float, str]]:
 
 def hit(*names: str) -> None:
     """Fail here if one of ``names`` is armed (the first armed one acts)."""
-    spec = os.environ.get(ENV)
+    spec = settings.FAILPOINTS.get()
     if not spec:
         return
     armed = _armed(spec)

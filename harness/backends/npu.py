@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from harness import settings
 from harness.backends.base import ContainerOptions, Detection, Device
 from harness.backends.npu_smi import chip_family, parse_npu_smi_info, parse_npu_smi_list
 from harness.backends.probe import probe_python_imports, read_key_values, run_tool
@@ -45,7 +46,7 @@ _VERSION_CFG = re.compile(r"^(?:toolkit|runtime)_running_version=\[[^:\]]*:([^\]
 
 
 def ascend_root() -> Path:
-    return Path(os.environ.get("HARNESS_ASCEND_ROOT", "/usr/local/Ascend"))
+    return settings.ASCEND_ROOT.get()
 
 
 def _arch() -> str:
@@ -149,7 +150,7 @@ class NpuBackend:
 
     def __init__(self, python: str | None = None) -> None:
         # where torch/torch_npu are checked: `harness doctor --python` sets the variable
-        self.python = python or os.environ.get("HARNESS_PROBE_PYTHON") or sys.executable
+        self.python = python or settings.PROBE_PYTHON.get() or sys.executable
 
     def detect(self) -> Detection:
         out = run_tool(["npu-smi", "info"])

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from harness import __version__
+from harness import __version__, settings
 from harness.backends import available_backends, backend_origins, get_backend
 from harness.backends.target import BackendDetector
 from harness.cli.options import json_option
@@ -249,7 +249,7 @@ def doctor(
     why and what to do; with the devices, driver and SDK versions each one found, the
     environment cells get and the container options that expose the devices."""
     if python is not None:
-        os.environ["HARNESS_PROBE_PYTHON"] = str(python)
+        os.environ[settings.PROBE_PYTHON.name] = str(python)
     names = list(dict.fromkeys([*only, *require])) or available_backends()
     for name in names:
         get_backend(name)  # an unknown name fails with a did-you-mean

@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from harness import settings
 from harness.cli.options import json_option
 from harness.container_engine import ContainerEngine
 from harness.errors import ConfigError
@@ -156,7 +157,7 @@ def render_cmd(
 @click.option(
     "--network",
     metavar="MODE",
-    envvar="HARNESS_DOCKER_NETWORK",
+    envvar=settings.DOCKER_NETWORK.name,
     help="Network mode for the builds (e.g. host where the daemon has no bridge). "
     "Env: HARNESS_DOCKER_NETWORK.",
 )

@@ -9,12 +9,14 @@ from typing import Any, TypeVar
 
 import click
 
+from harness import settings
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def default_cache_dir() -> Path:
-    if "HARNESS_CACHE" in os.environ:
-        return Path(os.environ["HARNESS_CACHE"])
+    if (cache := settings.CACHE.get()) is not None:
+        return cache
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "harness"
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 import requests
 
+from harness import settings
 from harness.bundle import find_bundles
 from harness.errors import ConfigError, HarnessError
 from harness.service.signature import sign
@@ -74,7 +75,7 @@ def send(paths: tuple[Path, ...], url: str, oidc: bool, audience: str) -> None:
     if oidc:
         headers["Authorization"] = f"Bearer {github_oidc_token(audience)}"
     else:
-        secret = os.environ.get("HARNESS_RESULTS_SECRET", "").strip()
+        secret = settings.RESULTS_SECRET.get()
         if not secret:
             raise ConfigError("no credentials: pass --oidc or set HARNESS_RESULTS_SECRET")
         headers["X-Harness-Signature-256"] = sign(secret.encode(), body)

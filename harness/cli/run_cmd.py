@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from harness import settings
 from harness.backends.target import BackendDetector, narrow_to_backend, parse_device_list
 from harness.bundle import write_bundle
 from harness.cli.options import db_option, default_cache_dir, json_option, suites_option
@@ -116,7 +117,7 @@ def exit_code_for(runs: list[RunSummary], *, strict: bool = False) -> int:
     type=click.Path(path_type=Path, file_okay=False),
     default=Path("reports/out"),
     show_default=True,
-    envvar="HARNESS_OUT",
+    envvar=settings.OUT.name,
     help="Reports go to OUT_DIR/<job-id>/ (default: $HARNESS_OUT, else reports/out).",
 )
 @click.option(

@@ -17,6 +17,7 @@ from pathlib import Path
 import click
 from github import Github
 
+from harness import settings
 from harness.cli.options import db_option, default_cache_dir, suites_option
 from harness.cli.worker_cmd import config_option, service_config, setup_logging
 from harness.config.loader import default_suites_dir
@@ -47,7 +48,7 @@ def read_secret(secret_file: Path | None) -> bytes | None:
         if not secret:
             raise ConfigError(f"the webhook secret file {secret_file} is empty")
         return secret.encode()
-    secret = os.environ.get("HARNESS_WEBHOOK_SECRET", "").strip()
+    secret = settings.WEBHOOK_SECRET.get()
     return secret.encode() if secret else None
 
 
@@ -82,7 +83,7 @@ def read_secret(secret_file: Path | None) -> bytes | None:
     type=click.Path(path_type=Path, file_okay=False),
     default=Path("reports/out"),
     show_default=True,
-    envvar="HARNESS_OUT",
+    envvar=settings.OUT.name,
     help="The embedded workers' logs and result files (default: $HARNESS_OUT, else reports/out).",
 )
 @click.option(
@@ -163,7 +164,7 @@ def serve(
         dashboard = Pages(
             store, served=True, suites_dir=suites, expected_cells=expected, upstreams=upstreams
         )
-        results_secret = os.environ.get("HARNESS_RESULTS_SECRET", "").strip().encode() or None
+        results_secret = settings.RESULTS_SECRET.get().encode() or None
         app = create_app(
             store,
             secret,
@@ -259,8 +260,8 @@ class WorkerPool:
         # the webhook secret stays with the intake: workers do not need it; the database
         # URL (a password in it, maybe) goes in the environment, never on the command
         # line that every user of the machine can read (ps, /proc/PID/cmdline)
-        env = {k: v for k, v in os.environ.items() if k != "HARNESS_WEBHOOK_SECRET"}
-        env["HARNESS_DB"] = self.db_url
+        env = {k: v for k, v in os.environ.items() if k != settings.WEBHOOK_SECRET.name}
+        env[settings.DB.name] = self.db_url
         name = f"{socket.gethostname()}:{os.getpid()}:w{i}"
         if self.restarts[i]:
             name += f".{self.restarts[i]}"  # a new lease owner: never the dead one's name

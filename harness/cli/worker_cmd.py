@@ -11,6 +11,7 @@ from types import FrameType
 
 import click
 
+from harness import settings
 from harness.cli.options import F, db_option, default_cache_dir, suites_option
 from harness.cli.run_cmd import EXECUTORS, _choose_executor
 from harness.config.loader import default_suites_dir
@@ -84,7 +85,7 @@ def config_option(f: F) -> F:
     type=click.Path(path_type=Path, file_okay=False),
     default=Path("reports/out"),
     show_default=True,
-    envvar="HARNESS_OUT",
+    envvar=settings.OUT.name,
     help="Logs and result files go to REPORTS_DIR/<job-id>/ (default: $HARNESS_OUT, else "
     "reports/out).",
 )

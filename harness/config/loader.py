@@ -8,13 +8,13 @@ Every problem names the file, the line and column, and the key path::
 from __future__ import annotations
 
 import difflib
-import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from harness import settings
 from harness.config.suite import Suite
 from harness.config.yamlsource import (
     PathKey,
@@ -29,7 +29,7 @@ SUITE_GLOB = "*.yaml"
 
 def default_suites_dir() -> Path:
     """``$HARNESS_SUITES``, else ``./suites``."""
-    return Path(os.environ.get("HARNESS_SUITES", "suites"))
+    return settings.SUITES.get() or Path("suites")
 
 
 def _inner_model(annotation: Any) -> Any:

@@ -29,10 +29,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from harness import settings
 from harness.results.collect import matches, unsafe_name
 
 #: Default budget for one step's result files (``HARNESS_RESULTS_MAX_BYTES``).
-DEFAULT_MAX_BYTES = 8 << 30
+DEFAULT_MAX_BYTES = settings.RESULTS_MAX_BYTES.default
 _CHUNK = 1 << 20
 _KINDS = {
     tarfile.SYMTYPE: "a symbolic link",
@@ -79,11 +80,7 @@ class _ChunkReader(io.RawIOBase):
 
 
 def max_result_bytes() -> int:
-    raw = os.environ.get("HARNESS_RESULTS_MAX_BYTES", "")
-    try:
-        return int(raw) if raw else DEFAULT_MAX_BYTES
-    except ValueError:
-        return DEFAULT_MAX_BYTES
+    return settings.RESULTS_MAX_BYTES.get()
 
 
 def unpack_results(

@@ -42,6 +42,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from harness import settings
+from harness.config import setting
 from harness.config.suite import Phase, Step
 from harness.config.templating import as_environment, render
 from harness.container_engine import (
@@ -52,7 +54,7 @@ from harness.container_engine import (
     Mount,
     RunSpec,
 )
-from harness.errors import ConfigError, StepError
+from harness.errors import StepError
 from harness.executors import egress, leftovers
 from harness.executors.base import CellContext, Rerun, fresh_dir, step_key, step_log_path
 from harness.executors.copyout import CopyReport, unpack_results
@@ -107,46 +109,24 @@ class DockerOptions:
 
     @classmethod
     def from_env(cls, **overrides: Any) -> DockerOptions:
-        env = os.environ
         values: dict[str, Any] = {
-            "base_image": env.get("HARNESS_DOCKER_BASE_IMAGE") or None,
-            "cpus": _number(env, "HARNESS_DOCKER_CPUS", float),
-            "memory": env.get("HARNESS_DOCKER_MEMORY", "8g") or None,
-            "pids": _number(env, "HARNESS_DOCKER_PIDS", int, 4096) or None,
-            "network_mode": env.get("HARNESS_DOCKER_NETWORK") or None,
-            "labels": parse_labels(env.get("HARNESS_DOCKER_LABELS", "")),
-            "untrusted_network": egress.untrusted_policy(env),
+            "base_image": settings.DOCKER_BASE_IMAGE.get(),
+            "cpus": settings.DOCKER_CPUS.get(),
+            "memory": settings.DOCKER_MEMORY.get(),
+            "pids": settings.DOCKER_PIDS.get() or None,
+            "network_mode": settings.DOCKER_NETWORK.get(),
+            "labels": settings.DOCKER_LABELS.get(),
+            "untrusted_network": egress.untrusted_policy(),
         }
-        if env.get("HARNESS_CANN_PACKAGES"):
-            values["cann_packages"] = Path(env["HARNESS_CANN_PACKAGES"])
+        if (cann_packages := settings.CANN_PACKAGES.get()) is not None:
+            values["cann_packages"] = cann_packages
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
 
-def _number(env: Any, name: str, kind: type, default: Any = None) -> Any:
-    raw = env.get(name, "")
-    if not raw:
-        return default
-    try:
-        value = kind(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number") from None
-    if value < 0:
-        raise ConfigError(f"{name}={raw!r} must not be negative")
-    return value
-
-
 def parse_labels(text: str) -> dict[str, str]:
     """``"a=1,b=2"`` → ``{"a": "1", "b": "2"}``; :class:`ConfigError` for a malformed one."""
-    labels: dict[str, str] = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        key, sep, value = part.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(
-                f"HARNESS_DOCKER_LABELS: '{part}' is not key=value", hint='e.g. "team=npu,run=42"'
-            )
-        labels[key.strip()] = value.strip()
-    return labels
+    return setting.parse_labels(text)
 
 
 def _knob_mounts(env: dict[str, str]) -> list[Mount]:

@@ -38,6 +38,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from harness import settings
+from harness.config import setting
 from harness.container_engine import LABEL, ContainerEngine, EngineError
 from harness.errors import ConfigError
 from harness.images.render import BuildSpec, render_template
@@ -47,7 +49,7 @@ PORT = 3128
 TEMPLATE = "egress-proxy.Dockerfile.j2"
 DEFAULT_BASE = "debian:bookworm-slim"
 PYPI_HOSTS = ("pypi.org", "files.pythonhosted.org")
-POLICIES = ("egress", "none", "open")
+POLICIES = setting.POLICIES
 _URL_KNOBS = (
     "PIP_INDEX_URL",
     "PIP_EXTRA_INDEX_URL",
@@ -66,14 +68,7 @@ READY_TIMEOUT_S = 60.0
 
 def untrusted_policy(env: Mapping[str, str] | None = None) -> str:
     """``HARNESS_UNTRUSTED_NETWORK``: egress (default), none or open."""
-    value = (env if env is not None else os.environ).get("HARNESS_UNTRUSTED_NETWORK", "egress")
-    value = value.strip().lower() or "egress"
-    if value not in POLICIES:
-        raise ConfigError(
-            f"HARNESS_UNTRUSTED_NETWORK={value!r} is not one of {', '.join(POLICIES)}",
-            hint="egress: package indexes only (default); none: no network; open: unsafe",
-        )
-    return value
+    return settings.UNTRUSTED_NETWORK.get(env)
 
 
 def allowed_hosts(step_env: Mapping[str, str], extra: Iterable[str] = ()) -> list[str]:
@@ -89,7 +84,7 @@ def allowed_hosts(step_env: Mapping[str, str], extra: Iterable[str] = ()) -> lis
     )
     if not index_given and step_env.get("PIP_NO_INDEX", "").lower() not in ("1", "true", "yes"):
         hosts.update(PYPI_HOSTS)
-    operator = os.environ.get("HARNESS_EGRESS_ALLOW", "")
+    operator = settings.EGRESS_ALLOW.get()
     for given in [*extra, *re.split(r"[\s,]+", operator)]:
         host = given.strip().lower()
         if not host:
@@ -123,7 +118,7 @@ def tinyproxy_config(upstream: str | None) -> str:
 
 def _upstream_proxy() -> str | None:
     """``host:port`` (with ``user:password@`` if given) of the harness's own https proxy."""
-    raw = os.environ.get("HARNESS_EGRESS_UPSTREAM") or os.environ.get(
+    raw = settings.EGRESS_UPSTREAM.get() or os.environ.get(
         "https_proxy", os.environ.get("HTTPS_PROXY", "")
     )
     if not raw or raw.lower() == "none":

@@ -159,11 +159,11 @@ class ImageMatrix:
 
 def default_images_dir() -> Path:
     """``$HARNESS_IMAGES``, else ``./images``, else the one beside the package."""
-    import os
+    from harness import settings
 
-    env = os.environ.get("HARNESS_IMAGES")
-    if env:
-        return Path(env)
+    env = settings.IMAGES.get()
+    if env is not None:
+        return env
     here = Path("images")
     if (here / MATRIX_FILE).is_file():
         return here

@@ -9,13 +9,13 @@ changed template, package list or base rebuilds exactly what it affects.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import jinja2
 
+from harness import settings
 from harness.errors import ConfigError
 from harness.images import cann
 from harness.images.matrix import ARCHES, Variant
@@ -38,17 +38,7 @@ def cell_user() -> tuple[int, int]:
     """(uid, gid) cell steps run as in containers: never root, never the harness's own
     user (containers share no writable directory with the host: see
     harness/executors/workspace.py)."""
-    raw = os.environ.get("HARNESS_DOCKER_USER", "").strip()
-    if not raw:
-        return CELL_UID, CELL_GID
-    uid, _, gid = raw.partition(":")
-    try:
-        pair = int(uid), int(gid or uid)
-    except ValueError:
-        raise ConfigError(f"HARNESS_DOCKER_USER={raw!r} is not UID:GID") from None
-    if pair[0] == 0 or pair[1] == 0:
-        raise ConfigError("HARNESS_DOCKER_USER: steps never run as root (uid or gid 0)")
-    return pair
+    return settings.DOCKER_USER.get() or (CELL_UID, CELL_GID)
 
 
 HASH_CHARS = 16
@@ -148,7 +138,7 @@ def render_variant(
     context: dict[str, Path] = {}
     if variant.family == "cann":
         pk = cann.CannPackages(p["cann"], p["chip"], ARCHES[arch])
-        mirror = cann_mirror or os.environ.get("HARNESS_CANN_MIRROR") or variant.cann_mirror
+        mirror = cann_mirror or settings.CANN_MIRROR.get() or variant.cann_mirror
         if cann_packages is not None:
             for file in pk.files:
                 path = cann_packages / file

@@ -20,7 +20,6 @@ with backoff and never blocks recording results (:func:`classify_failure`).
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -31,9 +30,11 @@ import requests
 from github import Auth, Github, GithubException
 from github.Repository import Repository
 
+from harness import settings
+from harness.config import setting
 from harness.errors import ConfigError
 
-DEFAULT_API = "https://api.github.com"
+DEFAULT_API = setting.GITHUB_DEFAULT_API
 
 
 @dataclass(frozen=True)
@@ -59,11 +60,10 @@ class Credentials:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Credentials | None:
         """Credentials from ``env`` (default ``os.environ``); ``None`` when none are set.
         Raises :class:`ConfigError` for half-set or unreadable ones."""
-        env = os.environ if env is None else env
-        api = env.get("HARNESS_GITHUB_API_URL", DEFAULT_API).rstrip("/") or DEFAULT_API
-        interval = float(env.get("HARNESS_GITHUB_WRITE_INTERVAL", "1.0"))
-        app_id, key_file = env.get("HARNESS_GITHUB_APP_ID"), env.get("HARNESS_GITHUB_APP_KEY_FILE")
-        installation = env.get("HARNESS_GITHUB_INSTALLATION_ID")
+        api = settings.GITHUB_API_URL.get(env)
+        interval = settings.GITHUB_WRITE_INTERVAL.get(env)
+        app_id, key_file = settings.GITHUB_APP_ID.get(env), settings.GITHUB_APP_KEY_FILE.get(env)
+        installation = settings.GITHUB_INSTALLATION_ID.get(env)
         if app_id or key_file:
             if not (app_id and key_file):
                 raise ConfigError(
@@ -74,12 +74,13 @@ class Credentials:
                 api_url=api,
                 app_id=app_id,
                 app_key=_read_secret(Path(key_file), "the GitHub App private key"),
-                default_installation=int(installation) if installation else None,
+                default_installation=installation,
                 write_interval_s=interval,
             )
-        token = env.get("HARNESS_GITHUB_TOKEN")
-        if not token and env.get("HARNESS_GITHUB_TOKEN_FILE"):
-            token = _read_secret(Path(env["HARNESS_GITHUB_TOKEN_FILE"]), "the GitHub token")
+        token = settings.GITHUB_TOKEN.get(env)
+        token_file = settings.GITHUB_TOKEN_FILE.get(env)
+        if not token and token_file is not None:
+            token = _read_secret(token_file, "the GitHub token")
         if not token:
             return None
         return cls(api_url=api, token=token.strip(), write_interval_s=interval)

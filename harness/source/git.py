@@ -14,10 +14,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness import settings
 from harness.errors import SourceError
 from harness.source import mirrors
 
-DEFAULT_GIT_TIMEOUT_S = 900.0
+DEFAULT_GIT_TIMEOUT_S = settings.GIT_TIMEOUT.default
 USERINFO_RE = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)([^/@\s]+)@")
 _SCP_RE = re.compile(r"^(?:[^@/:\s]+@)?[^/:\s]+:(?!//)")
 _REPO_ENV = (
@@ -36,11 +37,7 @@ _REPO_ENV = (
 
 def default_git_timeout() -> float:
     """``HARNESS_GIT_TIMEOUT`` (seconds) or 900."""
-    raw = os.environ.get("HARNESS_GIT_TIMEOUT", "")
-    try:
-        return float(raw) if raw else DEFAULT_GIT_TIMEOUT_S
-    except ValueError:
-        return DEFAULT_GIT_TIMEOUT_S
+    return settings.GIT_TIMEOUT.get()
 
 
 def mask_url(text: str) -> str:

@@ -22,7 +22,6 @@ run asks for: its branches and tags, and ``refs/pull/*`` for pull requests (``gi
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -31,9 +30,10 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from harness import settings
 from harness.errors import ConfigError
 
-ENV, FILE_ENV = "HARNESS_MIRRORS", "HARNESS_MIRRORS_FILE"
+ENV, FILE_ENV = settings.MIRRORS.name, settings.MIRRORS_FILE.name
 _SEPARATORS = re.compile(r"[\s,]+")
 
 
@@ -80,8 +80,7 @@ def _load(env_value: str, file_value: str) -> tuple[Mirror, ...]:
 
 def mirrors(env: dict[str, str] | None = None) -> tuple[Mirror, ...]:
     """The operator's rules (:class:`ConfigError` for a malformed one)."""
-    env = env if env is not None else dict(os.environ)
-    return _load(env.get(ENV, ""), env.get(FILE_ENV, ""))
+    return _load(settings.MIRRORS.get(env), settings.MIRRORS_FILE.get(env))
 
 
 def rewrite(url: str, env: dict[str, str] | None = None) -> str:

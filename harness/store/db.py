@@ -27,6 +27,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
+from harness import settings
 from harness.errors import StoreError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -44,8 +45,8 @@ URL_HINT = "use sqlite:///path/to/harness.db or postgresql://user@host:5432/dbna
 
 def default_db_url() -> str:
     """``$HARNESS_DB``, else a SQLite file under ``$XDG_DATA_HOME/harness`` (created)."""
-    if os.environ.get("HARNESS_DB"):
-        return os.environ["HARNESS_DB"]
+    if url := settings.DB.get():
+        return url
     base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
     directory = base / "harness"
     directory.mkdir(parents=True, exist_ok=True)
