@@ -295,7 +295,7 @@ DOCKER_USER = _declare(
         "`UID:GID` steps run as in containers (never root)",
         parse_uid_gid,
         None,
-        "`65534:65534`",
+        "`61000:61000`",
     )
 )
 DOCKER_LABELS = _declare(
