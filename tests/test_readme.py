@@ -20,3 +20,12 @@ def test_every_harness_variable_is_in_the_readme() -> None:
     # prefixes written in prose (``HARNESS_DOCKER_*``) are not variables
     missing = sorted(v for v in used if v not in section and not v.endswith("_"))
     assert not missing, f"not in the README's table of environment variables: {missing}"
+
+
+def test_the_tables_of_settings_are_current() -> None:
+    """The tables are generated from harness/settings.py and the service configuration's
+    model; CI runs only tests, so a stale README fails here."""
+    from harness.config.settings_view import spliced
+
+    readme = ROOT.joinpath("README.md").read_text(encoding="utf-8")
+    assert spliced(readme) == readme, "the README's tables are stale: run `harness config table`"

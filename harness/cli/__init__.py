@@ -83,6 +83,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "harness.cli.verdict_cmd:compare",
         "What changed from RUN_A to RUN_B: failures, fixes, tests, environment.",
     ),
+    "config": (
+        "harness.cli.config_cmd:config",
+        "The operator's settings: environment variables and the config file.",
+    ),
     "quarantine": (
         "harness.cli.quarantine_cmd:quarantine",
         "Quarantined tests per suite and backend.",

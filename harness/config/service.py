@@ -173,11 +173,16 @@ class Actions(_Strict):
         description="Where cell jobs send their results (POST /api/results, OIDC); empty: "
         "they are only uploaded as artifacts for the report job.",
     )
-    timeout_minutes: int = Field(default=360, ge=1, le=4320)
+    timeout_minutes: int = Field(
+        default=360, ge=1, le=4320, description="How long one cell job may run (minutes)."
+    )
     oidc_audience: str = Field(
         default="accel-harness", description="Audience of the OIDC tokens runners send."
     )
-    oidc_issuer: str = Field(default="https://token.actions.githubusercontent.com")
+    oidc_issuer: str = Field(
+        default="https://token.actions.githubusercontent.com",
+        description="Issuer the OIDC tokens must name.",
+    )
     jwks_url: str = Field(
         default="https://token.actions.githubusercontent.com/.well-known/jwks",
         description="Where the OIDC signing keys are published.",
