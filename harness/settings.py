@@ -7,7 +7,7 @@ Modules read a setting through its declaration (``settings.GIT_TIMEOUT.get()``),
 (``HARNESS_DOCKER_CPUS='two' is not a number``). Precedence stays with the caller: a CLI
 option given wins, then the environment, then the declared default.
 
-Four kinds of variables (:class:`Kind`):
+Five kinds of variables (:class:`~harness.config.setting.Kind`):
 
 * ``operator``: the harness reads them; the operator sets them (the README's table,
   ``harness config show``);
@@ -17,13 +17,17 @@ Four kinds of variables (:class:`Kind`):
 * ``testing``: fault injection and the harness's own tests, never for production.
 
 The keys of the service configuration file (``suites/service/config.yaml``) are declared
-by their pydantic model (:mod:`harness.config.service`); :func:`config_file_keys` lists
-them from it (names, defaults and descriptions), so nothing is declared twice.
+by their pydantic model (:mod:`harness.config.service`);
+:func:`~harness.config.setting.config_file_keys` lists them from it (names, defaults and
+descriptions), so nothing is declared twice.
 
 tests/test_settings_guard.py keeps this list complete: every ``HARNESS_*`` name in
 harness/ is declared here, every declaration is used, and no other module reads a
-``HARNESS_*`` variable from the environment. The README's table is generated from it
+``HARNESS_*`` variable from the environment. The README's tables are generated from it
 (``harness config table``).
+
+Adding a setting: declare it below in its area, read it where it is used with
+``settings.NAME.get()``, run ``harness config table``.
 """
 
 from __future__ import annotations
