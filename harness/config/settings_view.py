@@ -93,40 +93,44 @@ def config_file_rows(path: Path) -> list[Row]:
     else:
         config = ServiceConfig()
     values = config.model_dump(mode="json")
-    rows = []
-    for key in config_file_keys():
-        for dotted, value, present in _expand(key.path.split("."), values, given, ""):
-            rows.append(
-                Row(
-                    dotted,
-                    redact_urls(_text(value)),
-                    "config file" if present else "default",
-                    "service config",
-                    "config file",
-                    False,
-                    key.description,
-                )
+    entries: list[tuple[tuple[int, tuple[int, ...], int], Row]] = []
+    blocks: dict[str, int] = {}  # rows of one upstream together, in the file's order
+    for i, key in enumerate(config_file_keys()):
+        block = blocks.setdefault(key.path.partition("*")[0], len(blocks))
+        for dotted, value, present, at in _expand(key.path.split("."), values, given, "", ()):
+            row = Row(
+                dotted,
+                redact_urls(_text(value)),
+                "config file" if present else "default",
+                "service config",
+                "config file",
+                False,
+                key.description,
             )
-    return rows
+            entries.append(((block, at, i), row))
+    return [row for _, row in sorted(entries, key=lambda e: e[0])]
 
 
-def _expand(parts: list[str], values: Any, given: Any, prefix: str) -> list[tuple[str, Any, bool]]:
-    """(dotted key, value, whether the file has it) for ``parts`` (``*``: every key)."""
+def _expand(
+    parts: list[str], values: Any, given: Any, prefix: str, at: tuple[int, ...]
+) -> list[tuple[str, Any, bool, tuple[int, ...]]]:
+    """(dotted key, value, whether the file has it, position of each ``*`` key) for
+    ``parts`` (``*``: every key of the mapping)."""
     head, rest = parts[0], parts[1:]
     if head == "*":
         if not values:  # no upstreams: the mapping itself, empty
-            return [(prefix.rstrip("."), values, bool(given))]
+            return [(prefix.rstrip("."), values, bool(given), at)]
         out = []
-        for name in values:
+        for n, name in enumerate(values):
             sub = given.get(name) if isinstance(given, dict) else None
-            out += _expand(rest, values[name], sub, f"{prefix}{name}.")
+            out += _expand(rest, values[name], sub, f"{prefix}{name}.", (*at, n))
         return out
     value = values.get(head) if isinstance(values, dict) else None
     sub = given.get(head) if isinstance(given, dict) else None
     present = isinstance(given, dict) and head in given
     if not rest:
-        return [(f"{prefix}{head}", value, present)]
-    return _expand(rest, value, sub, f"{prefix}{head}.")
+        return [(f"{prefix}{head}", value, present, at)]
+    return _expand(rest, value, sub, f"{prefix}{head}.", at)
 
 
 def _text(value: Any) -> str:
