@@ -3,8 +3,9 @@ cells the chosen executor runs.
 
 A cell's variant is ``host`` (the local executor: a virtualenv on this machine) or an
 image variant of ``images/matrix.yaml`` (the docker executor: containers from that
-image). A backend recipe's ``image.variants`` names its variants; without it the
-backend's default variants apply.
+image); which kind an executor runs is its declared ``cells`` capability. A backend
+recipe's ``image.variants`` names its variants; without it the backend's default variants
+apply.
 """
 
 from __future__ import annotations
@@ -14,10 +15,9 @@ from pathlib import Path
 
 from harness.config.suite import Suite
 from harness.errors import ConfigError
+from harness.executors.registry import executor_entry
 from harness.images.matrix import MATRIX_FILE, ImageMatrix, default_images_dir, load_matrix
 from harness.matrix import HOST_VARIANT, Cell, expand
-
-EXECUTOR_CHOICES = ("auto", "local", "docker")
 
 
 def image_matrix(images_dir: Path | None = None) -> ImageMatrix | None:
@@ -58,15 +58,16 @@ def for_executor(cells: Sequence[Cell], executor: str) -> list[Cell]:
     A selection that holds only the other kind is a :class:`ConfigError` saying which
     executor runs them.
     """
+    runs_host = executor_entry(executor).capabilities.cells == "host"
     host = [c for c in cells if c.variant == HOST_VARIANT]
     images = [c for c in cells if c.variant != HOST_VARIANT]
-    chosen = host if executor == "local" else images
+    chosen = host if runs_host else images
     if not chosen and cells:
-        other = "docker" if executor == "local" else "local"
+        other = "docker" if runs_host else "local"
         raise ConfigError(
             f"the selected cells ({', '.join(c.id for c in cells[:5])}) do not run with "
             f"--executor {executor}",
             hint=f"use --executor {other}, or select "
-            + ("an image variant (harness matrix list)" if executor == "docker" else "host cells"),
+            + ("host cells" if runs_host else "an image variant (harness matrix list)"),
         )
     return chosen

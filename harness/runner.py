@@ -23,7 +23,13 @@ from typing import Any, Protocol
 from harness.backends.target import BackendTarget
 from harness.config.suite import Phase, Step, Suite
 from harness.errors import CommitGone, ConfigError, HarnessError, StepError
-from harness.executors.base import CellContext, ExecutionSession, Executor, Rerun
+from harness.executors.base import (
+    CellContext,
+    ExecutionSession,
+    Executor,
+    Rerun,
+    isolates_untrusted,
+)
 from harness.executors.installer import resolve_as_of
 from harness.executors.leftovers import run_mark
 from harness.executors.process import StepOutcome
@@ -314,7 +320,7 @@ def run_cell(
     fingerprint = {**host_fingerprint(), "backend": target.fingerprint(), "executor": executor.name}
     try:
         store.set_environment(run_id, fingerprint)
-        if not options.trusted and not executor.isolates_untrusted:
+        if not options.trusted and not isolates_untrusted(executor):
             raise StepError(
                 f"an untrusted author's code runs only on an executor that isolates it; "
                 f"the {executor.name} executor does not",

@@ -13,15 +13,14 @@ object that satisfies :class:`~harness.backends.base.Backend`.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
-from importlib.metadata import entry_points
 
 from harness.backends.base import Backend, ContainerOptions, Detection, Device
 from harness.backends.cpu import CpuBackend
 from harness.backends.cuda import CudaBackend
 from harness.backends.npu import NpuBackend
 from harness.errors import ConfigError
+from harness.plugins import load, origin, plugin_entry_points, unknown_name
 
 ENTRY_POINT_GROUP = "harness.backends"
 BUILTIN: dict[str, Callable[[], Backend]] = {
@@ -45,11 +44,11 @@ __all__ = [
 
 def _plugin_factories() -> dict[str, Callable[[], Backend]]:
     found: dict[str, Callable[[], Backend]] = {}
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
+    for ep in plugin_entry_points(ENTRY_POINT_GROUP):
 
         def _load(ep=ep) -> Backend:  # type: ignore[no-untyped-def]
+            obj = load(ep, "backend")
             try:
-                obj = ep.load()
                 backend = obj() if callable(obj) else obj
             except Exception as exc:  # the plugin's own bug or missing dependency
                 raise ConfigError(
@@ -84,8 +83,8 @@ def backend_origins() -> dict[str, str]:
     A plugin that reuses a built-in's name is listed as ``shadowed by built-in``.
     """
     origins = {name: "built-in" for name in BUILTIN}
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        dist = f"{ep.dist.name} {ep.dist.version}" if ep.dist is not None else ep.value
+    for ep in plugin_entry_points(ENTRY_POINT_GROUP):
+        dist = origin(ep)
         if ep.name in BUILTIN:
             origins[f"{ep.name} ({dist})"] = "shadowed by built-in"
         else:
@@ -100,11 +99,7 @@ def available_backends() -> list[str]:
 def get_backend(name: str) -> Backend:
     factories = backend_factories()
     if name not in factories:
-        close = difflib.get_close_matches(name, factories, n=1)
-        hint = f"did you mean '{close[0]}'? " if close else ""
-        raise ConfigError(
-            f"unknown backend '{name}'",
-            hint=f"{hint}known: {', '.join(sorted(factories))}; vendor backends are installed "
-            f"as packages registering the '{ENTRY_POINT_GROUP}' entry point",
+        raise unknown_name(
+            "backend", name, factories, ENTRY_POINT_GROUP, "vendor backends are installed"
         )
     return factories[name]()

@@ -21,6 +21,7 @@ from harness.backends import available_backends, backend_origins, get_backend
 from harness.backends.target import BackendDetector
 from harness.cli.options import json_option
 from harness.errors import EXIT_INFRA
+from harness.executors.registry import executor_entries
 from harness.source.git import mask_url
 from harness.source.mirrors import mirrors
 
@@ -131,6 +132,8 @@ def doctor_report(names: list[str], *, check_host: bool = True) -> dict[str, Any
         "backends": backends,
         "auto": auto,
         "shadowed_plugins": [k for k, v in origins.items() if v == "shadowed by built-in"],
+        # built-in and plugin executors with what they declare (isolation, cells, devices)
+        "executors": [e.as_json() for e in executor_entries()],
         # the operator's URL rewrites (HARNESS_MIRRORS, HARNESS_MIRRORS_FILE)
         "mirrors": [{"prefix": m.prefix, "use": mask_url(m.use)} for m in mirrors()],
     }
@@ -194,6 +197,14 @@ def print_report(report: dict[str, Any], console: Console) -> None:
                 console.print(f"  [dim]what to do:[/] {escape(b['hint'])}", highlight=False)
     auto = report["auto"]
     console.print(f"--backend auto would choose: [bold]{auto or 'nothing'}[/]", highlight=False)
+    for e in report["executors"]:
+        devices = ", ".join(e["devices"]) or "cpu only"
+        console.print(
+            f"executor [bold]{escape(e['name'])}[/] ({escape(e['origin'])}): {e['cells']} "
+            f"cells, isolation {e['isolation']}, devices {escape(devices)}"
+            + (", remote" if e["remote"] else ""),
+            highlight=False,
+        )
     for name in report["shadowed_plugins"]:
         console.print(
             f"[yellow]plugin {escape(name)} is ignored: a built-in backend has its name[/]"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -15,7 +14,6 @@ from harness.backends.target import BackendDetector, narrow_to_backend, parse_de
 from harness.bundle import write_bundle
 from harness.cli.options import db_option, default_cache_dir, json_option, suites_option
 from harness.config.loader import default_suites_dir, load_suites
-from harness.container_engine import ContainerEngine
 from harness.errors import (
     EXIT_INFRA,
     EXIT_INTERNAL,
@@ -24,12 +22,15 @@ from harness.errors import (
     EXIT_TEST_FAILURES,
     ConfigError,
 )
-from harness.executors.base import Executor
-from harness.executors.docker import DockerExecutor
 from harness.executors.installer import parse_as_of
-from harness.executors.local import LocalExecutor
-from harness.matrix import select
-from harness.planner import EXECUTOR_CHOICES, all_cells, for_executor, image_matrix
+from harness.executors.registry import (
+    choose_executor,
+    executor_choices,
+    executor_entry,
+    make_executor,
+)
+from harness.matrix import Cell, select
+from harness.planner import all_cells, for_executor, image_matrix
 from harness.reporting import actions
 from harness.reporting.console import ConsoleDisplay, summary_table
 from harness.reporting.outputs import write_merged_junit, write_summary_json, write_summary_md
@@ -37,11 +38,6 @@ from harness.runner import CellInterrupted, RunOptions, RunStatus, RunSummary, r
 from harness.source.mirrors import mirrors
 from harness.source.pairing import PullRequestBranch
 from harness.store import Store
-
-EXECUTORS: dict[str, Callable[[Path], Executor]] = {
-    "local": LocalExecutor,
-    "docker": DockerExecutor,
-}
 
 
 def _as_of(value: str | None) -> str | None:
@@ -105,11 +101,12 @@ def exit_code_for(runs: list[RunSummary], *, strict: bool = False) -> int:
 )
 @click.option(
     "--executor",
-    type=click.Choice(EXECUTOR_CHOICES),
+    type=click.Choice(executor_choices()),
     default="local",
     show_default=True,
     help="Where steps run: local (a virtualenv here; host cells), docker (containers from "
-    "the cell's image variant; image cells) or auto (docker when an engine answers). "
+    "the cell's image variant; image cells), auto (docker when an engine answers) or a "
+    "plugin's executor (`harness doctor` lists them). "
     "Containers: HARNESS_DOCKER_MEMORY/CPUS/PIDS/NETWORK/BASE_IMAGE, HARNESS_CANN_PACKAGES.",
 )
 @click.option(
@@ -218,8 +215,9 @@ def run(
     suites = load_suites(suites_dir or default_suites_dir())
     mirrors()  # a malformed HARNESS_MIRRORS is a configuration error before anything runs
     cells = select(all_cells(suites, image_matrix()), list(patterns), list(skip))
-    executor, executor_note = _choose_executor(executor)
+    executor, executor_note = choose_executor(executor)
     cells = for_executor(cells, executor)
+    _check_devices(executor, cells)
     if subset is not None:
         for cell in cells:
             if subset not in suites[cell.suite].subsets:
@@ -253,7 +251,7 @@ def run(
         job_id = store.create_job("cli", " ".join(patterns), ref)
         job_out = (out_dir / job_id).resolve()
         job_out.mkdir(parents=True, exist_ok=True)
-        exec_ = EXECUTORS[executor](options.cache_dir)
+        exec_ = make_executor(executor, options.cache_dir)
         console = Console(stderr=True)
         console.print(
             f"job [bold]{job_id}[/]: {len(cells)} cell(s); reports in {job_out}", highlight=False
@@ -315,14 +313,16 @@ def _annotate(run: RunSummary) -> None:
         actions.annotate("error", run.cell.id, f"{run.status.value}: {run.reason or 'see the log'}")
 
 
-def _choose_executor(executor: str) -> tuple[str, str | None]:
-    """``auto``: docker when an engine answers, else local (and say why)."""
-    if executor != "auto":
-        return executor, None
-    engine, why = ContainerEngine.available()
-    if engine is not None:
-        return "docker", f"--executor auto: docker ({engine.version()})"
-    return "local", f"--executor auto: local ({why})"
+def _check_devices(executor: str, cells: list[Cell]) -> None:
+    """A cell whose backend's devices the executor cannot give a step is refused."""
+    caps = executor_entry(executor).capabilities
+    refused = sorted({c.backend for c in cells if not caps.passes_devices(c.backend)})
+    if refused:
+        raise ConfigError(
+            f"the {executor} executor cannot give a step the devices of {', '.join(refused)} "
+            f"(it declares devices: {', '.join(caps.devices) or 'none'})",
+            hint="select cpu cells, or use an executor that passes those devices through",
+        )
 
 
 def _pr_branch(head: str | None) -> PullRequestBranch | None:

@@ -26,7 +26,7 @@ from harness.config.suite import parse_duration
 from harness.dashboard.context import dashboard_context
 from harness.dashboard.pages import Pages
 from harness.errors import ConfigError
-from harness.planner import EXECUTOR_CHOICES
+from harness.executors.registry import executor_choices
 from harness.reporting.github import Credentials
 from harness.service.dispatch_actions import DISPATCH
 from harness.service.journal import Journal
@@ -72,7 +72,7 @@ def read_secret(secret_file: Path | None) -> bytes | None:
 )
 @click.option(
     "--executor",
-    type=click.Choice([*EXECUTOR_CHOICES, DISPATCH]),
+    type=click.Choice([*executor_choices(), DISPATCH]),
     default="auto",
     show_default=True,
     help="The embedded workers' executor (github-actions: cells run on the CI "

@@ -13,11 +13,10 @@ import click
 
 from harness import settings
 from harness.cli.options import F, db_option, default_cache_dir, suites_option
-from harness.cli.run_cmd import EXECUTORS, _choose_executor
 from harness.config.loader import default_suites_dir
 from harness.config.service import ServiceConfig, default_config_path, load_service_config
 from harness.errors import ConfigError
-from harness.planner import EXECUTOR_CHOICES
+from harness.executors.registry import choose_executor, executor_choices, make_executor
 from harness.reporting.github import Credentials, GitHubClient
 from harness.service.dispatch_actions import DISPATCH
 from harness.source.mirrors import mirrors
@@ -55,13 +54,14 @@ def config_option(f: F) -> F:
 @click.command(short_help="Run the service's queue: deliveries, cells and reports.")
 @click.option(
     "--executor",
-    type=click.Choice([*EXECUTOR_CHOICES, DISPATCH]),
+    type=click.Choice([*executor_choices(), DISPATCH]),
     default="auto",
     show_default=True,
     help="local (host cells in virtualenvs) or docker (image cells in containers); auto: "
     "docker when an engine answers; github-actions: send each cell to the CI repository's "
-    "workflow (repository_dispatch) and wait for its results (POST /api/results). "
-    "Untrusted pull requests belong in docker.",
+    "workflow (repository_dispatch) and wait for its results (POST /api/results); or a "
+    "plugin's executor. Untrusted pull requests belong in docker (an executor that "
+    "declares isolation).",
 )
 @click.option(
     "--lease",
@@ -127,7 +127,7 @@ def worker(
     log = logging.getLogger("harness.worker")
     suites_dir = suites_dir or default_suites_dir()
     config = service_config(config_file, suites_dir)
-    chosen, note = (executor, None) if executor == DISPATCH else _choose_executor(executor)
+    chosen, note = (executor, None) if executor == DISPATCH else choose_executor(executor)
     if note:
         log.info(note)
     creds = Credentials.from_env()
@@ -153,7 +153,7 @@ def worker(
             store,
             config,
             plan,
-            None if chosen == DISPATCH else EXECUTORS[chosen](cache),
+            None if chosen == DISPATCH else make_executor(chosen, cache),
             WorkerSettings(
                 cache_dir=cache,
                 reports_dir=reports_dir,

@@ -7,8 +7,11 @@ test steps, and reads each test step's result files from the directory on this m
 its :class:`StepOutcome` names (``results_dir/<step key>``): a directory the step wrote
 itself (local) or one the harness filled by copying out of the container (docker).
 
-An executor says whether it *isolates* untrusted code (``isolates_untrusted``); the
-runner refuses to give it an untrusted author's code otherwise.
+An executor declares what it can do as data (:class:`Capabilities`: its isolation, the
+cells it runs, the devices it can give a step, whether it runs elsewhere). Whether it may
+run an untrusted author's code is derived from its declared isolation
+(:func:`isolates_untrusted`): an executor that declares nothing is no sandbox, and the
+runner and the service's worker never give it untrusted code.
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ import contextlib
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from harness.backends.target import BackendTarget
 from harness.config.suite import BackendRecipe, Phase, Step, Suite
@@ -90,6 +94,71 @@ class Rerun:
     prior_addopts: str | None = None
 
 
+class Isolation(StrEnum):
+    """How an executor keeps a step from the machine it runs on."""
+
+    #: steps run as the harness's user on this machine (its files, network, credentials)
+    NONE = "none"
+    #: each step in a container: non-root, no host mounts, confined network, limits
+    CONTAINER = "container"
+    #: each cell in a virtual machine of its own
+    VM = "vm"
+
+
+#: the isolations that contain an untrusted author's code
+SANDBOXES = frozenset({Isolation.CONTAINER, Isolation.VM})
+#: ``Capabilities.devices`` of an executor that can give a step any backend's devices
+ANY_DEVICE = "*"
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What an executor declares it can do (its class's ``capabilities`` attribute).
+
+    The defaults are the least an executor can do: no isolation, host cells, no devices
+    (cpu cells only), on this machine.
+    """
+
+    isolation: Isolation = Isolation.NONE
+    #: which cells it runs: ``host`` (the host variant, on a prepared machine) or
+    #: ``image`` (image variants of images/matrix.yaml, in their image)
+    cells: Literal["host", "image"] = "host"
+    #: the backends whose devices it can give a step (``*``: any); cpu needs none
+    devices: tuple[str, ...] = ()
+    #: whether steps run on another machine than the harness's
+    remote: bool = False
+
+    @property
+    def isolates_untrusted(self) -> bool:
+        return self.isolation in SANDBOXES
+
+    def passes_devices(self, backend: str) -> bool:
+        """Whether a cell on ``backend`` gets its devices from this executor."""
+        return backend == "cpu" or ANY_DEVICE in self.devices or backend in self.devices
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "isolation": self.isolation.value,
+            "isolates_untrusted": self.isolates_untrusted,
+            "cells": self.cells,
+            "devices": list(self.devices),
+            "remote": self.remote,
+        }
+
+
+def capabilities_of(executor: object) -> Capabilities:
+    """The capabilities ``executor`` (an instance or its class) declares; the defaults
+    (no isolation) for one that declares none."""
+    declared = getattr(executor, "capabilities", None)
+    return declared if isinstance(declared, Capabilities) else Capabilities()
+
+
+def isolates_untrusted(executor: object) -> bool:
+    """Whether ``executor`` may run an untrusted author's code: only when it declares an
+    isolation that contains it (an ``isolates_untrusted`` attribute alone does not count)."""
+    return capabilities_of(executor).isolates_untrusted
+
+
 class ExecutionSession(Protocol):
     #: Whether the dependency environment is already built (setup steps are skipped).
     environment_ready: bool
@@ -105,9 +174,9 @@ class ExecutionSession(Protocol):
 
 class Executor(Protocol):
     name: str
-    #: whether untrusted code is contained (no host write/read/exec, no credentials,
-    #: confined network); the runner refuses untrusted code to an executor without it
-    isolates_untrusted: bool
+    #: what it can do; its isolation decides whether it gets untrusted code (contained:
+    #: no host write/read/exec, no credentials, confined network)
+    capabilities: Capabilities
 
     def session(self, ctx: CellContext) -> contextlib.AbstractContextManager[ExecutionSession]: ...
 

@@ -56,7 +56,16 @@ from harness.container_engine import (
 )
 from harness.errors import StepError
 from harness.executors import egress, leftovers
-from harness.executors.base import CellContext, Rerun, fresh_dir, step_key, step_log_path
+from harness.executors.base import (
+    ANY_DEVICE,
+    Capabilities,
+    CellContext,
+    Isolation,
+    Rerun,
+    fresh_dir,
+    step_key,
+    step_log_path,
+)
 from harness.executors.copyout import CopyReport, unpack_results
 from harness.executors.environment import looks_secret, scrub_credentials, suite_env
 from harness.executors.installer import pip_command, uv_binary, uv_version
@@ -527,7 +536,7 @@ class DockerExecutor:
     """Cells in containers from their image variant (see the module docstring)."""
 
     name = "docker"
-    isolates_untrusted = True
+    capabilities = Capabilities(isolation=Isolation.CONTAINER, cells="image", devices=(ANY_DEVICE,))
 
     def __init__(
         self,

@@ -13,7 +13,7 @@ is never reused. Which runs may share an environment is the code's provenance
 builds into the environment a baseline uses.
 
 This executor does not isolate anything: steps run as the harness's user, with its
-files and network. It runs trusted code only (``isolates_untrusted`` is False).
+files and network. It runs trusted code only (it declares no isolation).
 """
 
 from __future__ import annotations
@@ -34,7 +34,16 @@ from harness.config.suite import Phase, Step
 from harness.config.templating import as_environment, render
 from harness.errors import ConfigError, StepError
 from harness.executors import installer, leftovers
-from harness.executors.base import CellContext, Rerun, fresh_dir, step_key, step_log_path
+from harness.executors.base import (
+    ANY_DEVICE,
+    Capabilities,
+    CellContext,
+    Isolation,
+    Rerun,
+    fresh_dir,
+    step_key,
+    step_log_path,
+)
 from harness.executors.environment import filtered_host_env, suite_env
 from harness.executors.leftovers import MARK_ENV, Reaped
 from harness.executors.process import StepOutcome, run_command
@@ -258,7 +267,7 @@ class LocalExecutor:
     """Run steps on the host (see the module docstring)."""
 
     name = "local"
-    isolates_untrusted = False
+    capabilities = Capabilities(isolation=Isolation.NONE, cells="host", devices=(ANY_DEVICE,))
 
     def __init__(self, cache_dir: Path) -> None:
         self.cache_dir = cache_dir

@@ -37,7 +37,7 @@ from harness import failpoints
 from harness.backends.target import BackendDetector
 from harness.config.service import ServiceConfig
 from harness.errors import HarnessError
-from harness.executors.base import Executor
+from harness.executors.base import Executor, isolates_untrusted
 from harness.matrix import HOST_VARIANT, Cell
 from harness.reporting.console import ConsoleDisplay
 from harness.reporting.github import GitHubClient
@@ -289,7 +289,7 @@ class Worker:
         suite = self.plan.suites.get(cell.suite)
         if suite is None or cell.backend not in suite.backends:
             raise HarnessError(f"cell {item.cell} is not defined by the suites any more")
-        if not item.trusted and not self.executor.isolates_untrusted:
+        if not item.trusted and not isolates_untrusted(self.executor):
             raise HarnessError(
                 "an untrusted author's code runs only in containers (non-root, no network, "
                 f"limits), never on this host ({self.executor.name} executor): start workers "
