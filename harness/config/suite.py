@@ -75,7 +75,8 @@ class ResultFile(_Strict):
         default="junit",
         description="Parser name: junit (pytest xunit1/xunit2), ctest-junit, gtest-xml, opencv-ts "
         "(gtest XML of OpenCV's ts with its console log NAME.log for skips), "
-        "test-backend-ops (llama.cpp console output), test-backend-ops-csv, test-backend-ops-sql",
+        "test-backend-ops (llama.cpp console output), test-backend-ops-csv, test-backend-ops-sql, "
+        "or a plugin's format (the harness.result_formats entry points)",
     )
     optional: bool = Field(
         default=False,
@@ -90,12 +91,16 @@ class ResultFile(_Strict):
     @field_validator("format")
     @classmethod
     def _known_format(cls, v: str) -> str:
-        from harness.results import FORMATS  # results import nothing from config
+        from harness.results import ENTRY_POINT_GROUP, format_names  # no import of config
 
-        if v not in FORMATS:
-            close = difflib.get_close_matches(v, FORMATS, n=1)
+        known = format_names()
+        if v not in known:
+            close = difflib.get_close_matches(v, known, n=1)
             hint = f"did you mean '{close[0]}'? " if close else ""
-            raise ValueError(f"unknown result format '{v}'; {hint}known: {', '.join(FORMATS)}")
+            raise ValueError(
+                f"unknown result format '{v}'; {hint}known: {', '.join(known)} (more come "
+                f"from packages registering the '{ENTRY_POINT_GROUP}' entry point)"
+            )
         return v
 
 

@@ -3,15 +3,27 @@
 One parser per format, selected by the name a recipe gives (``format:`` of a result
 file). Parsers stream: ``parse()`` returns an iterable that reads the file as it is
 consumed, and its ``report`` tells, once consumed, whether the file was complete.
-More formats register with :func:`register_format`.
+More formats register with :func:`register_format`, or come from installed packages
+through the ``harness.result_formats`` entry-point group, with no change to the harness::
+
+    # a package's pyproject.toml
+    [project.entry-points."harness.result_formats"]
+    tap = "harness_tap:parse_tap"
+
+The entry point names a parser like the built-ins (see :func:`register_format`); it is
+imported when a file of its format is parsed. Built-in and registered formats win over
+plugins of the same name.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
+from importlib.metadata import EntryPoint
 from pathlib import Path
 
 from harness.errors import ConfigError, ResultFileError
+from harness.plugins import load, plugin_entry_points
 from harness.results.backend_ops import OP_FORMATS, make_parser
 from harness.results.ctest import parse_ctest_junit
 from harness.results.gtest import parse_gtest_xml
@@ -33,6 +45,7 @@ from harness.results.xmlstream import crash
 _FAILING = frozenset({Outcome.FAILED, Outcome.ERROR})
 
 Parser = Callable[[Path, ParseReport], Iterator[TestResult]]
+ENTRY_POINT_GROUP = "harness.result_formats"
 
 FORMATS: dict[str, Parser] = {
     "junit": parse_pytest_junit,
@@ -43,13 +56,16 @@ FORMATS: dict[str, Parser] = {
 }
 
 __all__ = [
+    "ENTRY_POINT_GROUP",
     "FORMATS",
     "OUTCOMES",
     "Outcome",
     "ParseReport",
     "ResultStream",
     "TestResult",
+    "format_names",
     "parse",
+    "parser_for",
     "register_format",
 ]
 
@@ -64,6 +80,41 @@ def register_format(name: str, parser: Parser) -> None:
     if not name or not callable(parser):
         raise ValueError("register_format needs a non-empty name and a callable parser")
     FORMATS[name] = parser
+
+
+@functools.cache
+def _plugin_formats() -> dict[str, EntryPoint]:
+    return {ep.name: ep for ep in plugin_entry_points(ENTRY_POINT_GROUP)}
+
+
+def format_names() -> list[str]:
+    """Every result format's name: built-in, registered and plugin ones (none imported)."""
+    return sorted({*FORMATS, *_plugin_formats()})
+
+
+@functools.cache
+def _load_plugin(name: str) -> Parser:
+    ep = _plugin_formats()[name]
+    parser = load(ep, "result format")
+    if not callable(parser):
+        raise ConfigError(
+            f"result format plugin '{name}' ({ep.value}) is not a parser "
+            "(a callable taking the file's path and its ParseReport)"
+        )
+    return parser
+
+
+def parser_for(fmt: str) -> Parser:
+    """The parser of format ``fmt``; an unknown format is a :class:`ConfigError`."""
+    if fmt in FORMATS:
+        return FORMATS[fmt]
+    if fmt in _plugin_formats():
+        return _load_plugin(fmt)
+    known = ", ".join(format_names())
+    raise ConfigError(
+        f"unknown result format '{fmt}' (known formats: {known})",
+        hint=f"more formats come from packages registering the '{ENTRY_POINT_GROUP}' entry point",
+    )
 
 
 class ResultStream:
@@ -121,19 +172,17 @@ class ResultStream:
 
 
 def parse(path: Path, fmt: str) -> ResultStream:
-    """Stream the results in ``path``, written in format ``fmt`` (a key of :data:`FORMATS`).
+    """Stream the results in ``path``, written in format ``fmt`` (see :func:`format_names`).
 
     Raises :class:`~harness.errors.ConfigError` for an unknown format and
     :class:`~harness.errors.ResultFileError` when the file does not exist. A file that is
     empty, cut short or malformed does not raise: the results before the problem are
     yielded and ``report.crashed`` is set once the iteration ends.
     """
-    if fmt not in FORMATS:
-        known = ", ".join(sorted(FORMATS))
-        raise ConfigError(f"unknown result format '{fmt}' (known formats: {known})")
+    parser = parser_for(fmt)
     path = Path(path)
     if not path.exists():
         raise ResultFileError(f"result file {path} does not exist")
     if not path.is_file():
         raise ResultFileError(f"result file {path} is not a regular file")
-    return ResultStream(path, fmt, FORMATS[fmt])
+    return ResultStream(path, fmt, parser)
