@@ -1,4 +1,5 @@
-"""CANN packaging facts the openEuler + CANN images are rendered from.
+"""The ``cann`` image family: CANN packaging facts the openEuler + CANN images are
+rendered from, and its package resolver (:class:`CannFamily`).
 
 As Ascend's own images (Ascend/cann-container-image) install it: the toolkit, then the
 chip's operator package (``kernels`` up to 8.3, ``ops`` from 8.5 on, with new names),
@@ -11,7 +12,13 @@ ATB uses the C++11 ABI directory from 8.5 on).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
+
+from harness import settings
+from harness.errors import ConfigError
+from harness.images.families import ImageFamily, PackageRequest, Resolved
 
 #: chip key → (package prefix ≤ 8.3, package prefix ≥ 8.5); None: not available then
 CHIPS: dict[str, tuple[str | None, str]] = {
@@ -134,3 +141,50 @@ def environment(version: str) -> dict[str, str]:
             "${TOOLCHAIN_HOME}/tools/tikicpulib/lib/cmake:${ASCEND_TOOLKIT_HOME}/lib64/cmake"
         )
     return env
+
+
+class CannFamily(ImageFamily):
+    """openEuler + CANN images for npu, installed as Ascend's own images install it."""
+
+    name = "cann"
+    base = "openeuler/openeuler:{os_version}"
+    axes = ("cann", "chip")
+
+    def check_axis(self, axis: str, values: list[str]) -> None:
+        if axis == "chip":
+            for c in values:
+                if c not in CHIPS:
+                    raise ValueError(f"unknown chip {c!r}: one of {', '.join(CHIPS)}")
+
+    def skip(self, params: Mapping[str, str]) -> str | None:
+        return check_combination(params["cann"], params["chip"])
+
+    def resolve(self, request: PackageRequest) -> Resolved:
+        """The CANN packages of the variant: their URLs on the mirror, or the files of
+        ``request.packages_dir`` copied into the build; the environment to bake."""
+        variant, p, local = request.variant, request.variant.params, request.packages_dir
+        pk = CannPackages(p["cann"], p["chip"], str(request.values["uname_arch"]))
+        mirror = request.mirror or settings.CANN_MIRROR.get() or variant.cann_mirror
+        files: dict[str, Path] = {}
+        if local is not None:
+            for file in pk.files:
+                path = local / file
+                if not path.is_file():
+                    raise ConfigError(
+                        f"CANN package {file} not found in {local}",
+                        hint=f"{variant.id} ({request.arch}) needs {', '.join(pk.files)}",
+                    )
+                files[f"cann/{file}"] = path
+        full = str(request.values["python_full"])
+        values = {
+            "cann": pk,
+            "cann_urls": {f: pk.url(str(mirror), f) for f in pk.files},
+            "local_packages": local is not None,
+            "install_flags": INSTALL_FLAGS,
+            "cann_env": environment(p["cann"]),
+            "python_url": f"https://www.python.org/ftp/python/{full}/Python-{full}.tgz",
+            "numpy": '"numpy==1.24.0"' if version_key(p["cann"]) < (8, 2) else '"numpy<2"',
+            "gcc12_fix": p["os_version"].startswith("24.03"),
+            "nnal_abi_flag": version_key(p["cann"]) >= (9, 0),
+        }
+        return Resolved(values=values, files=files)

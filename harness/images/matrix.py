@@ -1,7 +1,10 @@
 """The image variants of ``images/matrix.yaml``: families expanded into readable ids.
 
 A family names a template and its parameters; list-valued parameters expand as a product
-(minus ``exclude``), like Ascend's own ``build_cann_arg.json``. Each variant knows the
+(minus ``exclude``), like Ascend's own ``build_cann_arg.json``. ``family:`` is a name of
+the image family registry (:mod:`harness.images.families`: the built-in cann, cpu and
+cuda, and plugins'), which knows the family's base image, its own parameter lists, its
+variant ids and its packages. Each variant knows the
 backend it serves, the architectures it builds for and whether it is a default (the
 variant a suite's backend runs on when its recipe names none).
 """
@@ -15,10 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from harness.config.loader import load_document
 from harness.errors import ConfigError
+from harness.images.families import ImageFamily, get_family
 from harness.matrix import matches_any
 
 MATRIX_FILE = "matrix.yaml"
@@ -31,12 +35,21 @@ def _listify(v: Any) -> Any:
     return [str(x) for x in v] if isinstance(v, list) else [str(v)]
 
 
+def _family(name: str) -> ImageFamily:
+    """The registered family ``name``, as a validation error (located) when unknown."""
+    try:
+        return get_family(name)
+    except ConfigError as exc:
+        raise ValueError(f"{exc.message} ({exc.hint})" if exc.hint else exc.message) from None
+
+
 class Family(BaseModel):
-    """One entry of ``families:``."""
+    """One entry of ``families:``; keys beyond these are the parameter lists a plugin
+    family declares (its ``axes``)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True)
 
-    family: str = Field(pattern=r"^(cann|cpu|cuda)$", description="cann, cpu or cuda")
+    family: str = Field(description="An image family: cann, cpu, cuda or a plugin's.")
     backend: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     template: str = Field(description="A template file in images/.")
     os: str = Field(pattern=r"^(openeuler|debian|ubuntu)$")
@@ -50,10 +63,43 @@ class Family(BaseModel):
     exclude: list[dict[str, str]] = Field(default_factory=list)
     default: list[dict[str, str]] = Field(default_factory=list)
 
+    @field_validator("family")
+    @classmethod
+    def _registered(cls, v: str) -> str:
+        _family(v)
+        return v
+
     @field_validator("os_version", "python", "arch", "cann", "chip", "cuda", mode="before")
     @classmethod
     def _as_lists(cls, v: Any) -> Any:
         return _listify(v)
+
+    @model_validator(mode="after")
+    def _family_axes(self) -> Family:
+        """Keys of the family's own parameter lists (a plugin family's axes) become string
+        lists; any other unknown key is an error."""
+        if "family" not in self.__dict__:  # reported by the field
+            return self
+        axes = _family(self.family).axes
+        extra = self.__pydantic_extra__ or {}
+        for key, value in extra.items():
+            if key not in axes:
+                known = ", ".join(a for a in axes if a not in type(self).model_fields)
+                raise ValueError(
+                    f"unknown key '{key}' (family {self.family} adds "
+                    f"{known or 'no parameter lists'})"
+                )
+            if not isinstance(value, (list, str, int, float)):
+                raise ValueError(f"'{key}' is a list of values")
+            extra[key] = _listify(value)
+            _family(self.family).check_axis(key, extra[key])
+        return self
+
+    def axis(self, name: str) -> list[str]:
+        """The values of parameter list ``name`` (typed or a plugin family's)."""
+        if name in type(self).model_fields:
+            return list(getattr(self, name))
+        return list((self.__pydantic_extra__ or {}).get(name, []))
 
     @field_validator("exclude", "default", mode="before")
     @classmethod
@@ -73,14 +119,12 @@ class Family(BaseModel):
                 raise ValueError(f"unknown arch {a!r}: one of {', '.join(ARCHES)}")
         return v
 
-    @field_validator("chip")
+    @field_validator("cann", "chip", "cuda")
     @classmethod
-    def _chips(cls, v: list[str]) -> list[str]:
-        from harness.images.cann import CHIPS
-
-        for c in v:
-            if c not in CHIPS:
-                raise ValueError(f"unknown chip {c!r}: one of {', '.join(CHIPS)}")
+    def _family_values(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        family = info.data.get("family")
+        if family is not None and info.field_name is not None:
+            _family(family).check_axis(info.field_name, v)
         return v
 
 
@@ -111,13 +155,7 @@ class Variant:
 
     @property
     def id(self) -> str:
-        p = self.params
-        os_part = f"{p['os']}{p['os_version']}"
-        if self.family == "cann":
-            return f"cann{p['cann'].lower()}-{p['chip']}-{os_part}-py{p['python']}"
-        if self.family == "cuda":
-            return f"cuda{p['cuda']}-{os_part}-py{p['python']}"
-        return f"{os_part}-py{p['python']}"
+        return get_family(self.family).variant_id(self.params)
 
     def __str__(self) -> str:
         return self.id
@@ -195,15 +233,19 @@ def load_matrix(directory: Path | None = None) -> ImageMatrix:
     return ImageMatrix(directory, tuple(variants))
 
 
-_AXES = ("os_version", "cann", "chip", "cuda", "python")
+_TYPED_AXES = ("cann", "chip", "cuda")
 
 
 def expand_family(fam: Family, matrix: MatrixFile, where: str) -> Iterable[Variant]:
-    axes = [(name, getattr(fam, name)) for name in _AXES if getattr(fam, name)]
-    if fam.family == "cann" and not (fam.cann and fam.chip):
-        raise ConfigError(f"{where}: a cann family needs 'cann' and 'chip' lists")
-    if fam.family == "cuda" and not fam.cuda:
-        raise ConfigError(f"{where}: a cuda family needs a 'cuda' list")
+    family = get_family(fam.family)
+    own = [a for a in family.axes if a not in _TYPED_AXES]
+    order = ["os_version", *_TYPED_AXES, *own, "python"]
+    axes = [(name, fam.axis(name)) for name in order if fam.axis(name)]
+    missing = [a for a in family.axes if not fam.axis(a)]
+    if missing:
+        lists = " and ".join(f"'{a}'" for a in family.axes)
+        what = f"a {lists} list" if len(family.axes) == 1 else f"{lists} lists"
+        raise ConfigError(f"{where}: a {fam.family} family needs {what}")
     names = [n for n, _ in axes]
     for unknown in {k for rule in [*fam.exclude, *fam.default] for k in rule} - set(names):
         raise ConfigError(f"{where}: exclude/default key '{unknown}' is not one of {names}")
@@ -211,12 +253,8 @@ def expand_family(fam: Family, matrix: MatrixFile, where: str) -> Iterable[Varia
         params = dict(zip(names, combo, strict=True))
         if any(all(params.get(k) == x for k, x in rule.items()) for rule in fam.exclude):
             continue
-        if fam.family == "cann":
-            from harness.images.cann import check_combination
-
-            problem = check_combination(params["cann"], params["chip"])
-            if problem:
-                continue  # e.g. a chip the CANN version predates: not a variant
+        if family.skip(params):
+            continue  # e.g. a chip the CANN version predates: not a variant
         full = matrix.python_versions.get(params["python"])
         if fam.os == "openeuler" and full is None:
             raise ConfigError(

@@ -17,15 +17,9 @@ import jinja2
 
 from harness import settings
 from harness.errors import ConfigError
-from harness.images import cann
+from harness.images.families import ImageFamily, PackageRequest, get_family
 from harness.images.matrix import ARCHES, Variant
 
-#: Base images per family when the matrix does not give one.
-DEFAULT_BASES = {
-    "cann": "openeuler/openeuler:{os_version}",
-    "cpu": "debian:bookworm-slim",
-    "cuda": "nvidia/cuda:{cuda}-runtime-ubuntu{os_version}",
-}
 SUITE_LAYER_TEMPLATE = "suite-layer.Dockerfile.j2"
 PACKAGE_MANAGERS = {"openeuler": "yum", "debian": "apt", "ubuntu": "apt"}
 #: The unprivileged user cell steps run as in containers: a uid of their own, which owns
@@ -76,18 +70,24 @@ class BuildSpec:
         return f"{self.repository}:{self.digest[:HASH_CHARS]}"
 
 
-def _environment(directory: Path) -> jinja2.Environment:
+def _environment(directory: Path, family: ImageFamily | None = None) -> jinja2.Environment:
+    search = [str(directory)]
+    if family is not None and family.templates is not None:
+        search.append(str(family.templates))  # the images directory's files win
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(directory)),
+        loader=jinja2.FileSystemLoader(search),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,  # Dockerfiles, not HTML
     )
 
 
-def _render(directory: Path, template: str, values: Mapping[str, object]) -> str:
+def _render(
+    directory: Path, template: str, values: Mapping[str, object], family: ImageFamily | None = None
+) -> str:
     try:
-        return _environment(directory).get_template(template).render(**values)
+        env = _environment(directory, family)
+        return env.get_template(template).render(**values)
     except jinja2.TemplateError as exc:
         where = f"{directory / template}"
         line = getattr(exc, "lineno", None)
@@ -100,9 +100,10 @@ def render_template(directory: Path, template: str, values: Mapping[str, object]
 
 
 def base_image(variant: Variant) -> str:
+    """The variant's first FROM: the matrix's ``base``, else its family's."""
     if variant.base:
         return variant.base
-    return DEFAULT_BASES[variant.family].format(**variant.params)
+    return get_family(variant.family).base.format(**variant.params)
 
 
 def render_variant(
@@ -119,8 +120,10 @@ def render_variant(
 
     ``base`` replaces the variant's base image (a local image when no registry is
     reachable; ``base_id`` is then its image id, part of the tag). ``cann_packages`` is
-    a directory holding the CANN ``.run`` files (copied into the build instead of
-    downloaded); ``cann_mirror`` replaces the download mirror.
+    a directory holding the family's packages (CANN's ``.run`` files: copied into the
+    build instead of downloaded); ``cann_mirror`` replaces the download mirror. What the
+    template gets beyond the variant's parameters is the family's
+    (:meth:`~harness.images.families.ImageFamily.resolve`).
     """
     if arch not in variant.arches:
         built = ", ".join(variant.arches)
@@ -135,32 +138,13 @@ def render_variant(
         "base": base or base_image(variant),
         "python_full": variant.python_full or p["python"],
     }
-    context: dict[str, Path] = {}
-    if variant.family == "cann":
-        pk = cann.CannPackages(p["cann"], p["chip"], ARCHES[arch])
-        mirror = cann_mirror or settings.CANN_MIRROR.get() or variant.cann_mirror
-        if cann_packages is not None:
-            for file in pk.files:
-                path = cann_packages / file
-                if not path.is_file():
-                    raise ConfigError(
-                        f"CANN package {file} not found in {cann_packages}",
-                        hint=f"{variant.id} ({arch}) needs {', '.join(pk.files)}",
-                    )
-                context[f"cann/{file}"] = path
-        full = str(values["python_full"])
-        values.update(
-            cann=pk,
-            cann_urls={f: pk.url(str(mirror), f) for f in pk.files},
-            local_packages=cann_packages is not None,
-            install_flags=cann.INSTALL_FLAGS,
-            cann_env=cann.environment(p["cann"]),
-            python_url=f"https://www.python.org/ftp/python/{full}/Python-{full}.tgz",
-            numpy='"numpy==1.24.0"' if cann.version_key(p["cann"]) < (8, 2) else '"numpy<2"',
-            gcc12_fix=p["os_version"].startswith("24.03"),
-            nnal_abi_flag=cann.version_key(p["cann"]) >= (9, 0),
-        )
-    text = _render(directory, variant.template, values)
+    family = get_family(variant.family)
+    resolved = family.resolve(
+        PackageRequest(variant, arch, dict(values), packages_dir=cann_packages, mirror=cann_mirror)
+    )
+    values.update(resolved.values)
+    context = dict(resolved.files)
+    text = _render(directory, variant.template, values, family)
     inputs = {"arch": arch}
     if base_id:
         inputs["base_id"] = base_id
