@@ -222,7 +222,8 @@ def load_matrix(directory: Path | None = None) -> ImageMatrix:
     seen: dict[str, str] = {}
     for i, fam in enumerate(parsed.families):
         where = doc.where(("families", i))
-        if not (directory / fam.template).is_file():
+        own = get_family(fam.family).templates  # the family's, if the directory lacks it
+        if not any((d / fam.template).is_file() for d in (directory, own) if d is not None):
             raise ConfigError(f"{doc.where(('families', i, 'template'))}: no template "
                               f"'{fam.template}' in {directory}")  # fmt: skip
         for v in expand_family(fam, parsed, where):

@@ -20,6 +20,7 @@ from tests.gitrepos import UpstreamRepo
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGIN_SRC = ROOT / "tests" / "backends" / "plugin_example"
+EXTENSION_SRC = ROOT / "tests" / "extensions" / "plugin_example"
 
 
 @dataclass
@@ -102,12 +103,11 @@ def host_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return bin_dir
 
 
-@pytest.fixture(scope="session")
-def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """harness-backend-example installed with pip into its own directory."""
-    work = tmp_path_factory.mktemp("plugin")
+def pip_install_plugin(source: Path, work: Path) -> Path:
+    """The package at ``source`` installed with pip into ``work/site`` (its own directory:
+    a run sees it with PYTHONPATH=site)."""
     src = work / "src"
-    shutil.copytree(PLUGIN_SRC, src)  # builds write into the source tree; keep ours clean
+    shutil.copytree(source, src)  # builds write into the source tree; keep ours clean
     site = work / "site"
     proc = subprocess.run(
         [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), src],
@@ -116,5 +116,21 @@ def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
         check=False,
     )
     assert proc.returncode == 0, proc.stderr
+    return site
+
+
+@pytest.fixture(scope="session")
+def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """harness-backend-example installed with pip into its own directory."""
+    site = pip_install_plugin(PLUGIN_SRC, tmp_path_factory.mktemp("plugin"))
     assert list(site.glob("harness_backend_example-0.1.0.dist-info"))
+    return site
+
+
+@pytest.fixture(scope="session")
+def extension_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """harness-extension-example (an executor, a result format, an image family)
+    installed with pip into its own directory."""
+    site = pip_install_plugin(EXTENSION_SRC, tmp_path_factory.mktemp("extension"))
+    assert list(site.glob("harness_extension_example-0.1.0.dist-info"))
     return site

@@ -1,0 +1,1 @@
+"""Example extensions of the harness, one module per kind (see pyproject.toml)."""
