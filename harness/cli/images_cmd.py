@@ -110,8 +110,11 @@ base_option = click.option(
 )
 cann_option = click.option(
     "--cann-packages",
+    "--packages",
+    "cann_packages",
     type=click.Path(path_type=Path, file_okay=False, exists=True),
-    help="Directory with the CANN .run packages: copied into the build, not downloaded.",
+    help="Directory with the image family's packages (CANN's .run files, a plugin "
+    "family's SDK): copied into the build, not downloaded.",
 )
 
 
