@@ -8,6 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.cli.conftest import Result
+from tests.cli.test_run_backend import accel_suite
+from tests.gitrepos import UpstreamRepo
 
 Harness = Callable[..., Result]
 
@@ -91,3 +93,20 @@ def test_without_the_package_the_executor_is_unknown(harness: Harness) -> None:
     res = harness("run", "demo/cpu", "--subset", "passing", "--executor", "journal")
     assert res.code == 2
     assert "'journal' is not one of" in res.err
+
+
+def test_an_executor_gets_only_cells_whose_devices_it_declares(
+    harness: Harness,
+    extension_site: Path,
+    plugin_site: Path,
+    suites_dir: Path,
+    upstream: UpstreamRepo,
+    wheels: Path,
+) -> None:
+    (suites_dir / "accel.yaml").write_text(accel_suite(upstream.url, wheels, ("cpu", "xacc")))
+    env = {"PYTHONPATH": f"{extension_site}:{plugin_site}"}
+    res = harness("run", "accel/xacc", "--executor", "journal", env=env)
+    assert res.code == 2
+    err = " ".join(res.err.split())
+    assert "the journal executor cannot give a step the devices of xacc" in err
+    assert "(it declares devices: none)" in err
