@@ -17,7 +17,8 @@ def test_builtin_executors_declare_what_they_do() -> None:
         Isolation.CONTAINER,
         "image",
     )
-    assert docker.capabilities.isolates_untrusted and not local.capabilities.isolates_untrusted
+    assert docker.capabilities.isolates_untrusted
+    assert not local.capabilities.isolates_untrusted
     assert local.origin == docker.origin == "built-in"
     assert {"auto", "local", "docker"} <= set(executor_choices())
 
