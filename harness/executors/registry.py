@@ -68,8 +68,8 @@ def _plugins() -> dict[str, EntryPoint]:
 
 
 def executor_names() -> list[str]:
-    """Every executor's name (no plugin is imported)."""
-    return sorted({*BUILTIN, *_plugins()})
+    """Every executor's name: the built-ins, then the plugins' (none is imported)."""
+    return [*BUILTIN, *sorted(_plugins())]
 
 
 def executor_choices() -> list[str]:
