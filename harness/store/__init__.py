@@ -9,5 +9,6 @@ from __future__ import annotations
 from harness.store.db import default_db_url
 from harness.store.models import RunRecord
 from harness.store.repository import NotFound, RunNotFound, Store
+from harness.store.transaction import Transaction
 
-__all__ = ["NotFound", "RunNotFound", "RunRecord", "Store", "default_db_url"]
+__all__ = ["NotFound", "RunNotFound", "RunRecord", "Store", "Transaction", "default_db_url"]

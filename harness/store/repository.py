@@ -11,6 +11,7 @@ import fnmatch
 import hashlib
 import json
 import secrets
+import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -26,6 +27,7 @@ from harness.fingerprint import digest
 from harness.results.model import OUTCOMES, Outcome, TestResult
 from harness.store import db
 from harness.store.models import COUNT_COLUMNS, Environment, Job, Rerun, Result, Run, RunRecord
+from harness.store.transaction import Transaction
 
 T = TypeVar("T")
 
@@ -161,6 +163,7 @@ class Store:
         url = engine.url.render_as_string(hide_password=True)
         self.key = hashlib.sha256(url.encode()).hexdigest()[:12]
         self._writer = db.writer(engine)
+        self._local = threading.local()
 
     @classmethod
     def open(cls, url: str | None = None) -> Store:
@@ -201,13 +204,42 @@ class Store:
                 f"{doing} failed ({db.mask_url(self.engine.url)}): {db.error_line(exc)}"
             ) from exc
 
-    def _write(self, doing: str, fn: Callable[[Connection], T]) -> T:
+    # units of work --------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self, doing: str) -> Iterator[Transaction]:
+        """A write unit of work: what is done through the :class:`Transaction` commits
+        when the block ends, or rolls back when it raises. On SQLite it takes the write
+        lock at once (``BEGIN IMMEDIATE``, waiting up to the busy timeout); a database
+        error becomes a :class:`StoreError` saying ``doing`` (\"claiming a queue item\").
+        """
         with self._errors(doing), self._writer.begin() as conn:
-            return fn(conn)
+            depth = getattr(self._local, "depth", 0)
+            self._local.depth = depth + 1
+            try:
+                yield Transaction(conn, writing=True)
+            finally:
+                self._local.depth = depth
+
+    @contextmanager
+    def reading(self, doing: str) -> Iterator[Transaction]:
+        """A read-only unit of work (a plain ``BEGIN``; nothing is committed)."""
+        with self._errors(doing), self.engine.connect() as conn:
+            yield Transaction(conn, writing=False)
+
+    @property
+    def in_transaction(self) -> bool:
+        """Whether this thread is inside a write unit of work of this store (work that
+        must not happen under the write lock, such as computing a verdict, checks it)."""
+        return bool(getattr(self._local, "depth", 0))
+
+    def _write(self, doing: str, fn: Callable[[Connection], T]) -> T:
+        with self.transaction(doing) as tx:
+            return fn(tx.connection)
 
     def _read(self, doing: str, fn: Callable[[Connection], T]) -> T:
-        with self._errors(doing), self.engine.connect() as conn:
-            return fn(conn)
+        with self.reading(doing) as tx:
+            return fn(tx.connection)
 
     @staticmethod
     def _update_run(conn: Connection, run_id: int, **values: Any) -> None:
