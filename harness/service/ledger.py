@@ -23,9 +23,9 @@ from sqlalchemy import Connection, Table, and_, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from harness.service.queue import now
-from harness.service.rows import RowRecord
 from harness.store import Store
 from harness.store.models import OwedReport
+from harness.store.rows import RowRecord
 
 owed_t = cast(Table, OwedReport.__table__)
 #: promised and not yet accepted by GitHub: these become overdue

@@ -24,9 +24,9 @@ from sqlalchemy import Connection, Table, and_, exists, func, insert, select, up
 from sqlalchemy.orm import aliased
 
 from harness.service.queue import now
-from harness.service.rows import RowRecord
 from harness.store import Store
 from harness.store.models import GithubObject, OutboxEntry
+from harness.store.rows import RowRecord
 
 outbox_t = cast(Table, OutboxEntry.__table__)
 objects_t = cast(Table, GithubObject.__table__)

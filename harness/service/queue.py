@@ -25,10 +25,10 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, Table, and_, func, insert, select, update
 
-from harness.service.rows import RowRecord
 from harness.store import Store
 from harness.store.models import Job, QueueItem, Run
 from harness.store.repository import new_job_id
+from harness.store.rows import RowRecord
 
 queue_t = cast(Table, QueueItem.__table__)
 jobs_t = cast(Table, Job.__table__)

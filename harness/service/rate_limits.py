@@ -9,16 +9,10 @@ succeeds ends the run of limits.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import cast
 
-from sqlalchemy import Connection, Table, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-
-from harness.service.queue import now
 from harness.store import Store
-from harness.store.models import RateLimit
+from harness.store.rows import now
 
-limits_t = cast(Table, RateLimit.__table__)
 #: the longest a token waits after rate limits in a row
 CAP_S = 3600.0
 #: the wait when GitHub names none
@@ -33,35 +27,22 @@ def who(installation: object) -> str:
 def known(store: Store) -> dict[str, datetime]:
     """Every token or installation with a run of limits, and until when it waits (a time
     already past: its next post decides whether the run goes on or ends)."""
-    c = limits_t.c
-    q = select(c.who, c.until)
-    rows = store._read("reading rate limits", lambda conn: conn.execute(q).all())
-    return {str(w): until for w, until in rows}
+    with store.reading("reading rate limits") as tx:
+        return tx.rate_limits.known()
 
 
 def record(store: Store, key: str, hint_s: float | None) -> float:
     """``key`` met a limit; the delay every entry of it waits: what GitHub said the
     first time, doubling while the limits keep coming (capped)."""
-    c = limits_t.c
-
-    def _txn(conn: Connection) -> float:
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        fresh = dialect.insert(limits_t).values(who=key, until=now(), hits=0)
-        conn.execute(fresh.on_conflict_do_nothing(index_elements=["who"]))
-        q = select(c.hits).where(c.who == key)
-        if conn.dialect.name == "postgresql":
-            q = q.with_for_update()  # two workers limited at once: one after the other
-        n = int(conn.execute(q).scalar_one()) + 1
+    with store.transaction("recording a rate limit") as tx:
+        n = tx.rate_limits.hit(key)
         base = hint_s if hint_s is not None else DEFAULT_S
         delay = float(min(CAP_S, max(base, base * 2 ** (n - 1))))
-        until = now() + timedelta(seconds=delay)
-        conn.execute(update(limits_t).where(c.who == key).values(until=until, hits=n))
+        tx.rate_limits.wait_until(key, now() + timedelta(seconds=delay))
         return delay
-
-    return store._write("recording a rate limit", _txn)
 
 
 def clear(store: Store, key: str) -> None:
     """A post with ``key`` succeeded: its run of limits is over."""
-    stmt = delete(limits_t).where(limits_t.c.who == key)
-    store._write("clearing a rate limit", lambda conn: conn.execute(stmt))
+    with store.transaction("clearing a rate limit") as tx:
+        tx.rate_limits.clear(key)

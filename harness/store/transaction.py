@@ -9,7 +9,12 @@ to do and *when*; the SQL lives in the repository modules beside this one.
 
 from __future__ import annotations
 
+from functools import cached_property
+
 from sqlalchemy import Connection
+
+from harness.store.rate_limits import RateLimits
+from harness.store.uploads import Uploads
 
 
 class Transaction:
@@ -24,3 +29,11 @@ class Transaction:
     def dialect(self) -> str:
         """``sqlite`` or ``postgresql``."""
         return str(self.connection.dialect.name)
+
+    @cached_property
+    def rate_limits(self) -> RateLimits:
+        return RateLimits(self.connection)
+
+    @cached_property
+    def uploads(self) -> Uploads:
+        return Uploads(self.connection)

@@ -18,9 +18,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from harness.reporting.github import Credentials, GitHubClient
-from harness.service import ledger, outbox, rate_limits
+from harness.service import ledger, outbox
 from harness.service.sender import Sender
 from harness.store import Store
+from harness.store.rate_limits import limits_t
 from tests.github_standin import GitHubStandIn, free_port
 
 REPO = "octocat/Hello-World"
@@ -315,7 +316,8 @@ def test_a_rate_limit_holds_back_the_whole_token_and_grows(gh: GitHubStandIn, st
     assert any("held back" in (e.last_error or "") for e in outbox.list_entries(store))
     # the next limit in a row, once the first is over: twice as long as GitHub said
     short = {"Retry-After": "1"}
-    store._write("t", lambda conn: conn.execute(rate_limits.limits_t.delete()))  # a new run
+    with store.transaction("t") as tx:  # a new run
+        tx.connection.execute(limits_t.delete())
     due_now(store)
     gh.recorder.fail_next("POST", r"/statuses/", 429, headers=short, message="slow down")
     assert s.send_due().retried == 2

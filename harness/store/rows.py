@@ -1,11 +1,16 @@
 """Detached rows of the service's tables: built from a SQLAlchemy row by field name, and
-as JSON for the API (datetimes as ISO 8601)."""
+as JSON for the API (datetimes as ISO 8601); :func:`now`, the time rows are stamped with."""
 
 from __future__ import annotations
 
 from dataclasses import fields
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Self
+
+
+def now() -> datetime:
+    """The current time, in UTC (what every service table stores)."""
+    return datetime.now(UTC)
 
 
 class RowRecord:
