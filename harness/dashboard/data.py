@@ -1,29 +1,21 @@
 """What the dashboard shows, read from the store (the one module of the dashboard that
-queries). Every page reads a bounded amount: the overview reads the newest runs per cell
-(``runs`` already holds each run's counts), a grid reads one page of runs of one cell and
-their results, a run page one run.
+reads it, through :class:`harness.store.views.Views`). Every page reads a bounded
+amount: the overview reads the newest runs per cell (``runs`` already holds each run's
+counts), a grid reads one page of runs of one cell and their results, a run page one run.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import cast
-
-from sqlalchemy import Connection, Table, func, select
 
 from harness.matrix import CELL_ID_RE
 from harness.store import RunRecord, Store
 from harness.store.coverage import OpCoverage, op_coverage
-from harness.store.models import Result, Run
 
 log = logging.getLogger("harness.dashboard")
-
-runs_t = cast(Table, Run.__table__)
-results_t = cast(Table, Result.__table__)
 
 #: runs per cell in the overview's trend line
 TREND = 20
@@ -111,26 +103,8 @@ def overview(
     """One summary per cell that has runs, plus ``expected`` cells without any
     (missing), sorted by suite, backend, variant."""
     now = now or datetime.now(UTC)
-    c = runs_t.c
-    ranked = select(
-        runs_t,
-        func.row_number()
-        .over(partition_by=c.cell, order_by=(c.started_at.desc(), c.id.desc()))
-        .label("rn"),
-    ).subquery()
-    q = (
-        select(ranked)
-        .where(ranked.c.rn <= TREND, ranked.c.status != "running")
-        .order_by(ranked.c.cell, ranked.c.rn)
-    )
-
-    def _read(conn: Connection) -> dict[str, list[RunRecord]]:
-        by_cell: dict[str, list[RunRecord]] = defaultdict(list)
-        for row in conn.execute(q):
-            by_cell[row.cell].append(RunRecord.from_row(row))
-        return by_cell
-
-    by_cell = store._read("reading the overview", _read)
+    with store.reading("reading the overview") as r:
+        by_cell = r.views.newest_runs_per_cell(TREND)
     for cell in [c for c in by_cell if not CELL_ID_RE.fullmatch(c)]:
         # a cell id no matrix makes (a hand-made or hostile bundle): never a page or a
         # file name; the rest of the dashboard is shown
@@ -200,15 +174,8 @@ def grid(
     """Tests x the newest runs of ``cell``: tests failing in any shown run first (most
     failures first), then by name; ``query`` keeps test ids containing it, ``status``
     (failing, passing, flaky) keeps tests by their outcomes across the shown runs."""
-    c = runs_t.c
-    q = select(runs_t).where(c.cell == cell, c.status != "running")
-    if before_id is not None:
-        q = q.where(c.id < before_id)
-    q = q.order_by(c.started_at.desc(), c.id.desc()).limit(runs_per_page + 1)
-    runs = [
-        RunRecord.from_row(r)
-        for r in store._read("reading grid runs", lambda conn: conn.execute(q).all())
-    ]
+    with store.reading("reading grid runs") as r:
+        runs = r.views.cell_runs(cell, before_id=before_id, limit=runs_per_page + 1)
     older = runs[runs_per_page].id + 1 if len(runs) > runs_per_page else None
     runs = runs[:runs_per_page]
     return _table(
@@ -228,20 +195,8 @@ def upstream_grid(
 ) -> Grid:
     """Tests x every cell of ``suite`` (its newest finished run each): one upstream
     across backends and images at test level."""
-    c = runs_t.c
-    ranked = (
-        select(
-            runs_t,
-            func.row_number()
-            .over(partition_by=c.cell, order_by=(c.started_at.desc(), c.id.desc()))
-            .label("rn"),
-        )
-        .where(c.suite == suite, c.status != "running")
-        .subquery()
-    )
-    q = select(ranked).where(ranked.c.rn == 1).order_by(ranked.c.backend, ranked.c.cell)
-    rows = store._read("reading an upstream's cells", lambda conn: conn.execute(q).all())
-    runs = [RunRecord.from_row(r) for r in rows]
+    with store.reading("reading an upstream's cells") as r:
+        runs = r.views.newest_run_per_cell_of(suite)
     return _table(
         store, suite, runs, query=query, status=status, page=page, tests_per_page=tests_per_page
     )
@@ -259,19 +214,14 @@ def _table(
     older: int | None = None,
 ) -> Grid:
     index = {r.id: i for i, r in enumerate(runs)}
-    rc = results_t.c
-    rq = select(rc.run_id, rc.test_id, rc.outcome).where(rc.run_id.in_(list(index)))
-
-    def _read(conn: Connection) -> dict[str, list[str | None]]:
-        table: dict[str, list[str | None]] = {}
-        for run_id, test_id, outcome in conn.execute(rq):
-            row = table.get(test_id)
-            if row is None:
-                row = table[test_id] = [None] * len(runs)
-            row[index[run_id]] = outcome
-        return table
-
-    table = store._read("reading grid results", _read) if runs else {}
+    table: dict[str, list[str | None]] = {}
+    if runs:
+        with store.reading("reading grid results") as r:
+            for run_id, test_id, outcome in r.views.outcomes(list(index)):
+                row = table.get(test_id)
+                if row is None:
+                    row = table[test_id] = [None] * len(runs)
+                row[index[run_id]] = outcome
     needle = query.strip().lower()
     rows = []
     for test_id, outcomes in table.items():
@@ -312,26 +262,18 @@ class PullRequestView:
 
 def runs_at(store: Store, sha: str) -> PullRequestView:
     """The newest run of every cell at commit ``sha`` (a PR head)."""
-    c = runs_t.c
-    q = select(runs_t).where(c.sha == sha).order_by(c.cell, c.started_at.desc(), c.id.desc())
-    rows = store._read("reading runs at a commit", lambda conn: conn.execute(q).all())
+    with store.reading("reading runs at a commit") as r:
+        runs = r.views.runs_at(sha)
     newest: dict[str, RunRecord] = {}
-    for row in rows:
-        newest.setdefault(row.cell, RunRecord.from_row(row))
+    for run in runs:
+        newest.setdefault(run.cell, run)
     return PullRequestView(sha, list(newest.values()))
 
 
 def pr_heads(store: Store, limit: int = 200) -> list[tuple[str, str | None, int, datetime]]:
     """(sha, ref, cells, newest start) of commits tested from pull-request refs."""
-    c = runs_t.c
-    q = (
-        select(c.sha, func.max(c.ref), func.count(func.distinct(c.cell)), func.max(c.started_at))
-        .where(c.sha.is_not(None), c.ref.like("refs/pull/%"))
-        .group_by(c.sha)
-        .order_by(func.max(c.started_at).desc())
-        .limit(limit)
-    )
-    rows = store._read("listing pull-request heads", lambda conn: conn.execute(q).all())
+    with store.reading("listing pull-request heads") as r:
+        rows = r.views.pr_heads(limit)
     out = []
     for sha, ref, n, newest in rows:
         aware = newest if newest.tzinfo else newest.replace(tzinfo=UTC)
@@ -350,16 +292,8 @@ class OpMatrix:
 
 
 def op_matrix(store: Store, suite: str = "llama.cpp") -> OpMatrix:
-    from harness.store.coverage import op_results_t
-
-    oc = op_results_t.c
-    c = runs_t.c
-    q = (
-        select(c.backend, func.max(c.id))
-        .where(c.suite == suite, select(oc.id).where(oc.run_id == c.id).exists())
-        .group_by(c.backend)
-    )
-    latest = store._read("finding op coverage runs", lambda conn: conn.execute(q).all())
+    with store.reading("finding op coverage runs") as r:
+        latest = r.views.newest_op_runs(suite)
     matrix = OpMatrix()
     for backend, run_id in sorted(latest):
         matrix.backends.append(backend)
@@ -375,12 +309,5 @@ def op_matrix(store: Store, suite: str = "llama.cpp") -> OpMatrix:
 
 def latest_for(store: Store, suite: str, backend: str) -> RunRecord | None:
     """The newest finished run of any variant of suite x backend (for badges)."""
-    c = runs_t.c
-    q = (
-        select(runs_t)
-        .where(c.suite == suite, c.backend == backend, c.status != "running")
-        .order_by(c.started_at.desc(), c.id.desc())
-        .limit(1)
-    )
-    row = store._read("reading the newest run", lambda conn: conn.execute(q).first())
-    return RunRecord.from_row(row) if row is not None else None
+    with store.reading("reading the newest run") as r:
+        return r.views.latest_finished(suite, backend)

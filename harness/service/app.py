@@ -76,7 +76,8 @@ def create_app(
     @app.get("/healthz")
     def healthz() -> JSONResponse:
         try:
-            store._read("health check", lambda conn: conn.exec_driver_sql("SELECT 1").scalar())
+            with store.reading("health check") as r:
+                r.connection.exec_driver_sql("SELECT 1").scalar()
         except StoreError as exc:
             return JSONResponse({"status": "error", "database": str(exc)}, status_code=503)
         problems: list[str] = []

@@ -23,18 +23,13 @@ Here the service acts on that, in the transaction that closes the PR's item:
 from __future__ import annotations
 
 import logging
-from typing import cast
-
-from sqlalchemy import Connection, Table, and_, select
 
 from harness.config.service import ServiceConfig
 from harness.service import queue as q
 from harness.service.publish import VerdictCache, publish_head
-from harness.service.pulls import prs_t
-from harness.store.models import Run
+from harness.store import Transaction
 
 log = logging.getLogger("harness.service.baselines")
-runs_t = cast(Table, Run.__table__)
 
 #: the triggers of items that run the default branch (their runs are baselines)
 BASELINE_TRIGGERS = ("push", "merge-base")
@@ -42,7 +37,7 @@ MERGE_BASE = "merge-base"
 
 
 def request_missing(
-    conn: Connection,
+    tx: Transaction,
     config: ServiceConfig,
     default_branch: str | None,
     verdicts: VerdictCache,
@@ -59,24 +54,11 @@ def request_missing(
     if verdict is None or verdict.baseline.missing is None:
         return None
     sha = verdict.baseline.missing.sha
-    c = q.queue_t.c
-    asked = conn.execute(
-        select(c.id)
-        .where(
-            c.repository == item.repository,
-            c.cell == item.cell,
-            c.head_sha == sha,
-            c.trigger.in_(BASELINE_TRIGGERS),
-            c.state.in_((*q.ACTIVE, "done")),
-        )
-        .limit(1)
-    ).scalar()
-    if asked is not None:
+    if tx.queue.baseline_asked(item.repository, item.cell, sha, BASELINE_TRIGGERS):
         return None
     branch = default_branch
-    job = q.create_job(conn, MERGE_BASE, [item.cell], branch)
-    (new_id,) = q.enqueue(
-        conn,
+    job = tx.queue.create_job(MERGE_BASE, [item.cell], branch)
+    (new_id,) = tx.queue.enqueue(
         [
             q.NewItem(
                 repository=item.repository,
@@ -101,26 +83,14 @@ def request_missing(
 
 
 def republish_waiting(
-    conn: Connection, config: ServiceConfig, verdicts: VerdictCache, item: q.Item
+    tx: Transaction, config: ServiceConfig, verdicts: VerdictCache, item: q.Item
 ) -> int:
     """Queue the reports of the open pull requests whose runs of ``item``'s cell have
     ``item``'s commit as merge base (``item`` is a baseline that just finished); how
     many heads were republished."""
-    r, p = runs_t.c, prs_t.c
-    heads = conn.execute(
-        select(p.number, p.head_sha)
-        .distinct()
-        .select_from(prs_t.join(runs_t, and_(r.sha == p.head_sha, r.upstream == p.repository)))
-        .where(
-            p.repository == item.repository,
-            p.state == "open",
-            r.cell == item.cell,
-            r.base_sha == item.head_sha,
-            r.is_default_branch.is_not(True),
-        )
-    ).all()
+    heads = tx.pulls.open_heads_based_on(item.repository, item.cell, item.head_sha)
     for number, head_sha in heads:
-        publish_head(conn, config, verdicts, item.repository, number, head_sha)
+        publish_head(tx, config, verdicts, item.repository, number, head_sha)
         log.info(
             "baseline %s at %s is in: reports of PR #%d (%s) judged again",
             item.cell,

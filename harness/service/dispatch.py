@@ -23,9 +23,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
-
-from sqlalchemy import Connection, Table, select, update
+from typing import Any
 
 from harness.config.loader import load_suites
 from harness.config.service import ServiceConfig, UpstreamService, suites_for
@@ -33,7 +31,6 @@ from harness.config.suite import Suite
 from harness.errors import ConfigError
 from harness.matrix import Cell, matches, matches_any
 from harness.planner import all_cells, for_executor, image_matrix
-from harness.service import ledger
 from harness.service import queue as q
 from harness.service.commands import BadCommand, OkToTest, Recheck, Retest, parse_commands
 from harness.service.events import (
@@ -45,15 +42,12 @@ from harness.service.events import (
     parse_event,
 )
 from harness.service.publish import VerdictCache, publish_head
-from harness.service.pulls import PrRow, approve, get_pr, upsert_pr
+from harness.service.pulls import PrRow, approve
 from harness.service.report import context_of
 from harness.service.trust import may_rerun, may_run, trusted_person, trusted_pull_request
-from harness.store import Store
-from harness.store.models import WebhookDelivery
+from harness.store import Store, Transaction
 
 log = logging.getLogger("harness.service.dispatch")
-
-deliveries_t = cast(Table, WebhookDelivery.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,26 +115,17 @@ class Dispatcher:
 
     def dispatch_next(self) -> Outcome | None:
         """Apply the oldest received delivery; ``None`` when there is none."""
-        c = deliveries_t.c
-
-        def _take(conn: Connection) -> Outcome | None:
-            query = select(deliveries_t).where(c.status == "received").order_by(c.id).limit(1)
-            if conn.dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            row = conn.execute(query).first()
+        with self.store.transaction("dispatching a delivery") as tx:
+            row = tx.deliveries.next_received()
             if row is None:
                 return None
             try:
-                outcome = self.apply(conn, row.event, json.loads(row.payload), row.delivery_id)
+                outcome = self.apply(tx, row.event, json.loads(row.payload), row.delivery_id)
             except PayloadError as exc:
                 outcome = Outcome("error", f"malformed {row.event} payload: {exc}")
             for repository, number, head in outcome.heads:
-                publish_head(conn, self.config, self.verdicts, repository, number, head)
-            conn.execute(
-                update(deliveries_t)
-                .where(c.id == row.id)
-                .values(status=outcome.status, detail=outcome.detail[:1000])
-            )
+                publish_head(tx, self.config, self.verdicts, repository, number, head)
+            tx.deliveries.mark(row.id, outcome.status, outcome.detail)
             log.info(
                 "delivery %s (%s.%s): %s: %s",
                 row.delivery_id,
@@ -151,9 +136,7 @@ class Dispatcher:
             )
             return outcome
 
-        return self.store._write("dispatching a delivery", _take)
-
-    def apply(self, conn: Connection, name: str, payload: Any, delivery: str | None) -> Outcome:
+    def apply(self, tx: Transaction, name: str, payload: Any, delivery: str | None) -> Outcome:
         if name == "ping":
             return Outcome("handled", "pong")
         event = parse_event(name, payload)
@@ -163,19 +146,19 @@ class Dispatcher:
         if up is None:
             return Outcome("ignored", f"{event.repository} is not in the service configuration")
         if isinstance(event, PullRequestEvent):
-            return self._pull_request(conn, event, up, delivery)
+            return self._pull_request(tx, event, up, delivery)
         if isinstance(event, CommentEvent):
-            return self._comment(conn, event, up, delivery)
+            return self._comment(tx, event, up, delivery)
         if isinstance(event, CheckRunEvent):
-            return self._check_run(conn, event, up, delivery)
-        return self._push(conn, event, up, delivery)
+            return self._check_run(tx, event, up, delivery)
+        return self._push(tx, event, up, delivery)
 
     # events -------------------------------------------------------------------------
 
     def _pull_request(
-        self, conn: Connection, e: PullRequestEvent, up: UpstreamService, delivery: str | None
+        self, tx: Transaction, e: PullRequestEvent, up: UpstreamService, delivery: str | None
     ) -> Outcome:
-        old = get_pr(conn, e.repository, e.number)
+        old = tx.pulls.get(e.repository, e.number)
         pr = PrRow(
             repository=e.repository,
             number=e.number,
@@ -189,10 +172,9 @@ class Dispatcher:
             installation_id=e.installation_id,
             github_updated_at=e.updated_at,
         )
-        if e.action in {"opened", "reopened", "synchronize", "closed", "labeled"} and not upsert_pr(
-            conn, pr
-        ):
-            current = get_pr(conn, e.repository, e.number)
+        changes = e.action in {"opened", "reopened", "synchronize", "closed", "labeled"}
+        if changes and not tx.pulls.upsert(pr):
+            current = tx.pulls.get(e.repository, e.number)
             newer = current.head_sha[:12] if current else "?"
             return Outcome(
                 "ignored",
@@ -202,39 +184,39 @@ class Dispatcher:
             )
         if e.action in {"opened", "reopened", "synchronize"}:
             notes = []
-            gone = q.supersede(
-                conn, e.repository, e.number, e.head_sha, f"superseded by {e.head_sha[:12]}"
+            gone = tx.queue.supersede(
+                e.repository, e.number, e.head_sha, f"superseded by {e.head_sha[:12]}"
             )
-            ledger.release(conn, e.repository, e.number, e.head_sha, "superseded")
+            tx.ledger.release(e.repository, e.number, e.head_sha, "superseded")
             if gone:
                 notes.append(f"superseded {len(gone)} item(s) of older heads")
             cells = self.plan.cells_for(e.repository, up)
-            notes.insert(0, self._schedule(conn, pr, up, cells, "pull_request", delivery))
+            notes.insert(0, self._schedule(tx, pr, up, cells, "pull_request", delivery))
             return Outcome("handled", "; ".join(notes), ((e.repository, e.number, e.head_sha),))
         if e.action == "labeled":
             if not up.trust.label or e.label != up.trust.label:
                 return Outcome("ignored", f"label {e.label!r} is not the trust label")
-            released = approve(conn, pr, e.sender or "(label)")
+            released = approve(tx, pr, e.sender or "(label)")
             return Outcome(
                 "handled",
                 f"approved by label {e.label!r} from {e.sender}; {released} item(s) released",
                 ((e.repository, e.number, e.head_sha),),
             )
         if e.action == "closed":
-            gone = q.supersede(conn, e.repository, e.number, None, "pull request closed")
-            ledger.release(conn, e.repository, e.number, None, "cancelled")
+            gone = tx.queue.supersede(e.repository, e.number, None, "pull request closed")
+            tx.ledger.release(e.repository, e.number, None, "cancelled")
             return Outcome("handled", f"closed: cancelled {len(gone)} item(s)")
         return Outcome("ignored", f"pull_request action {e.action!r} needs nothing")
 
     def _comment(
-        self, conn: Connection, e: CommentEvent, up: UpstreamService, delivery: str | None
+        self, tx: Transaction, e: CommentEvent, up: UpstreamService, delivery: str | None
     ) -> Outcome:
         if e.action != "created" or not e.is_pull_request:
             return Outcome("ignored", "not a new comment on a pull request")
         commands = parse_commands(e.body, self.config.commands)
         if not commands:
             return Outcome("ignored", "no command in the comment")
-        pr = get_pr(conn, e.repository, e.number)
+        pr = tx.pulls.get(e.repository, e.number)
         if pr is None:
             return Outcome(
                 "ignored",
@@ -250,8 +232,8 @@ class Dispatcher:
                 if not trusted_person(e.commenter, e.association, up.trust):
                     notes.append(f"{e.commenter} ({e.association}) may not approve")
                     continue
-                released = approve(conn, pr, e.commenter)
-                pr = get_pr(conn, e.repository, e.number) or pr
+                released = approve(tx, pr, e.commenter)
+                pr = tx.pulls.get(e.repository, e.number) or pr
                 notes.append(f"approved by {e.commenter}; {released} item(s) released")
             elif isinstance(cmd, Recheck | Retest) and not may_rerun(
                 e.commenter, e.association, pr.author, up.trust
@@ -261,19 +243,19 @@ class Dispatcher:
                     f"{e.commenter} ({e.association}) may not re-run cells (allowed: {who})"
                 )
             elif isinstance(cmd, Recheck):
-                notes.append(self._schedule(conn, pr, up, cells, "comment", delivery, rerun=True))
+                notes.append(self._schedule(tx, pr, up, cells, "comment", delivery, rerun=True))
             elif isinstance(cmd, Retest):
                 chosen = [c for c in cells if matches(c, cmd.pattern)]
                 if not chosen:
                     notes.append(f"retest {cmd.pattern!r} matches none of {', '.join(cells)}")
                     continue
-                notes.append(self._schedule(conn, pr, up, chosen, "comment", delivery, rerun=True))
+                notes.append(self._schedule(tx, pr, up, chosen, "comment", delivery, rerun=True))
             elif isinstance(cmd, BadCommand):
                 notes.append(f"{cmd.line!r}: {cmd.why}")
         return Outcome("handled", "; ".join(notes), ((pr.repository, pr.number, pr.head_sha),))
 
     def _check_run(
-        self, conn: Connection, e: CheckRunEvent, up: UpstreamService, delivery: str | None
+        self, tx: Transaction, e: CheckRunEvent, up: UpstreamService, delivery: str | None
     ) -> Outcome:
         if e.action != "rerequested":
             return Outcome("ignored", f"check_run action {e.action!r} needs nothing")
@@ -283,15 +265,15 @@ class Dispatcher:
         if not cells:
             return Outcome("ignored", f"check run {e.name!r} is not one of ours")
         for number in e.pr_numbers:
-            pr = get_pr(conn, e.repository, number)
+            pr = tx.pulls.get(e.repository, number)
             if pr is None or pr.head_sha != e.head_sha:
                 continue
-            note = self._schedule(conn, pr, up, cells, "check_run", delivery, rerun=True)
+            note = self._schedule(tx, pr, up, cells, "check_run", delivery, rerun=True)
             return Outcome("handled", note, ((pr.repository, pr.number, pr.head_sha),))
         return Outcome("ignored", f"{e.head_sha[:12]} is not the head of an open pull request here")
 
     def _push(
-        self, conn: Connection, e: PushEvent, up: UpstreamService, delivery: str | None
+        self, tx: Transaction, e: PushEvent, up: UpstreamService, delivery: str | None
     ) -> Outcome:
         if not e.to_default_branch:
             return Outcome("ignored", f"push to {e.ref}, not to {e.default_branch}")
@@ -300,7 +282,7 @@ class Dispatcher:
         cells = self.plan.cells_for(e.repository, up)
         if not cells:
             return Outcome("ignored", "no cells for this repository")
-        job = q.create_job(conn, "push", cells, e.default_branch)
+        job = tx.queue.create_job("push", cells, e.default_branch)
         items = [
             q.NewItem(
                 repository=e.repository,
@@ -314,14 +296,14 @@ class Dispatcher:
             )
             for cell in cells
         ]
-        q.enqueue(conn, items)
+        tx.queue.enqueue(items)
         return Outcome("handled", f"baseline: {len(items)} cell(s) at {e.after[:12]} (job {job})")
 
     # scheduling ---------------------------------------------------------------------
 
     def _schedule(
         self,
-        conn: Connection,
+        tx: Transaction,
         pr: PrRow,
         up: UpstreamService,
         cells: list[str],
@@ -332,7 +314,7 @@ class Dispatcher:
     ) -> str:
         if not cells:
             return "no cells for this repository"
-        busy = q.active_cells(conn, pr.repository, pr.head_sha) if rerun else set()
+        busy = tx.queue.active_cells(pr.repository, pr.head_sha) if rerun else set()
         fresh = [c for c in cells if c not in busy]
         if not fresh:
             return "those cells are already queued or running"
@@ -349,14 +331,13 @@ class Dispatcher:
             # an untrusted PR's held items stay held; a recheck does not add more
             waiting = {
                 i.cell
-                for i in q.items_for_head(conn, pr.repository, pr.head_sha)
+                for i in tx.queue.items_for_head(pr.repository, pr.head_sha)
                 if i.state == "held"
             }
             fresh = [c for c in fresh if c not in waiting]
             if not fresh:
                 return "waiting for approval (/harness ok-to-test)"
-        job = q.create_job(
-            conn,
+        job = tx.queue.create_job(
             "comment" if trigger == "check_run" else trigger,
             fresh,
             f"refs/pull/{pr.number}/head",
@@ -364,8 +345,7 @@ class Dispatcher:
         why = (
             f"waiting for approval: {pr.author} ({pr.association}) is not trusted" if held else None
         )
-        q.enqueue(
-            conn,
+        tx.queue.enqueue(
             [
                 q.NewItem(
                     repository=pr.repository,
@@ -384,8 +364,7 @@ class Dispatcher:
             ],
         )
         if up.level.posts:
-            ledger.promise(
-                conn,
+            tx.ledger.promise(
                 repository=pr.repository,
                 pr_number=pr.number,
                 head_sha=pr.head_sha,

@@ -14,16 +14,13 @@ import logging
 from collections import OrderedDict
 from pathlib import Path
 
-from sqlalchemy import Connection
-
 from harness.config.service import ServiceConfig
 from harness.errors import HarnessError
 from harness.reporting.pr_comment import CellState
-from harness.service import ledger, outbox
+from harness.service import outbox
 from harness.service import queue as q
-from harness.service.pulls import get_pr
 from harness.service.report import plan_reports
-from harness.store import Store
+from harness.store import Store, Transaction
 from harness.verdict.gather import VerdictOptions, gather_verdict
 from harness.verdict.report import Verdict
 
@@ -57,19 +54,16 @@ class VerdictCache:
         return verdict
 
 
-def _lock_head(conn: Connection, repository: str, head_sha: str) -> None:
-    if conn.dialect.name != "postgresql":
-        return  # SQLite: the write transaction already excludes other writers
+def _head_lock_key(repository: str, head_sha: str) -> int:
     digest = hashlib.sha256(f"{repository}@{head_sha}".encode()).digest()
-    key = int.from_bytes(digest[:8], "big", signed=True)
-    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({key})")
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 def cell_states(
-    conn: Connection, config: ServiceConfig, verdicts: VerdictCache, repository: str, head_sha: str
+    tx: Transaction, config: ServiceConfig, verdicts: VerdictCache, repository: str, head_sha: str
 ) -> list[CellState]:
     states = []
-    for item in q.items_for_head(conn, repository, head_sha):
+    for item in tx.queue.items_for_head(repository, head_sha):
         verdict = verdicts.get(item.run_id) if item.state == "done" and item.run_id else None
         detail = item.detail
         if item.state == "done" and verdict is None:
@@ -87,7 +81,7 @@ def cell_states(
 
 
 def publish_head(
-    conn: Connection,
+    tx: Transaction,
     config: ServiceConfig,
     verdicts: VerdictCache,
     repository: str,
@@ -98,11 +92,11 @@ def publish_head(
     up = config.upstream(repository)
     if up is None or not up.level.posts:
         return 0
-    _lock_head(conn, repository, head_sha)
-    pr = get_pr(conn, repository, pr_number)
+    tx.lock(_head_lock_key(repository, head_sha))
+    pr = tx.pulls.get(repository, pr_number)
     if pr is not None and pr.head_sha != head_sha:
         return 0  # an older head: its reports no longer matter
-    cells = cell_states(conn, config, verdicts, repository, head_sha)
+    cells = cell_states(tx, config, verdicts, repository, head_sha)
     reports = plan_reports(
         config,
         up,
@@ -113,19 +107,19 @@ def publish_head(
     )
     queued = 0
     for r in reports:
-        if outbox.already_sent(conn, repository, r.key, r.payload):
+        if tx.outbox.already_sent(repository, r.key, r.payload):
             # unchanged since GitHub accepted it (a verdict judged again, a duplicate
             # event): nothing to post, and a final report owed again is settled
             if (final := outbox.final_report(r.kind, r.payload)) is not None:
-                ledger.accepted(conn, repository, *final)
+                tx.ledger.accepted(repository, *final)
             continue
-        outbox.put(conn, repository, r.kind, r.key, r.payload)
+        tx.outbox.put(repository, r.kind, r.key, r.payload)
         queued += 1
     return queued
 
 
 def cell_decided(
-    conn: Connection,
+    tx: Transaction,
     config: ServiceConfig | None,
     verdicts: VerdictCache | None,
     item: q.Item,
@@ -137,8 +131,6 @@ def cell_decided(
         return
     up = config.upstream(item.repository) if config is not None else None
     posts = up is not None and up.level.posts
-    ledger.settle(
-        conn, item.repository, item.head_sha, item.cell, "queued" if posts else "reported"
-    )
+    tx.ledger.settle(item.repository, item.head_sha, item.cell, "queued" if posts else "reported")
     if config is not None and verdicts is not None:
-        publish_head(conn, config, verdicts, item.repository, item.pr_number, item.head_sha)
+        publish_head(tx, config, verdicts, item.repository, item.pr_number, item.head_sha)

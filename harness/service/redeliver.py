@@ -25,19 +25,16 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from github import Auth, Github
-from sqlalchemy import Table, select
 
 from harness.errors import ConfigError
 from harness.reporting.github import Credentials
 from harness.store import Store
-from harness.store.models import WebhookDelivery
 
 log = logging.getLogger("harness.service.redeliver")
-deliveries_t = cast(Table, WebhookDelivery.__table__)
 
 PER_PAGE = 100
 _NEXT = re.compile(r'<([^>]+)>;\s*rel="next"')
@@ -115,10 +112,8 @@ def _when(text: object) -> datetime | None:
 def _stored(store: Store, guids: list[str]) -> set[str]:
     if not guids:
         return set()
-    c = deliveries_t.c
-    q = select(c.delivery_id).where(c.delivery_id.in_(guids))
-    rows = store._read("looking up deliveries", lambda conn: conn.execute(q).scalars().all())
-    return {str(r) for r in rows}
+    with store.reading("looking up deliveries") as r:
+        return r.deliveries.stored(guids)
 
 
 def sweep(

@@ -43,7 +43,6 @@ from typing import Any
 import jwt
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import Connection, select, update
 
 from harness import failpoints
 from harness.bundle import (
@@ -61,7 +60,7 @@ from harness.errors import ConfigError, HarnessError
 from harness.service import baselines, uploads
 from harness.service import queue as q
 from harness.service.publish import VerdictCache, cell_decided
-from harness.store import Store
+from harness.store import Store, Transaction
 
 log = logging.getLogger("harness.service.results")
 #: the compressed archive
@@ -199,21 +198,16 @@ def _check_origin(bundle: Bundle, caller: Caller) -> None:
         )
 
 
-def _close_item(conn: Connection, item_id: int, run_id: int, sha: str | None) -> q.Item | None:
-    c = q.queue_t.c
-    row = conn.execute(select(q.queue_t).where(c.id == item_id)).first()
-    if row is None:
+def _close_item(tx: Transaction, item_id: int, run_id: int, sha: str | None) -> q.Item | None:
+    item = tx.queue.get(item_id)
+    if item is None:
         raise Refused(409, f"no queue item {item_id}")
-    item = q.Item.from_row(row)
     if item.state != "dispatched":
         return None  # superseded or already answered: the run is kept, nothing reported
     if sha != item.head_sha:
         raise Refused(409, f"queue item {item_id}: the bundle tested another commit")
-    conn.execute(
-        update(q.queue_t)
-        .where(c.id == item_id, c.state == "dispatched")
-        .values(state="done", run_id=run_id, finished_at=q.now(), detail=None)
-    )
+    if not tx.queue.close_dispatched(item_id, run_id):
+        return None  # answered by a concurrent upload: reported once, by that one
     return item
 
 
@@ -344,22 +338,23 @@ def add_results_api(
         closed = None
         if item_id is not None:
 
-            def _txn(conn: Connection) -> q.Item | None:
-                item = _close_item(conn, int(item_id), run_id, bundle.run.get("sha"))
+            def _txn(tx: Transaction) -> q.Item | None:
+                item = _close_item(tx, int(item_id), run_id, bundle.run.get("sha"))
                 if item is None:
                     return None
-                cell_decided(conn, config, verdicts, item)
+                cell_decided(tx, config, verdicts, item)
                 if config is None or verdicts is None:
                     return item
                 # baselines at merge bases, as a worker does for the cells it runs
                 if item.pr_number is not None:
                     branch = default_branch(bundle.run["suite"])
-                    baselines.request_missing(conn, config, branch, verdicts, item, run_id)
+                    baselines.request_missing(tx, config, branch, verdicts, item, run_id)
                 elif item.trigger in baselines.BASELINE_TRIGGERS:
-                    baselines.republish_waiting(conn, config, verdicts, item)
+                    baselines.republish_waiting(tx, config, verdicts, item)
                 return item
 
-            closed = store._write("closing a dispatched item", _txn)
+            with store.transaction("closing a dispatched item") as tx:
+                closed = _txn(tx)
         log.info(
             "results: %s %s as run %d (new: %s)",
             bundle.run["cell"],

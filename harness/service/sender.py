@@ -31,12 +31,11 @@ from github import GithubException
 from github.CommitStatus import CommitStatus
 from github.PaginatedList import PaginatedList
 from github.Repository import Repository
-from sqlalchemy import Connection
 
 from harness import failpoints
 from harness.reporting.github import GitHubClient, classify_failure
-from harness.service import ledger, outbox, rate_limits
-from harness.store import Store
+from harness.service import outbox, rate_limits
+from harness.store import Store, Transaction
 
 log = logging.getLogger("harness.service.sender")
 
@@ -125,14 +124,15 @@ class Sender:
     @staticmethod
     def _ledger(
         entry: outbox.Entry, accepted: bool = False
-    ) -> Callable[[Connection], object] | None:
+    ) -> Callable[[Transaction], object] | None:
         """What the ledger learns from ``entry``'s fate, in the same transaction."""
         final = outbox.final_report(entry.kind, entry.payload)
         if final is None:
             return None
         sha, context = final
-        settle = ledger.accepted if accepted else ledger.refused
-        return lambda conn: settle(conn, entry.repository, sha, context)
+        if accepted:
+            return lambda tx: tx.ledger.accepted(entry.repository, sha, context)
+        return lambda tx: tx.ledger.refused(entry.repository, sha, context)
 
     def _post(self, entry: outbox.Entry) -> None:
         p = entry.payload

@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
-from sqlalchemy import Connection, Table, func, select, update
 
 from harness import failpoints
 from harness.backends.target import BackendDetector
@@ -49,19 +48,16 @@ from harness.runner import (
     attempt_work_dir,
     run_cell,
 )
-from harness.service import baselines, ledger, outbox
+from harness.service import baselines, ledger
 from harness.service import queue as q
 from harness.service.dispatch import Dispatcher, Plan
 from harness.service.dispatch_actions import dispatch_entry
 from harness.service.publish import VerdictCache, cell_decided
-from harness.service.pulls import get_pr
 from harness.service.sender import Sender
 from harness.source.pairing import PullRequestBranch
-from harness.store import Store
-from harness.store.models import Job
+from harness.store import Store, Transaction
 
 log = logging.getLogger("harness.service.worker")
-jobs_t: Table = Job.__table__  # type: ignore[assignment]
 #: how often a worker looks for leftovers of dead runs when no lease expired
 REAP_INTERVAL_S = 10.0
 RUNNING = "running"
@@ -330,8 +326,8 @@ class Worker:
         """``owner:branch`` of the item's pull request head, if it is a PR's."""
         if item.pr_number is None:
             return None
-        with self.store.engine.connect() as conn:
-            pr = get_pr(conn, item.repository, item.pr_number)
+        with self.store.reading("reading a pull request") as r:
+            pr = r.pulls.get(item.repository, item.pr_number)
         return pr.head_label if pr else None
 
     def _dispatch(self, item: q.Item) -> None:
@@ -347,13 +343,11 @@ class Worker:
             return
         entry = dispatch_entry(self.config, item, self._head_label(item))
 
-        def _txn(conn: Connection) -> bool:
-            if not q.mark_dispatched(conn, item.id, self.name, f"sent to {entry.repository}"):
-                return False
-            outbox.put(conn, entry.repository, "dispatch", entry.key, entry.payload)
-            return True
-
-        if self.store._write(f"dispatching item {item.id}", _txn):
+        with self.store.transaction(f"dispatching item {item.id}") as tx:
+            sent = tx.queue.mark_dispatched(item.id, self.name, f"sent to {entry.repository}")
+            if sent:
+                tx.outbox.put(entry.repository, "dispatch", entry.key, entry.payload)
+        if sent:
             log.info(
                 "item %d: %s sent to GitHub Actions (%s)", item.id, item.cell, entry.repository
             )
@@ -413,18 +407,20 @@ class Worker:
             log.exception("item: could not stop run %d", mine)
 
     def _close(self, item: q.Item, state: str, run_id: int | None, detail: str | None) -> None:
-        def _txn(conn: Connection) -> bool:
-            if not q.finish(conn, item.id, self.name, state=state, run_id=run_id, detail=detail):
+        def _txn(tx: Transaction) -> bool:
+            if not tx.queue.finish(item.id, self.name, state=state, run_id=run_id, detail=detail):
                 return False
             if state == "superseded":  # its commit is gone: nothing is owed, nothing posted
-                ledger.settle(conn, item.repository, item.head_sha, item.cell, "superseded")
+                tx.ledger.settle(item.repository, item.head_sha, item.cell, "superseded")
                 if item.job_id is not None:
-                    _finish_job_if_done(conn, item.job_id)
+                    tx.queue.finish_job_if_done(item.job_id)
             else:
-                self._settle(conn, item, run_id if state == "done" else None)
+                self._settle(tx, item, run_id if state == "done" else None)
             return True
 
-        if not self.store._write(f"closing item {item.id}", _txn):
+        with self.store.transaction(f"closing item {item.id}") as tx:
+            closed = _txn(tx)
+        if not closed:
             log.warning(
                 "item %d (%s): not reported: the lease was lost (superseded or taken over)",
                 item.id,
@@ -432,27 +428,19 @@ class Worker:
             )
 
     def _close_failed(self, item: q.Item) -> None:
-        self.store._write(f"reporting failed item {item.id}", lambda conn: self._settle(conn, item))
+        with self.store.transaction(f"reporting failed item {item.id}") as tx:
+            self._settle(tx, item)
 
-    def _settle(self, conn: Connection, item: q.Item, run_id: int | None = None) -> None:
+    def _settle(self, tx: Transaction, item: q.Item, run_id: int | None = None) -> None:
         """In the closing transaction: ledger, reports, the job's status; the baseline
         a PR's verdict is missing is queued, and a finished baseline has the reports of
         the pull requests waiting for it judged again (:mod:`harness.service.baselines`)."""
-        cell_decided(conn, self.config, self.verdicts, item)
+        cell_decided(tx, self.config, self.verdicts, item)
         if run_id is not None and item.pr_number is not None:
             suite = self.plan.suites.get(_cell(item.cell).suite)
             branch = suite.upstream.default_branch if suite is not None else None
-            baselines.request_missing(conn, self.config, branch, self.verdicts, item, run_id)
+            baselines.request_missing(tx, self.config, branch, self.verdicts, item, run_id)
         elif run_id is not None and item.trigger in baselines.BASELINE_TRIGGERS:
-            baselines.republish_waiting(conn, self.config, self.verdicts, item)
+            baselines.republish_waiting(tx, self.config, self.verdicts, item)
         if item.job_id is not None:
-            _finish_job_if_done(conn, item.job_id)
-
-
-def _finish_job_if_done(conn: Connection, job_id: str) -> None:
-    c = q.queue_t.c
-    left = conn.execute(
-        select(func.count()).where(c.job_id == job_id, c.state.in_(q.ACTIVE))
-    ).scalar_one()
-    if not left:
-        conn.execute(update(jobs_t).where(jobs_t.c.id == job_id).values(status="done"))
+            tx.queue.finish_job_if_done(item.job_id)

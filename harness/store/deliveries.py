@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import cast
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Connection, Insert, Table, func, select
+from sqlalchemy import Connection, Insert, Row, Table, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from harness.store.models import WebhookDelivery
-from harness.store.repository import Store
+
+if TYPE_CHECKING:
+    from harness.store.repository import Store
 
 deliveries_t = cast(Table, WebhookDelivery.__table__)
 
@@ -76,21 +78,24 @@ def record_deliveries(store: Store, batch: Sequence[Delivery]) -> list[bool]:
             conn.execute(stmt, rows)
         return fresh
 
-    return store._write(f"recording {len(batch)} deliveries", _insert)
+    with store.transaction(f"recording {len(batch)} deliveries") as tx:
+        return _insert(tx.connection)
 
 
 def delivery_counts(store: Store) -> dict[str, int]:
     """Stored deliveries per event name."""
     c = deliveries_t.c
     q = select(c.event, func.count()).group_by(c.event)
-    rows = store._read("counting deliveries", lambda conn: conn.execute(q).all())
+    with store.reading("counting deliveries") as r:
+        rows = r.connection.execute(q).all()
     return {event: int(n) for event, n in rows}
 
 
 def get_delivery(store: Store, delivery_id: str) -> dict[str, object] | None:
     c = deliveries_t.c
     q = select(deliveries_t).where(c.delivery_id == delivery_id)
-    row = store._read("reading a delivery", lambda conn: conn.execute(q).first())
+    with store.reading("reading a delivery") as r:
+        row = r.connection.execute(q).first()
     return dict(row._mapping) if row is not None else None
 
 
@@ -103,8 +108,42 @@ def list_deliveries(
     q = select(*cols).order_by(c.id.desc()).limit(limit)
     if status:
         q = q.where(c.status == status)
-    rows = store._read("listing deliveries", lambda conn: conn.execute(q).all())
+    with store.reading("listing deliveries") as r:
+        rows = r.connection.execute(q).all()
     return [
         {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in r._mapping.items()}
         for r in rows
     ]
+
+
+class Deliveries:
+    """Stored deliveries, read and written through one unit of work's connection."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def next_received(self) -> Row[Any] | None:
+        """The oldest delivery not applied yet (locked, skipping ones another worker
+        holds, on PostgreSQL), or None."""
+        c = deliveries_t.c
+        query = select(deliveries_t).where(c.status == "received").order_by(c.id).limit(1)
+        if self.conn.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        return self.conn.execute(query).first()
+
+    def mark(self, row_id: int, status: str, detail: str) -> None:
+        """What applying delivery row ``row_id`` came to: ``handled``, ``ignored``,
+        ``error``, with why."""
+        self.conn.execute(
+            update(deliveries_t)
+            .where(deliveries_t.c.id == row_id)
+            .values(status=status, detail=detail[:1000])
+        )
+
+    def stored(self, delivery_ids: Sequence[str]) -> set[str]:
+        """Which of ``delivery_ids`` are stored."""
+        if not delivery_ids:
+            return set()
+        c = deliveries_t.c
+        q = select(c.delivery_id).where(c.delivery_id.in_(list(delivery_ids)))
+        return {str(r) for r in self.conn.execute(q).scalars().all()}

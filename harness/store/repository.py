@@ -10,7 +10,6 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
-import secrets
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -27,9 +26,11 @@ from harness.fingerprint import digest
 from harness.results.model import OUTCOMES, Outcome, TestResult
 from harness.store import db
 from harness.store.models import COUNT_COLUMNS, Environment, Job, Rerun, Result, Run, RunRecord
+from harness.store.rows import new_job_id
 from harness.store.transaction import Transaction
 
 T = TypeVar("T")
+__all__ = ["NotFound", "RunNotFound", "Store", "new_job_id"]
 
 TRIGGERS = frozenset({"cli", "pull_request", "push", "schedule", "manual", "comment", "check_run"})
 RUN_STATUSES = frozenset(
@@ -58,11 +59,6 @@ _RESULT_COLUMNS = [results_t.c[n] for n in ("test_id", "outcome", "duration_s", 
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def new_job_id() -> str:
-    """``YYYYMMDDTHHMMSS-xxxxxx``: UTC time then 6 random hex digits, sorts by time."""
-    return _now().strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
 
 
 def glob_to_like(pattern: str) -> str:

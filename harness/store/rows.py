@@ -3,6 +3,7 @@ as JSON for the API (datetimes as ISO 8601); :func:`now`, the time rows are stam
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any, Self
@@ -11,6 +12,11 @@ from typing import Any, Self
 def now() -> datetime:
     """The current time, in UTC (what every service table stores)."""
     return datetime.now(UTC)
+
+
+def new_job_id() -> str:
+    """``YYYYMMDDTHHMMSS-xxxxxx``: UTC time then 6 random hex digits, sorts by time."""
+    return now().strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
 
 
 class RowRecord:

@@ -13,8 +13,14 @@ from functools import cached_property
 
 from sqlalchemy import Connection
 
+from harness.store.deliveries import Deliveries
+from harness.store.ledger import Ledger
+from harness.store.outbox import Outbox
+from harness.store.pulls import Pulls
+from harness.store.queue import Queue
 from harness.store.rate_limits import RateLimits
 from harness.store.uploads import Uploads
+from harness.store.views import Views
 
 
 class Transaction:
@@ -30,6 +36,33 @@ class Transaction:
         """``sqlite`` or ``postgresql``."""
         return str(self.connection.dialect.name)
 
+    def lock(self, key: int) -> None:
+        """Hold lock ``key`` until this unit of work ends, where others wait for it
+        (PostgreSQL: a transaction-scoped advisory lock; SQLite's write transaction
+        already excludes every other writer)."""
+        if self.dialect == "postgresql":
+            self.connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({int(key)})")
+
+    @cached_property
+    def queue(self) -> Queue:
+        return Queue(self.connection)
+
+    @cached_property
+    def outbox(self) -> Outbox:
+        return Outbox(self.connection)
+
+    @cached_property
+    def ledger(self) -> Ledger:
+        return Ledger(self.connection)
+
+    @cached_property
+    def pulls(self) -> Pulls:
+        return Pulls(self.connection)
+
+    @cached_property
+    def deliveries(self) -> Deliveries:
+        return Deliveries(self.connection)
+
     @cached_property
     def rate_limits(self) -> RateLimits:
         return RateLimits(self.connection)
@@ -37,3 +70,8 @@ class Transaction:
     @cached_property
     def uploads(self) -> Uploads:
         return Uploads(self.connection)
+
+    @cached_property
+    def views(self) -> Views:
+        """The dashboard's reads of runs and results."""
+        return Views(self.connection)

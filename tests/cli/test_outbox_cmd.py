@@ -15,9 +15,8 @@ REPO = "o/r"
 def dead_letter(db_url: str, error: str = "HTTP 404: Not Found") -> int:
     with Store.open(db_url) as store:
         payload = {"sha": "a" * 40, "context": "acme/x", "state": "failure", "installation": None}
-        entry_id = store._write(
-            "t", lambda conn: outbox.put(conn, REPO, "status", "status:a:acme/x", payload)
-        )
+        with store.transaction("t") as tx:
+            entry_id = tx.outbox.put(REPO, "status", "status:a:acme/x", payload)
         (entry,) = outbox.claim_due(store, "w", 60)
         outbox.mark_dead(store, entry.id, error)
     return entry_id

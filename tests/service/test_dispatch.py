@@ -18,7 +18,6 @@ from harness.service import ledger, outbox
 from harness.service import queue as q
 from harness.service.dispatch import Dispatcher, Outcome, Plan
 from harness.service.publish import VerdictCache
-from harness.service.pulls import get_pr
 from harness.store import Store
 from harness.store.deliveries import Delivery, get_delivery, record_delivery
 from tests.service.support import REPO, comment_payload, pr_payload, push_payload
@@ -271,8 +270,8 @@ def test_an_older_delivery_arriving_late_never_rewinds_the_head(
         ("queued", B),
         ("queued", B),
     ]
-    with h.store.engine.connect() as conn:
-        pr = get_pr(conn, REPO, 5)
+    with h.store.reading("t") as r:
+        pr = r.pulls.get(REPO, 5)
     assert pr is not None
     assert pr.head_sha == B
     owed = {(o.head_sha, o.state) for o in ledger.list_owed(h.store)}
@@ -296,7 +295,8 @@ def test_recheck_and_retest(h: Harness, webhook_examples: Examples) -> None:
     for _ in range(2):
         it = q.claim(h.store, "w", 60)
         assert it is not None
-        h.store._write("t", lambda conn, it=it: q.finish(conn, it.id, "w", state="done"))
+        with h.store.transaction("t") as tx:
+            tx.queue.finish(it.id, "w", state="done")
     out = h.feed(
         "issue_comment",
         comment_payload(webhook_examples, number=5, body="/harness retest demo/npu/*"),
@@ -322,7 +322,8 @@ def test_who_may_rerun(store: Store, suites: Path, webhook_examples: Examples) -
     for _ in range(2):
         it = q.claim(h.store, "w", 60)
         assert it is not None
-        h.store._write("t", lambda conn, it=it: q.finish(conn, it.id, "w", state="done"))
+        with h.store.transaction("t") as tx:
+            tx.queue.finish(it.id, "w", state="done")
     before = len(h.items())
     out = h.feed(
         "issue_comment",

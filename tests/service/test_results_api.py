@@ -28,7 +28,7 @@ from harness.service import ledger, outbox
 from harness.service import queue as q
 from harness.service.app import create_app
 from harness.service.signature import sign
-from harness.store import Store
+from harness.store import Store, Transaction
 
 CI = "acme/ci"
 SHA = "c" * 40
@@ -154,9 +154,8 @@ def post(client: TestClient, body: bytes, **headers: str) -> Any:
 
 
 def dispatched_item(store: Store, sha: str = SHA) -> int:
-    def _txn(conn: Any) -> int:
-        (item_id,) = q.enqueue(
-            conn,
+    def _txn(tx: Transaction) -> int:
+        (item_id,) = tx.queue.enqueue(
             [
                 q.NewItem(
                     "example/demo",
@@ -168,8 +167,7 @@ def dispatched_item(store: Store, sha: str = SHA) -> int:
                 )
             ],
         )
-        ledger.promise(
-            conn,
+        tx.ledger.promise(
             repository="example/demo",
             pr_number=3,
             head_sha=sha,
@@ -178,10 +176,12 @@ def dispatched_item(store: Store, sha: str = SHA) -> int:
         )
         return item_id
 
-    item_id = store._write("t", _txn)
+    with store.transaction("t") as tx:
+        item_id = _txn(tx)
     claimed = q.claim(store, "w", 60)
     assert claimed is not None
-    assert store._write("t", lambda conn: q.mark_dispatched(conn, item_id, "w", "sent"))
+    with store.transaction("t") as tx:
+        assert tx.queue.mark_dispatched(item_id, "w", "sent")
     return item_id
 
 
@@ -602,7 +602,7 @@ def test_a_pull_request_from_actions_gets_its_merge_base_baseline_and_is_judged_
     store: Store, keys: Keys, jwks_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from harness.dashboard.pages import Pages
-    from harness.service.pulls import PrRow, upsert_pr
+    from harness.store.pulls import PrRow
     from tests.fixture_upstream import suite_yaml
 
     suites = tmp_path / "suites"
@@ -621,7 +621,8 @@ def test_a_pull_request_from_actions_gets_its_merge_base_baseline_and_is_judged_
     )
     base = "b" * 40
     pr = PrRow("example/demo", 3, SHA, "octocat:f", "octocat", "MEMBER", "open", None, None, None)
-    store._write("t", lambda conn: upsert_pr(conn, pr))  # the pull request's webhook did this
+    with store.transaction("t") as tx:  # the pull request's webhook did this
+        tx.pulls.upsert(pr)
     item_id = dispatched_item(store)
     body = bundle_tar(tmp_path, monkeypatch, item=item_id, base_sha=base, default_branch=False)
     assert post(client, body, Authorization=f"Bearer {token(keys.good)}").status_code == 201
@@ -639,7 +640,8 @@ def test_a_pull_request_from_actions_gets_its_merge_base_baseline_and_is_judged_
     claimed = q.claim(store, "w", 60)
     assert claimed is not None
     assert claimed.id == asked.id
-    assert store._write("t", lambda conn: q.mark_dispatched(conn, asked.id, "w", "sent"))
+    with store.transaction("t") as tx:
+        assert tx.queue.mark_dispatched(asked.id, "w", "sent")
     body = bundle_tar(
         tmp_path, monkeypatch, item=asked.id, sha=base, default_branch=True, b_fails=False
     )

@@ -21,6 +21,7 @@ from harness.reporting.github import Credentials, GitHubClient
 from harness.service import ledger, outbox
 from harness.service.sender import Sender
 from harness.store import Store
+from harness.store.outbox import outbox_t
 from harness.store.rate_limits import limits_t
 from tests.github_standin import GitHubStandIn, free_port
 
@@ -42,7 +43,8 @@ def sender(store: Store, api_url: str, **creds: Any) -> Sender:
 
 
 def put(store: Store, kind: str, key: str, payload: dict[str, Any]) -> int:
-    return store._write("t", lambda conn: outbox.put(conn, REPO, kind, key, payload))
+    with store.transaction("t") as tx:
+        return tx.outbox.put(REPO, kind, key, payload)
 
 
 def status(state: str = "failure") -> dict[str, Any]:
@@ -225,18 +227,15 @@ def test_github_app_installation_tokens(gh: GitHubStandIn, store: Store, tmp_pat
 def owe(store: Store, context: str = "acme/demo/npu", deadline_s: float = 3600) -> None:
     """A report owed for cell demo/npu/x at SHA, decided (its report queued)."""
 
-    def _txn(conn: Any) -> None:
-        ledger.promise(
-            conn,
+    with store.transaction("t") as tx:
+        tx.ledger.promise(
             repository=REPO,
             pr_number=1347,
             head_sha=SHA,
             cells=[("demo/npu/x", context)],
             deadline_s=deadline_s,
         )
-        ledger.settle(conn, REPO, SHA, "demo/npu/x")
-
-    store._write("t", _txn)
+        tx.ledger.settle(REPO, SHA, "demo/npu/x")
 
 
 def ledger_state(store: Store) -> str:
@@ -254,10 +253,8 @@ def test_the_ledger_settles_only_when_github_accepts(gh: GitHubStandIn, store: S
     assert down.send_due().retried == 1
     assert ledger_state(store) == "queued"  # GitHub away: still owed, and counted so
     assert ledger.counts(store).get("queued") == 1
-    store._write(  # due again now
-        "t",
-        lambda conn: conn.execute(outbox.outbox_t.update().values(next_attempt_at=outbox.now())),
-    )
+    with store.transaction("t") as tx:  # due again now
+        tx.connection.execute(outbox_t.update().values(next_attempt_at=outbox.now()))
     assert sender(store, gh.url).send_due().sent == 1
     assert ledger_state(store) == "reported"
 
@@ -293,10 +290,8 @@ def test_a_replaced_entry_keeps_its_wait(gh: GitHubStandIn, store: Store) -> Non
 
 
 def due_now(store: Store) -> None:
-    store._write(
-        "t",
-        lambda conn: conn.execute(outbox.outbox_t.update().values(next_attempt_at=outbox.now())),
-    )
+    with store.transaction("t") as tx:
+        tx.connection.execute(outbox_t.update().values(next_attempt_at=outbox.now()))
 
 
 def test_a_rate_limit_holds_back_the_whole_token_and_grows(gh: GitHubStandIn, store: Store) -> None:

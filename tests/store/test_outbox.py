@@ -22,7 +22,8 @@ def store(db_url: str) -> Iterator[Store]:
 
 def put(store: Store, key: str, state: str) -> int:
     payload = {"sha": "a" * 40, "context": key, "state": state}
-    return store._write("t", lambda conn: outbox.put(conn, "o/r", "status", key, payload))
+    with store.transaction("t") as tx:
+        return tx.outbox.put("o/r", "status", key, payload)
 
 
 def test_a_newer_report_replaces_a_pending_one(store: Store) -> None:

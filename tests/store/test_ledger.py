@@ -21,31 +21,32 @@ def store(db_url: str) -> Iterator[Store]:
 
 
 def promise(store: Store, head: str, cells: list[str], deadline_s: float = 3600) -> None:
-    store._write(
-        "t",
-        lambda conn: ledger.promise(
-            conn,
+    with store.transaction("t") as tx:
+        tx.ledger.promise(
             repository="o/r",
             pr_number=3,
             head_sha=head,
             cells=[(c, "acme/" + c.rsplit("/", 1)[0]) for c in cells],
             deadline_s=deadline_s,
-        ),
-    )
+        )
 
 
 def test_settled_only_when_github_accepts_and_superseded(store: Store) -> None:
     promise(store, A, ["demo/cpu/host", "demo/npu/x"])
-    store._write("t", lambda conn: ledger.settle(conn, "o/r", A, "demo/cpu/host"))
+    with store.transaction("t") as tx:
+        tx.ledger.settle("o/r", A, "demo/cpu/host")
     states = {r.cell: r.state for r in ledger.list_owed(store)}
     assert states == {"demo/cpu/host": "queued", "demo/npu/x": "owed"}  # not yet posted
-    assert store._write("t", lambda c: ledger.accepted(c, "o/r", A, "acme/demo/cpu")) == 1
+    with store.transaction("t") as tx:
+        assert tx.ledger.accepted("o/r", A, "acme/demo/cpu") == 1
     # settled stays settled
-    assert store._write("t", lambda c: ledger.refused(c, "o/r", A, "acme/demo/cpu")) == 0
+    with store.transaction("t") as tx:
+        assert tx.ledger.refused("o/r", A, "acme/demo/cpu") == 0
     states = {r.cell: r.state for r in ledger.list_owed(store)}
     assert states == {"demo/cpu/host": "reported", "demo/npu/x": "owed"}
     promise(store, B, ["demo/cpu/host"])
-    n = store._write("t", lambda conn: ledger.release(conn, "o/r", 3, B, "superseded"))
+    with store.transaction("t") as tx:
+        n = tx.ledger.release("o/r", 3, B, "superseded")
     assert n == 1
     rows = {(r.head_sha, r.cell): r.state for r in ledger.list_owed(store)}
     assert rows[(A, "demo/npu/x")] == "superseded"
@@ -54,11 +55,13 @@ def test_settled_only_when_github_accepts_and_superseded(store: Store) -> None:
 
 def test_a_refused_report_is_owed_again(store: Store) -> None:
     promise(store, A, ["demo/npu/x"], deadline_s=0.05)
-    store._write("t", lambda conn: ledger.settle(conn, "o/r", A, "demo/npu/x"))
+    with store.transaction("t") as tx:
+        tx.ledger.settle("o/r", A, "demo/npu/x")
     time.sleep(0.1)
     # queued but never accepted: overdue all the same
     assert [r.state for r in ledger.list_owed(store, overdue_only=True)] == ["queued"]
-    assert store._write("t", lambda c: ledger.refused(c, "o/r", A, "acme/demo/npu")) == 1
+    with store.transaction("t") as tx:
+        assert tx.ledger.refused("o/r", A, "acme/demo/npu") == 1
     (row,) = ledger.list_owed(store, overdue_only=True)
     assert (row.state, row.as_json()["overdue"]) == ("owed", True)
 
@@ -79,7 +82,8 @@ def test_overdue_reports_are_listed_counted_and_flagged_once(store: Store) -> No
 
 def test_a_recheck_renews_the_promise(store: Store) -> None:
     promise(store, A, ["demo/npu/x"], deadline_s=0.05)
-    store._write("t", lambda conn: ledger.settle(conn, "o/r", A, "demo/npu/x"))
+    with store.transaction("t") as tx:
+        tx.ledger.settle("o/r", A, "demo/npu/x")
     promise(store, A, ["demo/npu/x"], deadline_s=3600)
     (row,) = ledger.list_owed(store)
     assert row.state == "owed"

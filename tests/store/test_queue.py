@@ -23,7 +23,8 @@ def store(db_url: str) -> Iterator[Store]:
 
 
 def add(store: Store, *items: q.NewItem) -> list[int]:
-    return store._write("test", lambda conn: q.enqueue(conn, items))
+    with store.transaction("test") as tx:
+        return tx.queue.enqueue(items)
 
 
 def item(cell: str = "demo/cpu/host", **kw: object) -> q.NewItem:
@@ -56,7 +57,8 @@ def test_claim_order_and_held_items(store: Store) -> None:
     first = claimed[0]
     assert first is not None
     assert (first.state, first.attempts, first.lease_owner) == ("leased", 1, "w")
-    released = store._write("t", lambda conn: q.release_held(conn, "o/r", 1, HEAD))
+    with store.transaction("t") as tx:
+        released = tx.queue.release_held("o/r", 1, HEAD)
     assert released == 1
     again = q.claim(store, "w", 60)
     assert again is not None
@@ -70,10 +72,12 @@ def test_heartbeat_finish_and_a_lost_lease(store: Store) -> None:
     assert q.heartbeat(store, item_id, "w1", 60)
     assert not q.heartbeat(store, item_id, "intruder", 60)
     # a newer head supersedes it while it runs: the worker finds out and must not report
-    gone = store._write("t", lambda conn: q.supersede(conn, "o/r", 1, NEW_HEAD, "superseded"))
+    with store.transaction("t") as tx:
+        gone = tx.queue.supersede("o/r", 1, NEW_HEAD, "superseded")
     assert [g.id for g in gone] == [item_id]
     assert not q.heartbeat(store, item_id, "w1", 60)
-    assert not store._write("t", lambda conn: q.finish(conn, item_id, "w1", state="done"))
+    with store.transaction("t") as tx:
+        assert not tx.queue.finish(item_id, "w1", state="done")
     final = q.get_item(store, item_id)
     assert final is not None
     assert final.state == "superseded"
@@ -129,6 +133,7 @@ def test_concurrent_workers_take_each_item_once(store: Store) -> None:
 
 def test_items_for_head_keeps_the_newest_per_cell(store: Store) -> None:
     first, second = add(store, item(), item())
-    heads = store._read("t", lambda conn: q.items_for_head(conn, "o/r", HEAD))
+    with store.reading("t") as r:
+        heads = r.queue.items_for_head("o/r", HEAD)
     assert [i.id for i in heads] == [second]
     assert first < second
