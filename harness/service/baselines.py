@@ -26,8 +26,8 @@ import logging
 
 from harness.config.service import ServiceConfig
 from harness.service import queue as q
-from harness.service.publish import VerdictCache, publish_head
-from harness.store import Transaction
+from harness.service.publish import Judged, head_runs, publish_head
+from harness.store import Store, Transaction
 
 log = logging.getLogger("harness.service.baselines")
 
@@ -40,7 +40,7 @@ def request_missing(
     tx: Transaction,
     config: ServiceConfig,
     default_branch: str | None,
-    verdicts: VerdictCache,
+    judged: Judged,
     item: q.Item,
     run_id: int,
 ) -> int | None:
@@ -50,7 +50,7 @@ def request_missing(
     up = config.upstream(item.repository)
     if up is None or not up.baseline_at_merge_base or default_branch is None:
         return None
-    verdict = verdicts.get(run_id)
+    verdict = judged.get(run_id)
     if verdict is None or verdict.baseline.missing is None:
         return None
     sha = verdict.baseline.missing.sha
@@ -82,15 +82,13 @@ def request_missing(
     return new_id
 
 
-def republish_waiting(
-    tx: Transaction, config: ServiceConfig, verdicts: VerdictCache, item: q.Item
-) -> int:
+def republish_waiting(tx: Transaction, config: ServiceConfig, judged: Judged, item: q.Item) -> int:
     """Queue the reports of the open pull requests whose runs of ``item``'s cell have
     ``item``'s commit as merge base (``item`` is a baseline that just finished); how
     many heads were republished."""
     heads = tx.pulls.open_heads_based_on(item.repository, item.cell, item.head_sha)
     for number, head_sha in heads:
-        publish_head(tx, config, verdicts, item.repository, number, head_sha)
+        publish_head(tx, config, judged, item.repository, number, head_sha)
         log.info(
             "baseline %s at %s is in: reports of PR #%d (%s) judged again",
             item.cell,
@@ -99,3 +97,19 @@ def republish_waiting(
             head_sha[:12],
         )
     return len(heads)
+
+
+def runs_to_judge(store: Store, item: q.Item, run_id: int | None) -> set[int]:
+    """The runs whose verdicts closing ``item`` (as ``run_id``) reports: its own, those
+    of its head, and, for a baseline, those of the pull requests waiting for it (read
+    before the unit of work that closes it, to judge them first)."""
+    runs = {run_id} if run_id is not None else set()
+    with store.reading(f"reading what closing item {item.id} reports") as r:
+        if item.pr_number is not None:
+            runs |= head_runs(r, item.repository, item.head_sha)
+        elif run_id is not None and item.trigger in BASELINE_TRIGGERS:
+            for _number, head in r.pulls.open_heads_based_on(
+                item.repository, item.cell, item.head_sha
+            ):
+                runs |= head_runs(r, item.repository, head)
+    return runs

@@ -41,7 +41,7 @@ from harness.service.events import (
     PushEvent,
     parse_event,
 )
-from harness.service.publish import VerdictCache, publish_head
+from harness.service.publish import Judged, VerdictCache, judged_transaction, publish_head
 from harness.service.pulls import PrRow, approve
 from harness.service.report import context_of
 from harness.service.trust import may_rerun, may_run, trusted_person, trusted_pull_request
@@ -114,8 +114,11 @@ class Dispatcher:
     # deliveries ---------------------------------------------------------------------
 
     def dispatch_next(self) -> Outcome | None:
-        """Apply the oldest received delivery; ``None`` when there is none."""
-        with self.store.transaction("dispatching a delivery") as tx:
+        """Apply the oldest received delivery; ``None`` when there is none. One unit of
+        work (the verdicts its reports show are judged before it:
+        :func:`~harness.service.publish.judged_transaction`)."""
+
+        def _apply(tx: Transaction, judged: Judged) -> tuple[str, Outcome] | None:
             row = tx.deliveries.next_received()
             if row is None:
                 return None
@@ -124,17 +127,16 @@ class Dispatcher:
             except PayloadError as exc:
                 outcome = Outcome("error", f"malformed {row.event} payload: {exc}")
             for repository, number, head in outcome.heads:
-                publish_head(tx, self.config, self.verdicts, repository, number, head)
+                publish_head(tx, self.config, judged, repository, number, head)
             tx.deliveries.mark(row.id, outcome.status, outcome.detail)
-            log.info(
-                "delivery %s (%s.%s): %s: %s",
-                row.delivery_id,
-                row.event,
-                row.action,
-                outcome.status,
-                outcome.detail,
-            )
-            return outcome
+            return f"{row.delivery_id} ({row.event}.{row.action})", outcome
+
+        done = judged_transaction(self.store, self.verdicts, "dispatching a delivery", _apply)
+        if done is None:
+            return None
+        what, outcome = done
+        log.info("delivery %s: %s: %s", what, outcome.status, outcome.detail)
+        return outcome
 
     def apply(self, tx: Transaction, name: str, payload: Any, delivery: str | None) -> Outcome:
         if name == "ping":

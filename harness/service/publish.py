@@ -1,10 +1,19 @@
 """Turn where a pull-request head stands into outbox entries (inside the caller's
-transaction): read the head's queue items, the verdicts of its finished runs, and queue
+unit of work): read the head's queue items, the verdicts of its finished runs, and queue
 the statuses or check runs and the comment that :mod:`harness.service.report` plans.
 
-Runs inside the transaction that changed the head's state, so what is posted always
+Runs inside the unit of work that changed the head's state, so what is posted always
 matches a committed state; on PostgreSQL a transaction-scoped advisory lock per head
 keeps two workers finishing cells of one head at once from posting stale snapshots.
+
+Verdicts are computed *before* that unit of work (read → judge → write): a verdict reads
+the history (baselines, flake scores), which must not happen under the write lock. The
+unit of work gets the verdicts as :class:`Judged`, which only looks them up; when it
+meets a run that was not judged (a cell finished meanwhile), it raises
+:class:`Unjudged`, everything it did is rolled back, the run is judged, and it runs
+again (:func:`judged_transaction`). What it writes is guarded by compare-and-set (an
+item closed only while still leased or dispatched), so a change in between is seen
+and nothing is recorded twice.
 """
 
 from __future__ import annotations
@@ -12,7 +21,9 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TypeVar
 
 from harness.config.service import ServiceConfig
 from harness.errors import HarnessError
@@ -25,6 +36,36 @@ from harness.verdict.gather import VerdictOptions, gather_verdict
 from harness.verdict.report import Verdict
 
 log = logging.getLogger("harness.service.publish")
+T = TypeVar("T")
+#: read → judge → write rounds before a unit of work gives up (each round judges the
+#: runs the one before met unjudged)
+ROUNDS = 5
+
+
+class Unjudged(Exception):
+    """A unit of work met runs that were not judged before it began."""
+
+    def __init__(self, run_ids: set[int]) -> None:
+        super().__init__(f"runs {sorted(run_ids)} were not judged before the unit of work")
+        self.run_ids = run_ids
+
+
+class Judged:
+    """Verdicts computed before a unit of work began, for it to look up (it never
+    computes one)."""
+
+    def __init__(self, verdicts: dict[int, Verdict | None]) -> None:
+        self.verdicts = verdicts
+
+    def require(self, run_ids: Iterable[int]) -> None:
+        """Raise :class:`Unjudged` naming those of ``run_ids`` that were not judged."""
+        missing = set(run_ids) - self.verdicts.keys()
+        if missing:
+            raise Unjudged(missing)
+
+    def get(self, run_id: int) -> Verdict | None:
+        self.require([run_id])
+        return self.verdicts[run_id]
 
 
 class VerdictCache:
@@ -38,6 +79,13 @@ class VerdictCache:
         self._cache: OrderedDict[int, Verdict | None] = OrderedDict()
 
     def get(self, run_id: int) -> Verdict | None:
+        """The verdict of ``run_id``, computed here unless cached; never inside a write
+        unit of work of the store (:class:`Judged` serves those)."""
+        if self.store.in_transaction:
+            raise RuntimeError(
+                f"the verdict of run {run_id} is being computed inside a write transaction: "
+                "judge it before the unit of work (publish.judged_transaction)"
+            )
         if run_id in self._cache:
             self._cache.move_to_end(run_id)
             return self._cache[run_id]
@@ -53,6 +101,40 @@ class VerdictCache:
             self._cache.popitem(last=False)
         return verdict
 
+    def judge(self, run_ids: Iterable[int]) -> Judged:
+        """The verdicts of ``run_ids``, computed now (outside any unit of work)."""
+        return Judged({run_id: self.get(run_id) for run_id in set(run_ids)})
+
+
+def judged_transaction(
+    store: Store,
+    verdicts: VerdictCache,
+    doing: str,
+    body: Callable[[Transaction, Judged], T],
+    runs: Iterable[int] = (),
+) -> T:
+    """Judge ``runs``, then run ``body`` in one write unit of work with those verdicts;
+    when it meets a run not judged, roll it back, judge that run too, and run it again
+    (at most :data:`ROUNDS` times)."""
+    needed = set(runs)
+    for _ in range(ROUNDS):
+        judged = verdicts.judge(needed)
+        try:
+            with store.transaction(doing) as tx:
+                return body(tx, judged)
+        except Unjudged as exc:
+            needed |= exc.run_ids
+    raise HarnessError(f"{doing}: the runs to judge kept changing ({ROUNDS} tries)")
+
+
+def head_runs(tx: Transaction, repository: str, head_sha: str) -> set[int]:
+    """The finished runs whose verdicts the reports of this head show."""
+    return {
+        item.run_id
+        for item in tx.queue.items_for_head(repository, head_sha)
+        if item.state == "done" and item.run_id
+    }
+
 
 def _head_lock_key(repository: str, head_sha: str) -> int:
     digest = hashlib.sha256(f"{repository}@{head_sha}".encode()).digest()
@@ -60,11 +142,13 @@ def _head_lock_key(repository: str, head_sha: str) -> int:
 
 
 def cell_states(
-    tx: Transaction, config: ServiceConfig, verdicts: VerdictCache, repository: str, head_sha: str
+    tx: Transaction, config: ServiceConfig, judged: Judged, repository: str, head_sha: str
 ) -> list[CellState]:
+    items = tx.queue.items_for_head(repository, head_sha)
+    judged.require(i.run_id for i in items if i.state == "done" and i.run_id)
     states = []
-    for item in tx.queue.items_for_head(repository, head_sha):
-        verdict = verdicts.get(item.run_id) if item.state == "done" and item.run_id else None
+    for item in items:
+        verdict = judged.get(item.run_id) if item.state == "done" and item.run_id else None
         detail = item.detail
         if item.state == "done" and verdict is None:
             detail = detail or f"run {item.run_id} has no verdict"
@@ -83,7 +167,7 @@ def cell_states(
 def publish_head(
     tx: Transaction,
     config: ServiceConfig,
-    verdicts: VerdictCache,
+    judged: Judged,
     repository: str,
     pr_number: int,
     head_sha: str,
@@ -96,7 +180,7 @@ def publish_head(
     pr = tx.pulls.get(repository, pr_number)
     if pr is not None and pr.head_sha != head_sha:
         return 0  # an older head: its reports no longer matter
-    cells = cell_states(tx, config, verdicts, repository, head_sha)
+    cells = cell_states(tx, config, judged, repository, head_sha)
     reports = plan_reports(
         config,
         up,
@@ -121,7 +205,7 @@ def publish_head(
 def cell_decided(
     tx: Transaction,
     config: ServiceConfig | None,
-    verdicts: VerdictCache | None,
+    judged: Judged | None,
     item: q.Item,
 ) -> None:
     """In the transaction that closes ``item``: its ledger row is ``queued`` (its report
@@ -132,5 +216,5 @@ def cell_decided(
     up = config.upstream(item.repository) if config is not None else None
     posts = up is not None and up.level.posts
     tx.ledger.settle(item.repository, item.head_sha, item.cell, "queued" if posts else "reported")
-    if config is not None and verdicts is not None:
-        publish_head(tx, config, verdicts, item.repository, item.pr_number, item.head_sha)
+    if config is not None and judged is not None:
+        publish_head(tx, config, judged, item.repository, item.pr_number, item.head_sha)

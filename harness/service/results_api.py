@@ -59,7 +59,7 @@ from harness.config.service import ServiceConfig
 from harness.errors import ConfigError, HarnessError
 from harness.service import baselines, uploads
 from harness.service import queue as q
-from harness.service.publish import VerdictCache, cell_decided
+from harness.service.publish import Judged, VerdictCache, cell_decided, judged_transaction
 from harness.store import Store, Transaction
 
 log = logging.getLogger("harness.service.results")
@@ -337,24 +337,31 @@ def add_results_api(
         run_id, new = ingest_bundle(store, bundle)
         closed = None
         if item_id is not None:
+            branch = default_branch(bundle.run["suite"])
 
-            def _txn(tx: Transaction) -> q.Item | None:
+            def _txn(tx: Transaction, judged: Judged | None) -> q.Item | None:
                 item = _close_item(tx, int(item_id), run_id, bundle.run.get("sha"))
                 if item is None:
                     return None
-                cell_decided(tx, config, verdicts, item)
-                if config is None or verdicts is None:
+                cell_decided(tx, config, judged, item)
+                if config is None or judged is None:
                     return item
                 # baselines at merge bases, as a worker does for the cells it runs
                 if item.pr_number is not None:
-                    branch = default_branch(bundle.run["suite"])
-                    baselines.request_missing(tx, config, branch, verdicts, item, run_id)
+                    baselines.request_missing(tx, config, branch, judged, item, run_id)
                 elif item.trigger in baselines.BASELINE_TRIGGERS:
-                    baselines.republish_waiting(tx, config, verdicts, item)
+                    baselines.republish_waiting(tx, config, judged, item)
                 return item
 
-            with store.transaction("closing a dispatched item") as tx:
-                closed = _txn(tx)
+            doing = "closing a dispatched item"
+            if verdicts is None:
+                with store.transaction(doing) as tx:
+                    closed = _txn(tx, None)
+            else:
+                # read → judge → write: the verdicts its reports show, judged first
+                asked = q.get_item(store, int(item_id))
+                runs = baselines.runs_to_judge(store, asked, run_id) if asked else {run_id}
+                closed = judged_transaction(store, verdicts, doing, _txn, runs)
         log.info(
             "results: %s %s as run %d (new: %s)",
             bundle.run["cell"],

@@ -52,7 +52,7 @@ from harness.service import baselines, ledger
 from harness.service import queue as q
 from harness.service.dispatch import Dispatcher, Plan
 from harness.service.dispatch_actions import dispatch_entry
-from harness.service.publish import VerdictCache, cell_decided
+from harness.service.publish import Judged, VerdictCache, cell_decided, judged_transaction
 from harness.service.sender import Sender
 from harness.source.pairing import PullRequestBranch
 from harness.store import Store, Transaction
@@ -407,7 +407,12 @@ class Worker:
             log.exception("item: could not stop run %d", mine)
 
     def _close(self, item: q.Item, state: str, run_id: int | None, detail: str | None) -> None:
-        def _txn(tx: Transaction) -> bool:
+        """Close ``item`` and report it, in one unit of work: the item (only while this
+        worker still holds its lease), its ledger row, the head's reports, the baselines
+        its verdict misses. The verdicts are judged before it (read → judge → write)."""
+        done = run_id if state == "done" else None
+
+        def _txn(tx: Transaction, judged: Judged) -> bool:
             if not tx.queue.finish(item.id, self.name, state=state, run_id=run_id, detail=detail):
                 return False
             if state == "superseded":  # its commit is gone: nothing is owed, nothing posted
@@ -415,12 +420,13 @@ class Worker:
                 if item.job_id is not None:
                     tx.queue.finish_job_if_done(item.job_id)
             else:
-                self._settle(tx, item, run_id if state == "done" else None)
+                self._settle(tx, judged, item, done)
             return True
 
-        with self.store.transaction(f"closing item {item.id}") as tx:
-            closed = _txn(tx)
-        if not closed:
+        to_judge = baselines.runs_to_judge(self.store, item, done) if state != "superseded" else ()
+        if not judged_transaction(
+            self.store, self.verdicts, f"closing item {item.id}", _txn, to_judge
+        ):
             log.warning(
                 "item %d (%s): not reported: the lease was lost (superseded or taken over)",
                 item.id,
@@ -428,19 +434,26 @@ class Worker:
             )
 
     def _close_failed(self, item: q.Item) -> None:
-        with self.store.transaction(f"reporting failed item {item.id}") as tx:
-            self._settle(tx, item)
+        judged_transaction(
+            self.store,
+            self.verdicts,
+            f"reporting failed item {item.id}",
+            lambda tx, judged: self._settle(tx, judged, item),
+            baselines.runs_to_judge(self.store, item, None),
+        )
 
-    def _settle(self, tx: Transaction, item: q.Item, run_id: int | None = None) -> None:
+    def _settle(
+        self, tx: Transaction, judged: Judged, item: q.Item, run_id: int | None = None
+    ) -> None:
         """In the closing transaction: ledger, reports, the job's status; the baseline
         a PR's verdict is missing is queued, and a finished baseline has the reports of
         the pull requests waiting for it judged again (:mod:`harness.service.baselines`)."""
-        cell_decided(tx, self.config, self.verdicts, item)
+        cell_decided(tx, self.config, judged, item)
         if run_id is not None and item.pr_number is not None:
             suite = self.plan.suites.get(_cell(item.cell).suite)
             branch = suite.upstream.default_branch if suite is not None else None
-            baselines.request_missing(tx, self.config, branch, self.verdicts, item, run_id)
+            baselines.request_missing(tx, self.config, branch, judged, item, run_id)
         elif run_id is not None and item.trigger in baselines.BASELINE_TRIGGERS:
-            baselines.republish_waiting(tx, self.config, self.verdicts, item)
+            baselines.republish_waiting(tx, self.config, judged, item)
         if item.job_id is not None:
             tx.queue.finish_job_if_done(item.job_id)

@@ -8,6 +8,7 @@ import http.server
 import io
 import json
 import shutil
+import sqlite3
 import tarfile
 import threading
 import time
@@ -207,6 +208,77 @@ def test_an_oidc_token_from_the_workflow_run_is_accepted_and_the_item_closed(
     # sent again (a retried upload): nothing new
     again = post(client, body, Authorization=f"Bearer {token(keys.good)}")
     assert again.json()["runs"][0]["new"] is False
+
+
+def write_lock_held(db: Path) -> bool:
+    """Whether some connection holds the SQLite database's write lock right now (a second
+    connection cannot start a write transaction without waiting)."""
+    probe = sqlite3.connect(db, timeout=0, isolation_level=None)
+    try:
+        probe.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if "locked" not in str(exc):
+            raise
+        return True
+    finally:
+        probe.close()  # closing rolls the probe's own transaction back
+    return False
+
+
+def test_the_verdict_is_judged_before_the_transaction_that_records_it(
+    client: TestClient, store: Store, keys: Keys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Read → judge → write: while a verdict is computed (it reads the history), no write
+    transaction is open, in this thread or any other; the one that closes the item and
+    queues the report comes after."""
+    from harness.service import publish
+
+    judged: list[tuple[int, bool, bool]] = []
+    real = publish.gather_verdict
+
+    def watched(st: Store, run_id: int, options: Any) -> Any:
+        judged.append((run_id, write_lock_held(tmp_path / "main.db"), st.in_transaction))
+        return real(st, run_id, options)
+
+    monkeypatch.setattr(publish, "gather_verdict", watched)
+    item_id = dispatched_item(store)
+    body = bundle_tar(tmp_path, monkeypatch, item=item_id)
+    r = post(client, body, Authorization=f"Bearer {token(keys.good)}")
+    assert r.status_code == 201, r.text
+    (loaded,) = r.json()["runs"]
+    assert loaded["item"] == item_id
+    assert judged == [(loaded["run"], False, False)]
+    (status,) = [e for e in outbox.list_entries(store) if e.kind == "status"]
+    assert status.key == f"status:{SHA}:acme/demo/cpu"  # recorded in the write after it
+
+
+def test_an_item_closed_between_judging_and_writing_is_not_recorded_again(
+    client: TestClient, store: Store, keys: Keys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What was read can change before the write: here the item is superseded while its
+    verdict is computed. The write sees it (compare-and-set on the item's state): the
+    run is kept, nothing is reported, the ledger row is not settled."""
+    from harness.service import publish
+
+    real = publish.gather_verdict
+
+    def superseded_meanwhile(st: Store, run_id: int, options: Any) -> Any:
+        with st.transaction("a newer head arrives") as tx:
+            tx.queue.supersede("example/demo", 3, "f" * 40, "superseded by ffffffffffff")
+        return real(st, run_id, options)
+
+    monkeypatch.setattr(publish, "gather_verdict", superseded_meanwhile)
+    item_id = dispatched_item(store)
+    body = bundle_tar(tmp_path, monkeypatch, item=item_id)
+    r = post(client, body, Authorization=f"Bearer {token(keys.good)}")
+    assert r.status_code == 201, r.text
+    (loaded,) = r.json()["runs"]
+    assert (loaded["new"], loaded["item"]) == (True, None)
+    item = q.get_item(store, item_id)
+    assert item is not None
+    assert (item.state, item.run_id) == ("superseded", None)
+    assert [e for e in outbox.list_entries(store) if e.kind == "status"] == []
+    assert {o.state for o in ledger.list_owed(store)} == {"owed"}
 
 
 @pytest.mark.parametrize(
