@@ -36,7 +36,7 @@ class StepLog:
         self._line_cut = False
 
     def feed(self, chunk: bytes) -> None:
-        self._write(chunk)
+        self._append(chunk)
         start = 0
         while (end := chunk.find(b"\n", start)) != -1:
             self._add(chunk[start:end])
@@ -48,7 +48,7 @@ class StepLog:
         """The last line, if the output did not end with a newline."""
         if self._line or self._line_cut:
             self._emit()
-            self._write(b"\n")
+            self._append(b"\n")
         if self.log is not None:
             self.log.flush()
 
@@ -58,7 +58,7 @@ class StepLog:
             self.log.write(f"[harness] {text}\n".encode())
             self.log.flush()
 
-    def _write(self, data: bytes) -> None:
+    def _append(self, data: bytes) -> None:
         if self.log is None or not data:
             return
         room = self.max_log_bytes - self.written

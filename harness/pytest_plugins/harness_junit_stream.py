@@ -133,19 +133,19 @@ class StreamWriter:
         elif report.passed and report.when == "call" and hasattr(report, "wasxfail"):
             case["outcome"] = "xpassed"
         if report.when == "teardown":
-            self._write(report.nodeid, self.pending.pop(report.nodeid))
+            self._emit(report.nodeid, self.pending.pop(report.nodeid))
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.skipped:  # a module-level skip (pytest.skip(allow_module_level=True),
             # pytest.importorskip): one skipped case for the module, as junitxml writes it
             longrepr = report.longrepr
             reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
-            self._write(
+            self._emit(
                 report.nodeid,
                 {"time": 0.0, "outcome": "skipped", "tag": "skipped", "msg": reason, "text": ""},
             )
         elif report.failed:
-            self._write(
+            self._emit(
                 report.nodeid,
                 {
                     "time": 0.0,
@@ -156,7 +156,7 @@ class StreamWriter:
                 },
             )
 
-    def _write(self, nodeid: str, case: dict[str, Any]) -> None:
+    def _emit(self, nodeid: str, case: dict[str, Any]) -> None:
         self._open(None)
         classname, name = junit_names(nodeid)
         attrs = f"classname={quoteattr(_clean(classname))} name={quoteattr(_clean(name))}"
@@ -178,7 +178,7 @@ class StreamWriter:
     def pytest_sessionfinish(self) -> None:
         self._open(None)
         for nodeid, case in list(self.pending.items()):  # interrupted mid-test
-            self._write(nodeid, case)
+            self._emit(nodeid, case)
         self.pending.clear()
         self.file.write("</testsuite></testsuites>\n")
         self.file.close()

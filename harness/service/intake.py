@@ -162,7 +162,7 @@ class WebhookIntake:
         )
         await send({"type": "http.response.body", "body": body})
 
-    async def _read(self, headers: dict[str, str], receive: Receive) -> bytes:
+    async def _read_body(self, headers: dict[str, str], receive: Receive) -> bytes:
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.max_body:
             raise _TooBig
@@ -189,7 +189,7 @@ class WebhookIntake:
         self, headers: dict[str, str], receive: Receive
     ) -> tuple[int, dict[str, Any]]:
         try:
-            body = await self._read(headers, receive)
+            body = await self._read_body(headers, receive)
         except _TooBig:
             return self._reject(413, f"body larger than {self.max_body} bytes", "too_large")
         if not verify(self.secret or b"", body, headers.get("x-hub-signature-256")):

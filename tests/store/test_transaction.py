@@ -4,16 +4,12 @@ marks the thread as inside a write transaction; Store.reading only reads."""
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 
 from harness.errors import StoreError
 from harness.store import Store
-from harness.store.rate_limits import limits_t
-from harness.store.rows import now
 
 
 @pytest.fixture
@@ -69,28 +65,3 @@ def test_a_database_error_names_what_was_being_done(store: Store) -> None:
         store.transaction("recording a thing") as tx,
     ):
         tx.connection.exec_driver_sql("INSERT INTO no_such_table VALUES (1)")
-
-
-def test_rate_limits_count_hits_in_a_row_until_cleared(store: Store) -> None:
-    with store.transaction("t") as tx:
-        assert tx.rate_limits.hit("token") == 1
-        assert tx.rate_limits.hit("token") == 2
-    with store.transaction("t") as tx:
-        tx.rate_limits.clear("token")
-        assert tx.rate_limits.hit("token") == 1
-        hits = tx.connection.execute(select(limits_t.c.hits)).scalars().all()
-    assert hits == [1]
-
-
-def test_uploads_keep_the_first_answer_per_digest_and_caller(store: Store) -> None:
-    with store.transaction("t") as tx:
-        tx.uploads.remember("d1", "hmac", [{"run": 1}])
-        tx.uploads.remember("d1", "hmac", [{"run": 2}])  # a concurrent resend: first kept
-        tx.uploads.remember("d2", "hmac", [{"run": 3}])
-    with store.reading("t") as r:
-        assert r.uploads.answer("d1", "hmac") == [{"run": 1}]
-        assert r.uploads.answer("d1", "oidc:9") is None
-    with store.transaction("t") as tx:
-        tx.uploads.forget_before(now() + timedelta(seconds=1))
-    with store.reading("t") as r:
-        assert r.uploads.answer("d2", "hmac") is None
