@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
-import json
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -18,19 +17,24 @@ from itertools import islice
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection, Engine, Select, Table, exists, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from harness.errors import EXIT_CONFIG, StoreError
-from harness.fingerprint import digest
 from harness.results.model import OUTCOMES, Outcome, TestResult
 from harness.store import db
 from harness.store.models import COUNT_COLUMNS, Environment, Job, Rerun, Result, Run, RunRecord
 from harness.store.rows import new_job_id
+from harness.store.sql import (
+    ResultRow,
+    bulk_insert_results,
+    environment_id,
+    glob_to_like,
+    no_nul,
+)
 from harness.store.transaction import Transaction
 
 T = TypeVar("T")
-__all__ = ["NotFound", "RunNotFound", "Store", "new_job_id"]
+__all__ = ["NotFound", "ResultRow", "RunNotFound", "Store", "glob_to_like", "new_job_id"]
 
 TRIGGERS = frozenset({"cli", "pull_request", "push", "schedule", "manual", "comment", "check_run"})
 RUN_STATUSES = frozenset(
@@ -59,95 +63,6 @@ _RESULT_COLUMNS = [results_t.c[n] for n in ("test_id", "outcome", "duration_s", 
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def glob_to_like(pattern: str) -> str:
-    """A LIKE pattern (escape ``\\``) matching at least what fnmatch ``pattern`` matches.
-
-    ``*`` and ``?`` translate exactly; a ``[...]`` class becomes ``_`` (any one character),
-    so the result is a pre-filter and fnmatch decides.
-    """
-    out: list[str] = []
-    i = 0
-    while i < len(pattern):
-        ch = pattern[i]
-        i += 1
-        if ch == "*":
-            out.append("%")
-        elif ch == "?":
-            out.append("_")
-        elif ch == "[":
-            # as fnmatch reads it: "[!...]" negates, a "]" right after "[" or "[!" is literal
-            j = i + (pattern[i : i + 1] == "!")
-            j += pattern[j : j + 1] == "]"
-            end = pattern.find("]", j)
-            if end < 0:
-                out.append("[")  # no class: a literal "["
-            else:
-                out.append("_")
-                i = end + 1
-        elif ch in "%_\\":
-            out.append("\\" + ch)
-        else:
-            out.append(ch)
-    return "".join(out)
-
-
-_RESULT_INSERT_COLUMNS = ("run_id", "test_id", "outcome", "duration_s", "message")
-
-
-def _no_nul(text: str) -> str:
-    """PostgreSQL text cannot hold NUL; test output sometimes has it."""
-    return text.replace("\x00", "\ufffd") if "\x00" in text else text
-
-
-#: A result row as stored, without its run: (test_id, outcome, duration_s, message).
-ResultRow = tuple[str, str, float, "str | None"]
-
-
-def _environment_id(conn: Connection, fingerprint: dict[str, Any]) -> int:
-    """The id of ``fingerprint``'s row, stored once per distinct content (in the caller's
-    transaction; concurrent inserts of the same content are a no-op)."""
-    data = json.loads(json.dumps(fingerprint, sort_keys=True, default=str))
-    key = digest(data)
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    conn.execute(
-        dialect.insert(envs_t)
-        .values(digest=key, data=data, created_at=_now())
-        .on_conflict_do_nothing(index_elements=["digest"])
-    )
-    return int(conn.execute(select(envs_t.c.id).where(envs_t.c.digest == key)).scalar_one())
-
-
-def _bulk_insert_results(conn: Connection, run_id: int, rows: Sequence[Sequence[Any]]) -> None:
-    """Insert result rows of one run the fastest way the driver offers.
-
-    SQLite: the driver's executemany over the rows as they are (the run id is a literal in
-    the statement, so no per-row Python work). PostgreSQL (psycopg 3): ``COPY ... FROM
-    STDIN``. Others: SQLAlchemy Core executemany. All inside the caller's transaction.
-    """
-    columns = ", ".join(_RESULT_INSERT_COLUMNS)
-    raw: Any = conn.connection.driver_connection
-    if conn.dialect.name == "sqlite":
-        cur = raw.cursor()
-        try:
-            cur.executemany(
-                f"INSERT INTO results ({columns}) VALUES ({int(run_id)}, ?, ?, ?, ?)", rows
-            )
-        finally:
-            cur.close()
-    elif conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
-        with (
-            raw.cursor() as cur,
-            cur.copy(f"COPY results ({columns}) FROM STDIN") as copy,
-        ):
-            for row in rows:
-                copy.write_row((run_id, *row))
-    else:
-        conn.execute(
-            insert(results_t),
-            [dict(zip(_RESULT_INSERT_COLUMNS, (run_id, *r), strict=True)) for r in rows],
-        )
 
 
 class Store:
@@ -401,7 +316,7 @@ class Store:
         """Attach ``fingerprint`` to the run, stored once per distinct content; its id."""
 
         def _set(conn: Connection) -> int:
-            env_id = _environment_id(conn, fingerprint)
+            env_id = environment_id(conn, fingerprint)
             self._update_run(conn, run_id, environment_id=env_id)
             return env_id
 
@@ -430,18 +345,18 @@ class Store:
                 return int(known), False
             values = {**row, "origin": origin}
             if environment:
-                values["environment_id"] = _environment_id(conn, environment)
+                values["environment_id"] = environment_id(conn, environment)
             run_id = int(conn.execute(insert(runs_t).values(values).returning(rc.id)).scalar_one())
             it = iter(results)
             while rows := list(islice(it, batch_size)):
-                _bulk_insert_results(
+                bulk_insert_results(
                     conn,
                     run_id,
-                    [(_no_nul(t), str(o), d, m and _no_nul(m)) for t, o, d, m in rows],
+                    [(no_nul(t), str(o), d, m and no_nul(m)) for t, o, d, m in rows],
                 )
             extra = [
-                {"run_id": run_id, "test_id": _no_nul(t), "attempt": a, "outcome": o,
-                 "duration_s": d, "message": m and _no_nul(m), "ordering": order}
+                {"run_id": run_id, "test_id": no_nul(t), "attempt": a, "outcome": o,
+                 "duration_s": d, "message": m and no_nul(m), "ordering": order}
                 for t, a, o, d, m, order in reruns
             ]  # fmt: skip
             if extra:
@@ -511,7 +426,7 @@ class Store:
                     raise ValueError(f"unknown outcome {outcome!r} for {test_id}") from None
                 if "\x00" in test_id or (message and "\x00" in message):
                     rows[i] = rows[i]._replace(
-                        test_id=_no_nul(test_id), message=message and _no_nul(message)
+                        test_id=no_nul(test_id), message=message and no_nul(message)
                     )
             self._insert_rows(run_id, rows)
         return counts
@@ -532,7 +447,7 @@ class Store:
 
     def _insert_rows(self, run_id: int, rows: Sequence[Sequence[Any]]) -> None:
         with self._errors(f"storing results of run {run_id}"), self._writer.begin() as conn:
-            _bulk_insert_results(conn, run_id, rows)
+            bulk_insert_results(conn, run_id, rows)
 
     def iter_results(
         self, run_id: int, *, outcomes: Collection[str] | None = None
@@ -611,12 +526,12 @@ class Store:
             rows.append(
                 {
                     "run_id": run_id,
-                    "test_id": _no_nul(test_id),
+                    "test_id": no_nul(test_id),
                     "attempt": attempt,
                     "ordering": ordering,
                     "outcome": str(outcome),
                     "duration_s": duration_s,
-                    "message": message and _no_nul(message),
+                    "message": message and no_nul(message),
                 }
             )
         if rows:
