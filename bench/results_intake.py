@@ -38,7 +38,7 @@ import httpx2 as httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harness.service.signature import sign  # noqa: E402
+from harness.codehost.github.signature import sign  # noqa: E402
 
 SECRET = b"bench-results-secret"
 

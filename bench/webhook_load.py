@@ -36,8 +36,8 @@ import httpx2 as httpx  # only to wait for the server to start
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from harness.codehost.github.signature import sign  # noqa: E402
 from harness.executors.leftovers import kill_processes, marked_processes  # noqa: E402
-from harness.service.signature import sign  # noqa: E402
 from harness.store import Store  # noqa: E402
 from harness.store.deliveries import delivery_counts  # noqa: E402
 

@@ -9,10 +9,10 @@ import click
 from rich.console import Console
 
 from harness.cli.options import db_option, json_option
+from harness.codehost.github.client import Credentials
+from harness.codehost.github.redeliver import app_session, sweep
 from harness.config.suite import parse_duration
 from harness.errors import ConfigError
-from harness.reporting.github import Credentials
-from harness.service.redeliver import app_session, sweep
 from harness.store import Store
 
 

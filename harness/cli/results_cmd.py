@@ -15,8 +15,8 @@ import requests
 
 from harness import settings
 from harness.bundle import find_bundles
+from harness.codehost.github.signature import sign
 from harness.errors import ConfigError, HarnessError
-from harness.service.signature import sign
 
 ATTEMPTS = 5
 

@@ -15,11 +15,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import click
-from github import Github
 
 from harness import settings
 from harness.cli.options import db_option, default_cache_dir, suites_option
 from harness.cli.worker_cmd import config_option, service_config, setup_logging
+from harness.codehost.github.client import Credentials
+from harness.codehost.github.redeliver import AppSession, app_session, sweep
 from harness.config.loader import default_suites_dir
 from harness.config.service import ServiceConfig, default_config_path, load_service_config
 from harness.config.suite import parse_duration
@@ -27,10 +28,8 @@ from harness.dashboard.context import dashboard_context
 from harness.dashboard.pages import Pages
 from harness.errors import ConfigError
 from harness.executors.registry import executor_choices
-from harness.reporting.github import Credentials
 from harness.service.dispatch_actions import DISPATCH
 from harness.service.journal import Journal
-from harness.service.redeliver import app_session, sweep
 from harness.source.mirrors import mirrors
 from harness.store import Store
 from harness.store.db import default_db_url
@@ -186,13 +185,13 @@ def serve(
 
 
 class Redeliverer:
-    """The redelivery sweeper as a thread of ``serve`` (:mod:`harness.service.redeliver`):
+    """The redelivery sweeper as a thread of ``serve`` (:mod:`harness.codehost.github.redeliver`):
     a minute after start (sooner with a shorter interval), then every ``interval``; a
     failed sweep is logged and tried at the next turn."""
 
     FIRST_S = 60.0
 
-    def __init__(self, store: Store, gh: Github, interval_s: float) -> None:
+    def __init__(self, store: Store, gh: AppSession, interval_s: float) -> None:
         self.store, self.gh, self.interval_s = store, gh, interval_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="redeliver", daemon=True)

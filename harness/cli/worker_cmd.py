@@ -13,11 +13,11 @@ import click
 
 from harness import settings
 from harness.cli.options import F, db_option, default_cache_dir, suites_option
+from harness.codehost.reporters import ReporterContext, load_reporters
 from harness.config.loader import default_suites_dir
 from harness.config.service import ServiceConfig, default_config_path, load_service_config
 from harness.errors import ConfigError
 from harness.executors.registry import choose_executor, executor_choices, make_executor
-from harness.reporting.github import Credentials, GitHubClient
 from harness.service.dispatch_actions import DISPATCH
 from harness.source.mirrors import mirrors
 from harness.store import Store
@@ -117,7 +117,9 @@ def worker(
 
     GitHub credentials: HARNESS_GITHUB_APP_ID + HARNESS_GITHUB_APP_KEY_FILE, or
     HARNESS_GITHUB_TOKEN / HARNESS_GITHUB_TOKEN_FILE; HARNESS_GITHUB_API_URL for GitHub
-    Enterprise. Without them reports wait in the outbox.
+    Enterprise. Without them reports wait in the outbox. Chat notifications: an
+    upstream's ``chat:`` block in the service configuration. Reporter plugins register
+    the ``harness.reporters`` entry point.
     """
     from harness.service.dispatch import Plan
     from harness.service.worker import Worker, WorkerSettings
@@ -130,14 +132,15 @@ def worker(
     chosen, note = (executor, None) if executor == DISPATCH else choose_executor(executor)
     if note:
         log.info(note)
-    creds = Credentials.from_env()
-    if creds is not None:
-        log.info("GitHub: %s", creds.describe())
     cache = (cache_dir or default_cache_dir()).resolve()
     plan = Plan.load(suites_dir, chosen)
     for problem in plan.problems(config):
         log.warning("configuration: %s", problem)
     store = Store.open(db_url)
+    # every registered reporter configured here: GitHub (credentials), chat (webhooks in
+    # the service configuration), plugins (harness.reporters)
+    reporters = load_reporters(ReporterContext(store, config))
+    log.info("reporters: %s", ", ".join(sorted(reporters)) or "none")
     stop = threading.Event()
 
     def _stop(signum: int, _frame: FrameType | None) -> None:
@@ -162,8 +165,9 @@ def worker(
                 max_items=max_items,
                 parent_pid=parent_pid,
             ),
-            GitHubClient(creds) if creds is not None else None,
+            None,
             name=name,
+            reporters=reporters,
         )
         if once:
             while not stop.is_set() and w.turn():

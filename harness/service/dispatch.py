@@ -25,6 +25,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.codehost import Trigger
+from harness.codehost.events import (
+    CheckRunEvent,
+    CommentEvent,
+    PayloadError,
+    PullRequestEvent,
+    PushEvent,
+)
+from harness.codehost.reporters import default_trigger
 from harness.config.loader import load_suites
 from harness.config.service import ServiceConfig, UpstreamService, suites_for
 from harness.config.suite import Suite
@@ -33,14 +42,6 @@ from harness.matrix import Cell, matches, matches_any
 from harness.planner import all_cells, for_executor, image_matrix
 from harness.service import queue as q
 from harness.service.commands import BadCommand, OkToTest, Recheck, Retest, parse_commands
-from harness.service.events import (
-    CheckRunEvent,
-    CommentEvent,
-    PayloadError,
-    PullRequestEvent,
-    PushEvent,
-    parse_event,
-)
 from harness.service.publish import Judged, VerdictCache, judged_transaction, publish_head
 from harness.service.pulls import PrRow, approve
 from harness.service.report import context_of
@@ -104,9 +105,16 @@ class Plan:
 
 class Dispatcher:
     def __init__(
-        self, store: Store, config: ServiceConfig, plan: Plan, verdicts: VerdictCache
+        self,
+        store: Store,
+        config: ServiceConfig,
+        plan: Plan,
+        verdicts: VerdictCache,
+        trigger: Trigger | None = None,
     ) -> None:
         self.store = store
+        #: turns stored payloads into events (the code host's driver; default GitHub)
+        self.trigger = trigger or default_trigger()
         self.config = config
         self.plan = plan
         self.verdicts = verdicts
@@ -141,7 +149,7 @@ class Dispatcher:
     def apply(self, tx: Transaction, name: str, payload: Any, delivery: str | None) -> Outcome:
         if name == "ping":
             return Outcome("handled", "pong")
-        event = parse_event(name, payload)
+        event = self.trigger.parse(name, payload)
         if event is None:
             return Outcome("ignored", f"the service does not act on {name} events")
         up = self.config.upstream(event.repository)

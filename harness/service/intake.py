@@ -28,9 +28,10 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from harness.codehost import Trigger
+from harness.codehost.reporters import default_trigger
 from harness.errors import StoreError
 from harness.service.journal import DB_WAIT_S, Journal
-from harness.service.signature import verify
 from harness.store import Store
 from harness.store.deliveries import Delivery, record_deliveries
 
@@ -40,8 +41,6 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 MAX_BODY = 25 << 20
-#: events the service acts on (others are recorded, then ignored by the worker)
-HANDLED_EVENTS = frozenset({"ping", "pull_request", "issue_comment", "check_run", "push"})
 _LABEL_RE = re.compile(r"[^a-z0-9_]")
 log = logging.getLogger("harness.service.intake")
 
@@ -132,8 +131,11 @@ class WebhookIntake:
         *,
         max_body: int = MAX_BODY,
         journal: Journal | None = None,
+        trigger: Trigger | None = None,
     ) -> None:
         self.secret = secret
+        #: the code host's webhooks: signature, names, payloads (default: GitHub)
+        self.trigger = trigger or default_trigger()
         self.max_body = max_body
         self.writer = GroupCommit(store, journal=journal)
         #: deliveries by outcome: ``accepted:<event>``, ``duplicate``, ``rejected:<why>``
@@ -192,26 +194,25 @@ class WebhookIntake:
             body = await self._read_body(headers, receive)
         except _TooBig:
             return self._reject(413, f"body larger than {self.max_body} bytes", "too_large")
-        if not verify(self.secret or b"", body, headers.get("x-hub-signature-256")):
-            return self._reject(401, "bad or missing X-Hub-Signature-256", "signature")
-        event = headers.get("x-github-event", "").strip()
-        delivery_id = headers.get("x-github-delivery", "").strip()
-        if not event or not delivery_id or len(delivery_id) > 64 or len(event) > 64:
-            return self._reject(400, "X-GitHub-Event and X-GitHub-Delivery are required", "headers")
+        if not self.trigger.verify(self.secret or b"", body, headers):
+            return self._reject(401, f"bad or missing {self.trigger.signature_header}", "signature")
+        named = self.trigger.identify(headers)
+        if named is None:
+            needed = " and ".join(self.trigger.naming_headers)
+            return self._reject(400, f"{needed} are required", "headers")
         try:
             payload: Any = json.loads(body)
         except (ValueError, UnicodeDecodeError):
             return self._reject(400, "the body is not JSON", "json")
         if not isinstance(payload, dict):
             return self._reject(400, "the body is not a JSON object", "json")
-        repo = payload.get("repository")
-        full_name = repo.get("full_name") if isinstance(repo, dict) else None
-        action = payload.get("action")
+        event, delivery_id = named.event, named.delivery_id
+        repository, action = self.trigger.subject(payload)
         delivery = Delivery(
             delivery_id=delivery_id,
             event=event,
-            action=str(action)[:64] if isinstance(action, str) else None,
-            repository=str(full_name)[:200] if isinstance(full_name, str) else None,
+            action=action,
+            repository=repository,
             payload=body.decode("utf-8", "replace"),
         )
         try:
@@ -227,7 +228,7 @@ class WebhookIntake:
             "delivery": delivery_id,
             "event": event,
             "duplicate": None if new is None else not new,
-            "handled": event in HANDLED_EVENTS,
+            "handled": event in self.trigger.handled_events,
         }
         if new is None:
             answer["journaled"] = True

@@ -27,6 +27,7 @@ import os
 import shutil
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,12 +35,12 @@ from rich.console import Console
 
 from harness import failpoints
 from harness.backends.target import BackendDetector
+from harness.codehost import Reporter
 from harness.config.service import ServiceConfig
 from harness.errors import HarnessError
 from harness.executors.base import Executor, isolates_untrusted
 from harness.matrix import HOST_VARIANT, Cell
 from harness.reporting.console import ConsoleDisplay
-from harness.reporting.github import GitHubClient
 from harness.runner import (
     Cancel,
     CellInterrupted,
@@ -53,7 +54,7 @@ from harness.service import queue as q
 from harness.service.dispatch import Dispatcher, Plan
 from harness.service.dispatch_actions import dispatch_entry
 from harness.service.publish import Judged, VerdictCache, cell_decided, judged_transaction
-from harness.service.sender import Sender
+from harness.service.sender import ReporterProvider, Sender, reporters_of
 from harness.source.pairing import PullRequestBranch
 from harness.store import Store, Transaction
 
@@ -95,8 +96,9 @@ class Worker:
         plan: Plan,
         executor: Executor | None,
         settings: WorkerSettings,
-        client: GitHubClient | None,
+        client: ReporterProvider | None,
         name: str | None = None,
+        reporters: Mapping[str, Reporter] | None = None,
     ) -> None:
         self.store = store
         self.config = config
@@ -107,15 +109,18 @@ class Worker:
         self.name = name or q.worker_name()
         self.verdicts = VerdictCache(store, plan.suites_dir)
         self.dispatcher = Dispatcher(store, config, plan, self.verdicts)
+        #: the code host's client (its reporter) and the other reporters configured
+        delivering = [*(reporters_of(store, client) if client is not None else [])]
+        delivering += [r for r in (reporters or {}).values() if r not in delivering]
         self.sender = (
-            Sender(store, client, self.name, lease_s=max(10.0, 2 * settings.lease_s))
-            if client is not None
+            Sender(store, delivering, self.name, lease_s=max(10.0, 2 * settings.lease_s))
+            if delivering
             else None
         )
         self.detector = BackendDetector()
         self.ran = 0
         self._reaped_at = float("-inf")
-        if client is None:
+        if not any(r.name == "github" for r in delivering):
             log.warning("no GitHub credentials: reports stay in the outbox until there are")
 
     # the loop -----------------------------------------------------------------------

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx2 as httpx
 
-from harness.service.signature import sign
+from harness.codehost.github.signature import sign
 from tests.github_standin import GitHubStandIn, free_port
 
 SECRET = b"s3cret-for-tests"

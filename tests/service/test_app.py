@@ -19,8 +19,8 @@ import httpx2 as httpx  # what starlette's TestClient uses too
 import pytest
 from fastapi.testclient import TestClient
 
+from harness.codehost.github.signature import sign, verify
 from harness.service.app import create_app
-from harness.service.signature import sign, verify
 from harness.store import Store
 from harness.store.deliveries import delivery_counts, get_delivery
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from harness.codehost.github.client import Credentials, GitHubClient
 from harness.config.service import ServiceConfig
-from harness.reporting.github import Credentials, GitHubClient
 from harness.service import ledger
 from harness.service import queue as q
 from harness.service.dispatch import Plan

@@ -23,12 +23,12 @@ from fastapi.testclient import TestClient
 from jwt.algorithms import RSAAlgorithm
 
 from harness.bundle import write_bundle
+from harness.codehost.github.signature import sign
 from harness.config.service import ServiceConfig
 from harness.results.model import Outcome, TestResult
 from harness.service import ledger, outbox
 from harness.service import queue as q
 from harness.service.app import create_app
-from harness.service.signature import sign
 from harness.store import Store, Transaction
 
 CI = "acme/ci"

@@ -17,7 +17,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from harness.reporting.github import Credentials, GitHubClient
+from harness.codehost.github.client import Credentials, GitHubClient
 from harness.service import ledger, outbox
 from harness.service.sender import Sender
 from harness.store import Store
@@ -332,7 +332,7 @@ def test_a_rate_limit_holds_back_the_whole_token_and_grows(gh: GitHubStandIn, st
 # a post and before the outbox knows: the worst moment for exactly-once.
 KILLED_SENDER = """\
 import sys
-from harness.reporting.github import Credentials, GitHubClient
+from harness.codehost.github.client import Credentials, GitHubClient
 from harness.service.sender import Sender
 from harness.store import Store
 

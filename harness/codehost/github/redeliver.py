@@ -30,11 +30,13 @@ from urllib.parse import parse_qs, urlparse
 
 from github import Auth, Github
 
+from harness.codehost.github.client import Credentials
 from harness.errors import ConfigError
-from harness.reporting.github import Credentials
 from harness.store import Store
 
-log = logging.getLogger("harness.service.redeliver")
+log = logging.getLogger("harness.codehost.github.redeliver")
+#: a session authenticated as the App (for those outside this package to name its type)
+AppSession = Github
 
 PER_PAGE = 100
 _NEXT = re.compile(r'<([^>]+)>;\s*rel="next"')

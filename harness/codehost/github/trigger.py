@@ -1,19 +1,67 @@
-"""GitHub webhook payloads → the few facts the service acts on (pure).
+"""GitHub's webhooks → the harness's events (pure): the GitHub :class:`~harness.codehost.
+Trigger`.
 
-Only what the dispatcher needs is read, with types checked: a payload GitHub changed or a
-forged-but-signed oddity raises :class:`PayloadError` naming the missing key, and the
-delivery is marked ``error`` with that line instead of crashing a worker.
+A request is GitHub's when ``X-Hub-Signature-256`` signs its body
+(:mod:`harness.codehost.github.signature`); ``X-GitHub-Event`` and ``X-GitHub-Delivery``
+name it. Only what the dispatcher needs is read from the payload, with types checked: a
+payload GitHub changed or a forged-but-signed oddity raises :class:`PayloadError` naming
+the missing key, and the delivery is marked ``error`` with that line instead of crashing
+a worker.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from harness.codehost import DeliveryHeader
+from harness.codehost.events import (
+    CheckRunEvent,
+    CommentEvent,
+    Event,
+    PayloadError,
+    PullRequestEvent,
+    PushEvent,
+)
+from harness.codehost.github.signature import verify
 
-class PayloadError(ValueError):
-    """A payload lacks a key the event needs."""
+#: events the service acts on (others are recorded, then ignored by the worker)
+HANDLED_EVENTS = frozenset({"ping", "pull_request", "issue_comment", "check_run", "push"})
+#: the longest event name and delivery id taken
+MAX_NAME = 64
+
+
+class GitHubTrigger:
+    """GitHub's webhook deliveries (:class:`harness.codehost.Trigger`)."""
+
+    name = "github"
+    handled_events = HANDLED_EVENTS
+
+    def verify(self, secret: bytes, body: bytes, headers: Mapping[str, str]) -> bool:
+        return verify(secret, body, headers.get("x-hub-signature-256"))
+
+    signature_header = "X-Hub-Signature-256"
+    naming_headers: tuple[str, ...] = ("X-GitHub-Event", "X-GitHub-Delivery")
+
+    def identify(self, headers: Mapping[str, str]) -> DeliveryHeader | None:
+        event = headers.get("x-github-event", "").strip()
+        delivery_id = headers.get("x-github-delivery", "").strip()
+        if not event or not delivery_id or len(delivery_id) > MAX_NAME or len(event) > MAX_NAME:
+            return None
+        return DeliveryHeader(delivery_id=delivery_id, event=event)
+
+    def subject(self, payload: dict[str, Any]) -> tuple[str | None, str | None]:
+        repo = payload.get("repository")
+        full_name = repo.get("full_name") if isinstance(repo, dict) else None
+        action = payload.get("action")
+        return (
+            str(full_name)[:200] if isinstance(full_name, str) else None,
+            str(action)[:64] if isinstance(action, str) else None,
+        )
+
+    def parse(self, event: str, payload: Any) -> Event | None:
+        return parse_event(event, payload)
 
 
 def _get(payload: Any, path: str, kind: type | tuple[type, ...] = str) -> Any:
@@ -37,69 +85,6 @@ def _opt(payload: Any, path: str, kind: type = str) -> Any:
         return _get(payload, path, kind)
     except PayloadError:
         return None
-
-
-@dataclass(frozen=True, slots=True)
-class PullRequestEvent:
-    repository: str
-    action: str
-    number: int
-    head_sha: str
-    #: ``owner:branch``
-    head_label: str | None
-    author: str
-    association: str
-    state: str
-    installation_id: int | None
-    sender: str | None
-    #: for ``labeled``
-    label: str | None
-    #: GitHub's ``pull_request.updated_at``: orders deliveries (they arrive in any order)
-    updated_at: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class CommentEvent:
-    repository: str
-    action: str
-    number: int
-    is_pull_request: bool
-    body: str
-    commenter: str
-    association: str
-    installation_id: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class CheckRunEvent:
-    repository: str
-    action: str
-    name: str
-    head_sha: str
-    pr_numbers: tuple[int, ...]
-    installation_id: int | None
-    sender: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class PushEvent:
-    repository: str
-    ref: str
-    after: str
-    default_branch: str
-    deleted: bool
-    installation_id: int | None
-
-    @property
-    def branch(self) -> str | None:
-        return self.ref.removeprefix("refs/heads/") if self.ref.startswith("refs/heads/") else None
-
-    @property
-    def to_default_branch(self) -> bool:
-        return self.branch == self.default_branch and not self.deleted
-
-
-Event = PullRequestEvent | CommentEvent | CheckRunEvent | PushEvent
 
 
 def parse_event(name: str, payload: Any) -> Event | None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from harness.service.events import (
+from harness.codehost.github.trigger import (
     CheckRunEvent,
     CommentEvent,
     PayloadError,

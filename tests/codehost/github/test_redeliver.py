@@ -15,9 +15,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from harness.codehost.github.client import Credentials
+from harness.codehost.github.redeliver import app_session, sweep
 from harness.errors import ConfigError
-from harness.reporting.github import Credentials
-from harness.service.redeliver import app_session, sweep
 from harness.store import Store
 from harness.store.deliveries import Delivery, record_delivery
 from tests.github_standin import GitHubStandIn

@@ -1,7 +1,8 @@
 """The GitHub client: credentials, PyGithub sessions, and what a failed call means.
 
-Separate from what a reporter decides to say (:mod:`harness.service.report`) and from
-when it is said (:mod:`harness.service.outbox`).
+Separate from what the service decides to say (:mod:`harness.service.report`), from
+when it is said (:mod:`harness.service.outbox`) and from how it is posted
+(:mod:`harness.codehost.github.reporter`).
 
 Credentials come from the environment or files, never from the command line and never
 into logs or test containers (``HARNESS_GITHUB_*`` is on the executors' deny-list):
@@ -25,14 +26,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import requests
 from github import Auth, Github, GithubException
 from github.Repository import Repository
 
 from harness import settings
+from harness.codehost import Failure
 from harness.config import setting
 from harness.errors import ConfigError
+
+if TYPE_CHECKING:
+    from harness.codehost.github.reporter import GitHubReporter
+    from harness.store import Store
 
 DEFAULT_API = setting.GITHUB_DEFAULT_API
 
@@ -134,21 +141,15 @@ class GitHubClient:
             return app.get_installation_auth(installation_id)
         return Auth.Token(creds.token or "")
 
+    def reporter(self, store: Store) -> GitHubReporter:
+        """The reporter posting through this client (:class:`harness.codehost.Reporter`)."""
+        from harness.codehost.github.reporter import GitHubReporter
+
+        return GitHubReporter(self, store)
+
     def repo(self, full_name: str, installation_id: int | None = None) -> Repository:
         """The repository, without a request (``lazy``): calls on it make the requests."""
         return self.session(installation_id).get_repo(full_name)
-
-
-@dataclass(frozen=True, slots=True)
-class Failure:
-    """What a failed call means for the outbox."""
-
-    retry: bool
-    #: when to try again, if GitHub said (Retry-After, rate-limit reset)
-    delay_s: float | None
-    message: str
-    #: a rate limit (primary or secondary): the whole token/installation must wait
-    rate_limited: bool = False
 
 
 def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
