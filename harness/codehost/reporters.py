@@ -11,7 +11,8 @@ no upstream with a chat webhook). Third parties register without changing the ha
     matrix = "harness_matrix:create"      # create(context) -> Reporter | None
 
 Built-ins: ``github`` (statuses, check runs, the PR comment, repository dispatches;
-:mod:`harness.codehost.github.reporter`). A built-in wins over a plugin of the same name;
+:mod:`harness.codehost.github.reporter`) and ``chat`` (Slack-compatible incoming
+webhooks; :mod:`harness.codehost.chat`). A built-in wins over a plugin of the same name;
 two reporters declaring one entry kind is a configuration error.
 """
 
@@ -53,7 +54,13 @@ def _github(context: ReporterContext) -> Reporter | None:
     return reporter_from_env(context.store, context.env)
 
 
-BUILTIN: dict[str, ReporterFactory] = {"github": _github}
+def _chat(context: ReporterContext) -> Reporter | None:
+    from harness.codehost.chat import reporter_for
+
+    return reporter_for(context.config, context.env)
+
+
+BUILTIN: dict[str, ReporterFactory] = {"github": _github, "chat": _chat}
 
 
 def _plugin_factory(name: str, value: str, load: Callable[[], object]) -> ReporterFactory:

@@ -23,7 +23,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from harness.config.loader import load_document
 from harness.config.suite import Duration, Suite, _Strict, parse_duration
@@ -113,6 +113,44 @@ class Trust(_Strict):
         return value
 
 
+class ChatOn(StrEnum):
+    """What a chat notification is sent for."""
+
+    #: a pull request's run with new failures (regressions against its baseline)
+    NEW_FAILURES = "new_failures"
+    #: a default-branch run with new failures (against the previous default-branch run)
+    BROKEN_TRUNK = "broken_trunk"
+
+
+class Chat(_Strict):
+    """Chat notifications through a Slack-compatible incoming webhook. The webhook URL is
+    a secret: it is read from an environment variable or a file named here, never written
+    to the configuration, the database or logs."""
+
+    webhook_url_env: str = Field(
+        default="",
+        pattern=r"^([A-Za-z_][A-Za-z0-9_]*)?$",
+        description="Environment variable holding the incoming-webhook URL.",
+    )
+    webhook_url_file: str = Field(
+        default="", description="File holding the incoming-webhook URL (instead of _env)."
+    )
+    notify: list[ChatOn] = Field(
+        default_factory=lambda: [ChatOn.NEW_FAILURES, ChatOn.BROKEN_TRUNK],
+        description="new_failures (pull requests), broken_trunk (the default branch).",
+    )
+    mention: str = Field(
+        default="",
+        description="Prepended to each message, e.g. <!subteam^ID> to notify a team.",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Chat:
+        if bool(self.webhook_url_env) == bool(self.webhook_url_file):
+            raise ValueError("set exactly one of webhook_url_env and webhook_url_file")
+        return self
+
+
 class UpstreamService(_Strict):
     level: Level = Field(default=Level.COMMENT, description="Participation level.")
     cells: list[str] = Field(
@@ -132,6 +170,9 @@ class UpstreamService(_Strict):
     deadline: Duration = Field(
         default=6 * 3600.0,
         description="A report owed for a head is overdue this long after it was promised.",
+    )
+    chat: Chat | None = Field(
+        default=None, description="Chat notifications for the vendor team (none: off)."
     )
 
     @field_validator("deadline", mode="before")

@@ -57,7 +57,7 @@ from harness.bundle import (
 from harness.config.loader import load_suite
 from harness.config.service import ServiceConfig
 from harness.errors import ConfigError, HarnessError
-from harness.service import baselines, uploads
+from harness.service import baselines, notify, uploads
 from harness.service import queue as q
 from harness.service.publish import Judged, VerdictCache, cell_decided, judged_transaction
 from harness.store import Store, Transaction
@@ -346,6 +346,7 @@ def add_results_api(
                 cell_decided(tx, config, judged, item)
                 if config is None or judged is None:
                     return item
+                notify.run_finished(tx, config, judged, item, run_id)
                 # baselines at merge bases, as a worker does for the cells it runs
                 if item.pr_number is not None:
                     baselines.request_missing(tx, config, branch, judged, item, run_id)

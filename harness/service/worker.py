@@ -49,7 +49,7 @@ from harness.runner import (
     attempt_work_dir,
     run_cell,
 )
-from harness.service import baselines, ledger
+from harness.service import baselines, ledger, notify
 from harness.service import queue as q
 from harness.service.dispatch import Dispatcher, Plan
 from harness.service.dispatch_actions import dispatch_entry
@@ -454,6 +454,8 @@ class Worker:
         a PR's verdict is missing is queued, and a finished baseline has the reports of
         the pull requests waiting for it judged again (:mod:`harness.service.baselines`)."""
         cell_decided(tx, self.config, judged, item)
+        if run_id is not None:
+            notify.run_finished(tx, self.config, judged, item, run_id)
         if run_id is not None and item.pr_number is not None:
             suite = self.plan.suites.get(_cell(item.cell).suite)
             branch = suite.upstream.default_branch if suite is not None else None
