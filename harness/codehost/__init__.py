@@ -104,6 +104,7 @@ class DeliveryHeader:
     event: str
 
 
+@runtime_checkable
 class Trigger(Protocol):
     """A code host's webhooks: verification, naming, parsing (GitHub:
     :class:`harness.codehost.github.trigger.GitHubTrigger`)."""
@@ -135,6 +136,7 @@ class Trigger(Protocol):
         ...
 
 
+@runtime_checkable
 class Source(Protocol):
     """What the code host knows about a repository (read-only calls)."""
 
