@@ -74,3 +74,27 @@ def test_a_payload_without_what_is_needed_says_which_key(
     payload["pull_request"]["number"] = "7"
     with pytest.raises(PayloadError, match=r"'pull_request\.number' is str, not int"):
         parse_event("pull_request", payload)
+
+
+def test_the_github_trigger_names_and_verifies_deliveries() -> None:
+    from harness.codehost import DeliveryHeader, Trigger
+    from harness.codehost.github.signature import sign
+    from harness.codehost.github.trigger import GitHubTrigger
+
+    trigger = GitHubTrigger()
+    assert isinstance(trigger, Trigger)
+    body = b'{"action": "opened", "repository": {"full_name": "o/r"}}'
+    good = {"x-hub-signature-256": sign(b"k", body)}
+    assert trigger.verify(b"k", body, good)
+    assert not trigger.verify(b"other", body, good)
+    assert not trigger.verify(b"k", body, {})
+    named = {"x-github-event": "pull_request", "x-github-delivery": "d-1"}
+    assert trigger.identify(named) == DeliveryHeader("d-1", "pull_request")
+    assert trigger.identify({"x-github-event": "push"}) is None
+    assert trigger.identify(named | {"x-github-delivery": "x" * 65}) is None
+    assert trigger.subject({"action": "opened", "repository": {"full_name": "o/r"}}) == (
+        "o/r",
+        "opened",
+    )
+    assert trigger.subject({"repository": "not a mapping"}) == (None, None)
+    assert trigger.parse("ping", {}) is None
