@@ -137,9 +137,13 @@ def worker(
     for problem in plan.problems(config):
         log.warning("configuration: %s", problem)
     store = Store.open(db_url)
-    # every registered reporter configured here: GitHub (credentials), chat (webhooks in
-    # the service configuration), plugins (harness.reporters)
-    reporters = load_reporters(ReporterContext(store, config))
+    try:
+        # every registered reporter configured here: GitHub (credentials), chat (webhooks
+        # in the service configuration), plugins (harness.reporters)
+        reporters = load_reporters(ReporterContext(store, config))
+    except ConfigError:
+        store.close()
+        raise
     log.info("reporters: %s", ", ".join(sorted(reporters)) or "none")
     stop = threading.Event()
 
