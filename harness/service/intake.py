@@ -1,9 +1,10 @@
 """The webhook intake: verify, record, answer; nothing slow on the request path.
 
 ``POST /webhook`` reads at most ``max_body`` bytes (GitHub caps payloads at 25 MB; a
-bigger body is 413), verifies ``X-Hub-Signature-256`` against the secret in constant time
-(401 otherwise, before anything is parsed or stored), needs ``X-GitHub-Event`` and
-``X-GitHub-Delivery`` (400), stores the delivery once per delivery id and answers 202:
+bigger body is 413), has the code host's :class:`~harness.codehost.Trigger` verify its
+signature against the secret (GitHub: ``X-Hub-Signature-256``, in constant time; 401
+otherwise, before anything is parsed or stored) and name it (GitHub: ``X-GitHub-Event``
+and ``X-GitHub-Delivery``; 400 otherwise), stores the delivery once per delivery id and answers 202:
 ``{"delivery": ID, "event": NAME, "duplicate": false, "handled": true}``; a redelivery
 answers 202 with ``"duplicate": true`` and changes nothing. With a journal
 (:mod:`harness.service.journal`, what ``harness serve`` uses) the database gets a short,
