@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 
 from harness.config.service import ServiceConfig
+from harness.service import notify
 from harness.service import queue as q
 from harness.service.publish import Judged, head_runs, publish_head
 from harness.store import Store, Transaction
@@ -89,6 +90,7 @@ def republish_waiting(tx: Transaction, config: ServiceConfig, judged: Judged, it
     heads = tx.pulls.open_heads_based_on(item.repository, item.cell, item.head_sha)
     for number, head_sha in heads:
         publish_head(tx, config, judged, item.repository, number, head_sha)
+        notify.head_judged_again(tx, config, judged, item.repository, head_sha, item.cell)
         log.info(
             "baseline %s at %s is in: reports of PR #%d (%s) judged again",
             item.cell,

@@ -5,13 +5,16 @@ For an upstream with ``chat:`` in the service configuration, a run whose verdict
 tests (new failures, new tests failing) queues one ``chat`` outbox entry
 (:mod:`harness.codehost.chat` renders and posts it):
 
-* ``new_failures``: a pull request's run, judged against its exact baseline (a verdict
-  still waiting for the baseline at its merge base is not notified: it may blame the
-  pull request for what the default branch broke);
+* ``new_failures``: a pull request's run, judged against its exact baseline. A verdict
+  still waiting for the baseline at its merge base is not notified (it may blame the
+  pull request for what the default branch broke): the run is notified when that
+  baseline comes in and the verdict is judged again (:func:`head_judged_again`, from
+  :func:`harness.service.baselines.republish_waiting`), if it still blames tests;
 * ``broken_trunk``: a default-branch run, judged against the previous default-branch run.
 
-Nothing is queued when nothing new fails. The key is the run's, so each run notifies at
-most once however often its item is settled.
+Nothing is queued when nothing new fails. The key is the run's and a notification the
+webhook already took is not queued again, so each run notifies at most once however
+often it is judged.
 """
 
 from __future__ import annotations
@@ -73,3 +76,22 @@ def run_finished(
     entry = tx.outbox.put(item.repository, KIND, key, payload)
     log.info("run %d: %d new failure(s): chat notification queued (%s)", run_id, len(blamed), key)
     return int(entry)
+
+
+def head_judged_again(
+    tx: Transaction,
+    config: ServiceConfig,
+    judged: Judged,
+    repository: str,
+    head_sha: str,
+    cell: str,
+) -> list[int]:
+    """A baseline for ``cell`` came in: notify the head's finished run of that cell if
+    its verdict, now exact, blames tests; the entries' ids."""
+    queued = []
+    for item in tx.queue.items_for_head(repository, head_sha):
+        if item.cell == cell and item.state == "done" and item.run_id is not None:
+            entry = run_finished(tx, config, judged, item, item.run_id)
+            if entry is not None:
+                queued.append(entry)
+    return queued

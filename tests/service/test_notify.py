@@ -99,3 +99,57 @@ def test_new_failures_and_a_broken_trunk_are_notified_once_each(
             assert "s3cretT0ken" not in svc.logs()
         finally:
             svc.close()
+
+
+def test_a_verdict_waiting_for_its_baseline_is_notified_only_once_it_is_exact(
+    tmp_path: Path,
+    gh: GitHubStandIn,
+    shared_cache: Path,
+    wheels: Path,
+    webhook_examples: dict[str, list[dict[str, Any]]],
+) -> None:
+    from tests.fixture_upstream import make_upstream
+
+    upstream = make_upstream(tmp_path / "upstream")
+    config = service_yaml("status", extra=CHAT)
+    suites = demo_suites(tmp_path, upstream.url, wheels, config=config)
+    with chat_webhook() as hook:
+        env = service_env(gh, shared_cache) | {"ACME_CHAT_URL": hook.url}
+        svc = Service(tmp_path, suites, f"sqlite:///{tmp_path / 'harness.db'}", env, workers=0)
+        try:
+            first = upstream.rev_parse("main")
+            assert deliver(svc.url, "push", push_payload(webhook_examples, sha=first)).is_success
+            assert svc.worker("w0", "--once").wait(timeout=300) == 0
+
+            # the default branch moves on without a delivery: no baseline at the merge
+            # base of this pull request, which breaks test_pass. Judged first against the
+            # stand-in (not notified), then against the merge base's own run: notified
+            upstream.commit({"docs.txt": "a harmless change\n"}, message="docs")
+            head, _ = upstream.pull_request(7, {"tests/test_basic.py": BROKEN_PASS})
+            opened = pr_payload(webhook_examples, "opened", number=7, head=head)
+            assert deliver(svc.url, "pull_request", opened).is_success
+            assert svc.worker("w1", "--once").wait(timeout=400) == 0
+            assert "queued one" in svc.logs()  # the merge-base baseline
+            (notified,) = hook.bodies()
+            assert notified["text"].startswith(f"<!subteam^S0VENDOR> {REPO} PR #7 at {head[:12]}")
+
+            # the default branch breaks test_pass before this pull request branches off:
+            # the stand-in baseline (test_pass passed) would blame the pull request; the
+            # exact one does not. The merge base's own run finds the trunk broken
+            broken = upstream.commit({"tests/test_basic.py": BROKEN_PASS}, message="break it")
+            fine, _ = upstream.pull_request(8, {"other.txt": "another change\n"})
+            opened = pr_payload(webhook_examples, "opened", number=8, head=fine)
+            assert deliver(svc.url, "pull_request", opened).is_success
+            assert svc.worker("w2", "--once").wait(timeout=400) == 0
+            assert (
+                len([i for i in svc.api("/api/queue")["items"] if i["trigger"] == "merge-base"])
+                == 2
+            )
+            again, trunk = hook.bodies()
+            assert again == notified
+            assert trunk["text"].startswith(
+                f"<!subteam^S0VENDOR> Broken trunk: {REPO} main at {broken[:12]}: 1 new failure"
+            )
+            assert settled(svc)
+        finally:
+            svc.close()
