@@ -1,9 +1,9 @@
 """Entry points: how third-party packages plug into the harness's registries.
 
-Every extension point (backends, executors, result formats, image families) is a registry
-of built-ins plus an entry-point group; this module holds what they share: loading an
-entry point with a clear error when the plugin is broken, naming where a plugin comes from,
-and the error for an unknown name (with a did-you-mean).
+Every extension point (backends, executors, result formats, image families, reporters) is
+a registry of built-ins plus an entry-point group; this module holds what they share:
+loading an entry point with a clear error when the plugin is broken, naming where a plugin
+comes from, and the error for an unknown name (with a did-you-mean).
 """
 
 from __future__ import annotations

@@ -18,13 +18,13 @@ two reporters declaring one entry kind is a configuration error.
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint
 from typing import TYPE_CHECKING
 
+from harness import plugins
 from harness.codehost import Reporter, Trigger
 from harness.errors import ConfigError
 
@@ -63,27 +63,30 @@ def _chat(context: ReporterContext) -> Reporter | None:
 BUILTIN: dict[str, ReporterFactory] = {"github": _github, "chat": _chat}
 
 
-def _plugin_factory(name: str, value: str, load: Callable[[], object]) -> ReporterFactory:
+def _plugin_factory(ep: EntryPoint) -> ReporterFactory:
     def _factory(context: ReporterContext) -> Reporter | None:
+        obj = plugins.load(ep, "reporter")
         try:
-            obj = load()
             made = obj(context) if callable(obj) else obj
         except ConfigError:
             raise
-        except Exception as exc:  # the plugin's own bug or missing dependency
+        except Exception as exc:  # the plugin's own bug
             raise ConfigError(
-                f"reporter plugin '{name}' ({value}) cannot be loaded: {type(exc).__name__}: {exc}",
+                f"reporter plugin '{ep.name}' ({ep.value}) cannot be loaded: "
+                f"{type(exc).__name__}: {exc}",
                 hint="report this to the plugin's maintainers, or uninstall it",
             ) from exc
         if made is None:
             return None
         if not isinstance(made, Reporter):
             raise ConfigError(
-                f"reporter plugin '{name}' ({value}) does not implement the Reporter "
+                f"reporter plugin '{ep.name}' ({ep.value}) does not implement the Reporter "
                 "protocol (name, kinds, deliver, classify, bucket)"
             )
-        if made.name != name:
-            raise ConfigError(f"reporter plugin '{name}' ({value}) calls itself '{made.name}'")
+        if made.name != ep.name:
+            raise ConfigError(
+                f"reporter plugin '{ep.name}' ({ep.value}) calls itself '{made.name}'"
+            )
         return made
 
     return _factory
@@ -91,10 +94,16 @@ def _plugin_factory(name: str, value: str, load: Callable[[], object]) -> Report
 
 def reporter_factories() -> dict[str, ReporterFactory]:
     """Every known reporter name → factory; built-ins win over plugins of the same name."""
-    found: dict[str, ReporterFactory] = {}
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        found[ep.name] = _plugin_factory(ep.name, ep.value, ep.load)
+    found = {ep.name: _plugin_factory(ep) for ep in plugins.plugin_entry_points(ENTRY_POINT_GROUP)}
     return {**found, **BUILTIN}
+
+
+def reporter_origins() -> dict[str, str]:
+    """name → ``built-in`` or the ``<distribution> <version>`` registering it."""
+    origins = {name: "built-in" for name in BUILTIN}
+    for ep in plugins.plugin_entry_points(ENTRY_POINT_GROUP):
+        origins.setdefault(ep.name, plugins.origin(ep))
+    return origins
 
 
 def available_reporters() -> list[str]:
@@ -104,12 +113,8 @@ def available_reporters() -> list[str]:
 def get_factory(name: str) -> ReporterFactory:
     factories = reporter_factories()
     if name not in factories:
-        close = difflib.get_close_matches(name, factories, n=1)
-        hint = f"did you mean '{close[0]}'? " if close else ""
-        raise ConfigError(
-            f"unknown reporter '{name}'",
-            hint=f"{hint}known: {', '.join(sorted(factories))}; other reporters are installed "
-            f"as packages registering the '{ENTRY_POINT_GROUP}' entry point",
+        raise plugins.unknown_name(
+            "reporter", name, factories, ENTRY_POINT_GROUP, "other reporters are installed"
         )
     return factories[name]
 

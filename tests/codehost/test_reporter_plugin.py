@@ -18,6 +18,7 @@ from harness.codehost.reporters import (
     available_reporters,
     get_factory,
     load_reporters,
+    reporter_origins,
 )
 from harness.errors import ConfigError
 from harness.service import outbox
@@ -59,6 +60,11 @@ def test_the_registry_finds_the_installed_plugin(
     assert "jsonhook" not in available_reporters()
     monkeypatch.syspath_prepend(str(reporter_site))
     assert available_reporters() == ["chat", "github", "jsonhook"]
+    assert reporter_origins() == {
+        "chat": "built-in",
+        "github": "built-in",
+        "jsonhook": "harness-reporter-example 0.1.0",
+    }
     context = ReporterContext(store, None, {"EXAMPLE_JSONHOOK_URL": "http://127.0.0.1:9/h"})
     assert sorted(load_reporters(context)) == ["jsonhook"]  # no GitHub credentials, no chat
     assert load_reporters(ReporterContext(store, None, {})) == {}  # not configured: none
