@@ -85,7 +85,7 @@ def reporter_for(config: ServiceConfig | None, env: Mapping[str, str]) -> ChatRe
     urls = {
         name.lower(): read_url(name, up.chat.webhook_url_env, up.chat.webhook_url_file, env)
         for name, up in config.upstreams.items()
-        if up.chat is not None
+        if up.chat.enabled
     }
     return ChatReporter(urls) if urls else None
 

@@ -123,32 +123,37 @@ class ChatOn(StrEnum):
 
 
 class Chat(_Strict):
-    """Chat notifications through a Slack-compatible incoming webhook. The webhook URL is
-    a secret: it is read from an environment variable or a file named here, never written
-    to the configuration, the database or logs."""
+    """Chat notifications through a Slack-compatible incoming webhook; off until a webhook
+    is named. Its URL is a secret: read from an environment variable or a file named
+    here, never written to the configuration, the database or logs."""
 
     webhook_url_env: str = Field(
         default="",
         pattern=r"^([A-Za-z_][A-Za-z0-9_]*)?$",
-        description="Environment variable holding the incoming-webhook URL.",
+        description="Environment variable holding the incoming-webhook URL (chat is off "
+        "while neither this nor webhook_url_file is set).",
     )
     webhook_url_file: str = Field(
         default="", description="File holding the incoming-webhook URL (instead of _env)."
     )
     notify: list[ChatOn] = Field(
         default_factory=lambda: [ChatOn.NEW_FAILURES, ChatOn.BROKEN_TRUNK],
-        description="new_failures (pull requests), broken_trunk (the default branch).",
+        description="new_failures (pull requests' runs), broken_trunk (default-branch runs).",
     )
     mention: str = Field(
         default="",
-        description="Prepended to each message, e.g. <!subteam^ID> to notify a team.",
+        description="Put before each message, e.g. <!subteam^ID> to notify a team.",
     )
 
     @model_validator(mode="after")
     def _one_source(self) -> Chat:
-        if bool(self.webhook_url_env) == bool(self.webhook_url_file):
-            raise ValueError("set exactly one of webhook_url_env and webhook_url_file")
+        if self.webhook_url_env and self.webhook_url_file:
+            raise ValueError("set one of webhook_url_env and webhook_url_file, not both")
         return self
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.webhook_url_env or self.webhook_url_file)
 
 
 class UpstreamService(_Strict):
@@ -171,9 +176,7 @@ class UpstreamService(_Strict):
         default=6 * 3600.0,
         description="A report owed for a head is overdue this long after it was promised.",
     )
-    chat: Chat | None = Field(
-        default=None, description="Chat notifications for the vendor team (none: off)."
-    )
+    chat: Chat = Field(default_factory=Chat, description="Chat notifications for the vendor team.")
 
     @field_validator("deadline", mode="before")
     @classmethod

@@ -42,7 +42,7 @@ def run_finished(
     """Queue the chat notification ``run_id`` calls for; the entry's id, or ``None``.
     ``run_id``'s verdict was judged before the unit of work (``judged``)."""
     up = config.upstream(item.repository) if config is not None else None
-    if config is None or judged is None or up is None or up.chat is None:
+    if config is None or judged is None or up is None or not up.chat.enabled:
         return None
     verdict = judged.get(run_id)
     if verdict is None or verdict.baseline.run is None:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from harness.codehost.chat import ChatReporter, render, reporter_for
-from harness.config.service import load_service_config
+from harness.config.service import ServiceConfig, load_service_config
 from harness.errors import ConfigError
 from harness.service import outbox
 from harness.service.sender import Sender
@@ -195,12 +195,15 @@ upstreams:
 
 
 def test_chat_configuration_is_validated(tmp_path: Path) -> None:
-    def load(chat: str) -> object:
+    def load(chat: str) -> ServiceConfig:
         return load_service_config(tmp_path / "c.yaml", f"upstreams:\n  a/b:\n    chat: {chat}\n")
 
     with pytest.raises(ConfigError, match="did you mean 'webhook_url_env'"):
         load("{webhook_url_evn: X}")
-    with pytest.raises(ConfigError, match="exactly one of webhook_url_env and webhook_url_file"):
+    with pytest.raises(ConfigError, match="one of webhook_url_env and webhook_url_file, not both"):
         load("{webhook_url_env: X, webhook_url_file: /f}")
+    with pytest.raises(ConfigError, match="webhook_url_env: String should match pattern"):
+        load("{webhook_url_env: 'not a name'}")
+    assert not load("{notify: [broken_trunk]}").upstreams["a/b"].chat.enabled
     with pytest.raises(ConfigError, match="'new_failures' or 'broken_trunk'"):
         load("{webhook_url_env: X, notify: [broken]}")
