@@ -4,6 +4,10 @@ and the webhook URL kept secret."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -207,3 +211,38 @@ def test_chat_configuration_is_validated(tmp_path: Path) -> None:
     assert not load("{notify: [broken_trunk]}").upstreams["a/b"].chat.enabled
     with pytest.raises(ConfigError, match="'new_failures' or 'broken_trunk'"):
         load("{webhook_url_env: X, notify: [broken]}")
+
+
+# A sender in a process of its own, killed by a failpoint the moment the webhook has
+# taken a message and before the outbox knows: an incoming webhook cannot be asked what
+# it received, so the next sender posts that message again (at least once, as documented)
+KILLED_SENDER = """\
+import sys
+from harness.codehost.chat import ChatReporter
+from harness.service.sender import Sender
+from harness.store import Store
+
+store = Store.open(sys.argv[1])
+Sender(store, [ChatReporter({sys.argv[3]: sys.argv[2]})], "doomed", lease_s=0.2).send_due()
+"""
+
+
+def test_a_sender_killed_after_the_post_repeats_the_message_with_its_key(
+    store: Store, hook: ChatWebhook
+) -> None:
+    entry_id = put(store)
+    db = store.engine.url.render_as_string(hide_password=False)
+    env = {**os.environ, "HARNESS_FAILPOINTS": "sender.posted.chat=kill"}
+    proc = subprocess.run(
+        [sys.executable, "-c", KILLED_SENDER, db, hook.url, REPO],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert len(hook.bodies()) == 1
+    assert entry(store, entry_id).state == "sending"  # the outbox never learnt
+    time.sleep(0.3)  # its lease runs out
+    assert sender(store, hook.url).send_due().sent == 1
+    first, again = hook.bodies()
+    assert first == again
+    assert first["blocks"][-1]["elements"][-1]["text"] == "harness notification chat:new_failures:3"
+    assert entry(store, entry_id).state == "sent"
