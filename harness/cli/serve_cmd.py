@@ -21,6 +21,7 @@ from harness.cli.options import db_option, default_cache_dir, suites_option
 from harness.cli.worker_cmd import config_option, service_config, setup_logging
 from harness.codehost.github.client import Credentials
 from harness.codehost.github.redeliver import AppSession, app_session, sweep
+from harness.codehost.reporters import ReporterContext, load_reporters
 from harness.config.loader import default_suites_dir
 from harness.config.service import ServiceConfig, default_config_path, load_service_config
 from harness.config.suite import parse_duration
@@ -141,6 +142,12 @@ def serve(
     else:
         config = load_service_config(config_path) if config_path.is_file() else None
     store = Store.open(db_url)
+    if workers:  # the reporters too: a chat secret missing fails here, not in N workers
+        try:
+            load_reporters(ReporterContext(store, config))
+        except ConfigError:
+            store.close()
+            raise
     url = db_url or default_db_url()
     cmd = [sys.executable, "-m", "harness", "worker", "--executor", executor]
     cmd += ["--suites", str(suites), "--reports-dir", str(reports_dir)]

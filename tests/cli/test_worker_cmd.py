@@ -9,7 +9,9 @@ import sys
 from pathlib import Path
 
 
-def worker(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def worker(
+    tmp_path: Path, env: dict[str, str], command: tuple[str, ...] = ("worker", "--once")
+) -> subprocess.CompletedProcess[str]:
     suites = tmp_path / "suites"
     (suites / "service").mkdir(parents=True, exist_ok=True)
     (suites / "service" / "config.yaml").write_text(
@@ -17,7 +19,7 @@ def worker(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[s
     )
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("HARNESS_", "ACME_"))}
     return subprocess.run(
-        [sys.executable, "-m", "harness", "worker", "--once", "--executor", "local",
+        [sys.executable, "-m", "harness", *command, "--executor", "local",
          "--db", f"sqlite:///{tmp_path / 'h.db'}", "--suites", str(suites)],
         env=clean | env, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
@@ -41,3 +43,10 @@ def test_with_the_secret_the_worker_starts_with_the_chat_reporter(tmp_path: Path
     assert res.returncode == 0, res.stderr
     assert "reporters: chat" in res.stderr
     assert "s3cretT0ken" not in res.stderr + res.stdout
+
+
+def test_serve_checks_the_reporters_before_starting_workers(tmp_path: Path) -> None:
+    res = worker(tmp_path, {}, ("serve", "--workers", "1", "--port", "0"))
+    assert res.returncode == 2, res.stderr
+    assert "the environment variable ACME_CHAT_URL is not set" in res.stderr
+    assert "worker w" not in res.stderr  # no worker was started to fail
