@@ -58,7 +58,8 @@ def notification(**over: Any) -> dict[str, Any]:
 
 def put(store: Store, key: str = "chat:new_failures:3", **over: Any) -> int:
     payload = notification(**over)
-    return store._write("t", lambda conn: outbox.put(conn, REPO, "chat", key, payload))
+    with store.transaction("t") as tx:
+        return tx.outbox.put(REPO, "chat", key, payload)
 
 
 def sender(store: Store, url: str) -> Sender:

@@ -77,9 +77,8 @@ def test_the_worker_delivers_an_entry_through_the_plugin(
     (suites / "service").mkdir(parents=True)
     (suites / "service" / "config.yaml").write_text("vendor: acme\n")
     payload = {"message": "hello from the outbox"}
-    entry_id = store._write(
-        "t", lambda conn: outbox.put(conn, REPO, "jsonhook", "jsonhook:1", payload)
-    )
+    with store.transaction("t") as tx:
+        entry_id = tx.outbox.put(REPO, "jsonhook", "jsonhook:1", payload)
     with chat_webhook() as hook:
         env = {k: v for k, v in os.environ.items() if not k.startswith("HARNESS_")}
         env |= {"PYTHONPATH": str(reporter_site), "EXAMPLE_JSONHOOK_URL": hook.url}
