@@ -20,6 +20,7 @@ from harness import __version__, settings
 from harness.backends import available_backends, backend_origins, get_backend
 from harness.backends.target import BackendDetector
 from harness.cli.options import json_option
+from harness.codehost.reporters import reporter_origins
 from harness.errors import EXIT_INFRA
 from harness.executors.registry import executor_entries
 from harness.source.git import mask_url
@@ -134,6 +135,8 @@ def doctor_report(names: list[str], *, check_host: bool = True) -> dict[str, Any
         "shadowed_plugins": [k for k, v in origins.items() if v == "shadowed by built-in"],
         # built-in and plugin executors with what they declare (isolation, cells, devices)
         "executors": [e.as_json() for e in executor_entries()],
+        # built-in and plugin reporters (where reports go: GitHub, chat, ...)
+        "reporters": [{"name": n, "origin": o} for n, o in sorted(reporter_origins().items())],
         # the operator's URL rewrites (HARNESS_MIRRORS, HARNESS_MIRRORS_FILE)
         "mirrors": [{"prefix": m.prefix, "use": mask_url(m.use)} for m in mirrors()],
     }
@@ -204,6 +207,10 @@ def print_report(report: dict[str, Any], console: Console) -> None:
             f"cells, isolation {e['isolation']}, devices {escape(devices)}"
             + (", remote" if e["remote"] else ""),
             highlight=False,
+        )
+    for r in report["reporters"]:
+        console.print(
+            f"reporter [bold]{escape(r['name'])}[/] ({escape(r['origin'])})", highlight=False
         )
     for name in report["shadowed_plugins"]:
         console.print(

@@ -4,6 +4,7 @@ delivers an outbox entry through it. Broken plugins fail with a clear error."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -95,6 +96,22 @@ def test_the_worker_delivers_an_entry_through_the_plugin(
     assert "reporters: jsonhook" in proc.stderr
     (sent,) = [e for e in outbox.list_entries(store) if e.id == entry_id]
     assert sent.state == "sent"
+
+
+def test_doctor_lists_the_reporters_and_where_they_come_from(reporter_site: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HARNESS_")}
+    env |= {"PYTHONPATH": str(reporter_site), "COLUMNS": "200"}
+    run = [sys.executable, "-m", "harness", "doctor", "--no-host"]
+    report = subprocess.run(
+        [*run, "--json"], env=env, capture_output=True, text=True, timeout=120, check=True
+    )
+    assert json.loads(report.stdout)["reporters"] == [
+        {"name": "chat", "origin": "built-in"},
+        {"name": "github", "origin": "built-in"},
+        {"name": "jsonhook", "origin": "harness-reporter-example 0.1.0"},
+    ]
+    text = subprocess.run(run, env=env, capture_output=True, text=True, timeout=120, check=True)
+    assert "reporter jsonhook (harness-reporter-example 0.1.0)" in text.stdout
 
 
 def write_plugin(root: Path, name: str, value: str, module: str) -> None:

@@ -32,7 +32,6 @@ from github.Repository import Repository
 from harness import failpoints
 from harness.codehost import Failure, OutboxItem
 from harness.codehost.github.client import GitHubClient, classify_failure
-from harness.service import outbox
 from harness.store import Store
 
 #: GitHub's limits: status descriptions, check-run summaries, comment bodies
@@ -78,6 +77,15 @@ class GitHubReporter:
         else:
             raise ValueError(f"unknown outbox entry kind {entry.kind!r}")
 
+    # what the reporter created on GitHub (table ``github_objects``), kept across senders
+    def _known_id(self, repository: str, kind: str, key: str) -> int | None:
+        with self.store.reading("reading a GitHub object id") as r:
+            return r.outbox.get_object(repository, kind, key)
+
+    def _remember_id(self, repository: str, kind: str, key: str, object_id: int) -> None:
+        with self.store.transaction("recording a GitHub object id") as tx:
+            tx.outbox.set_object(repository, kind, key, object_id)
+
     @staticmethod
     def _status(repo: Repository, p: dict[str, Any], resumed: bool = False) -> None:
         kwargs: dict[str, Any] = {
@@ -106,11 +114,11 @@ class GitHubReporter:
         if p.get("details_url"):
             fields["details_url"] = p["details_url"]
         key = f"{p['sha']}:{p['name']}"
-        known = outbox.get_object(self.store, repository, "check_run", key)
+        known = self._known_id(repository, "check_run", key)
         if known is None and resumed:  # created by a sender that died before keeping its id
             known = _find_check_run(repo, p["sha"], p["name"], p.get("external_id") or key)
             if known is not None:
-                outbox.set_object(self.store, repository, "check_run", key, known)
+                self._remember_id(repository, "check_run", key, known)
         if known is not None:
             try:
                 repo.get_check_run(known).edit(**fields)
@@ -122,13 +130,13 @@ class GitHubReporter:
             name=p["name"], head_sha=p["sha"], external_id=p.get("external_id") or key, **fields
         )
         failpoints.hit("sender.created.check_run")
-        outbox.set_object(self.store, repository, "check_run", key, run.id)
+        self._remember_id(repository, "check_run", key, run.id)
 
     def _comment(self, repo: Repository, repository: str, p: dict[str, Any]) -> None:
         body = clip(p["body"], MAX_COMMENT)
         number, marker = int(p["pr"]), p["marker"]
         key = str(number)
-        known = outbox.get_object(self.store, repository, "comment", key)
+        known = self._known_id(repository, "comment", key)
         issue = repo.get_issue(number)
         if known is not None:
             try:
@@ -148,11 +156,11 @@ class GitHubReporter:
                     if exc.status not in {403, 404}:
                         raise
                     continue  # someone else's comment quoting our marker: not ours
-                outbox.set_object(self.store, repository, "comment", key, found)
+                self._remember_id(repository, "comment", key, found)
                 return
         created = issue.create_comment(body)
         failpoints.hit("sender.created.comment")
-        outbox.set_object(self.store, repository, "comment", key, created.id)
+        self._remember_id(repository, "comment", key, created.id)
 
 
 #: how many of a commit's newest statuses a resumed status looks through
