@@ -24,8 +24,8 @@ from harness.store.outbox import Entry
 from harness.store.rows import now
 
 __all__ = [
-    "Entry", "backoff_s", "claim_due", "final_report", "list_entries",
-    "mark_dead", "mark_retry", "mark_sent", "retry", "state_counts",
+    "Entry", "backoff_s", "claim_due", "final_report", "get_object", "list_entries",
+    "mark_dead", "mark_retry", "mark_sent", "retry", "set_object", "state_counts",
 ]  # fmt: skip
 
 #: backoff: BASE * 2**attempts seconds, at most CAP, with jitter
@@ -98,3 +98,16 @@ def list_entries(store: Store, *, states: list[str] | None = None, limit: int = 
 def state_counts(store: Store) -> dict[str, int]:
     with store.reading("counting the outbox") as r:
         return r.outbox.state_counts()
+
+
+# what a reporter created on the code host (table ``github_objects``) ----------------------
+
+
+def get_object(store: Store, repository: str, kind: str, key: str) -> int | None:
+    with store.reading("reading a GitHub object id") as r:
+        return r.outbox.get_object(repository, kind, key)
+
+
+def set_object(store: Store, repository: str, kind: str, key: str, object_id: int) -> None:
+    with store.transaction("recording a GitHub object id") as tx:
+        tx.outbox.set_object(repository, kind, key, object_id)

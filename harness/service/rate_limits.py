@@ -1,9 +1,10 @@
-"""GitHub rate limits shared by every worker (table ``rate_limits``).
+"""Rate limits shared by every worker (table ``rate_limits``), per reporter bucket.
 
-A limit is GitHub's answer to a token or an App installation, not to one worker: when
-one worker meets it, every worker posting with that token or installation waits until
-the time GitHub named. Limits in a row double the wait (up to an hour); a post that
-succeeds ends the run of limits.
+A limit is a code host's (or a chat webhook's) answer to a credential, not to one
+worker: when one worker meets it, every worker posting to that bucket (what the
+reporter's ``bucket()`` names: a GitHub token or App installation, a chat webhook) waits
+until the time the answer named. Limits in a row double the wait (up to an hour); a post
+that succeeds ends the run of limits.
 """
 
 from __future__ import annotations
@@ -17,11 +18,6 @@ from harness.store.rows import now
 CAP_S = 3600.0
 #: the wait when GitHub names none
 DEFAULT_S = 60.0
-
-
-def who(installation: object) -> str:
-    """The key of a token or installation: ``installation:<id>``, or ``token``."""
-    return "token" if installation is None else f"installation:{installation}"
 
 
 def known(store: Store) -> dict[str, datetime]:
