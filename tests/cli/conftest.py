@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -17,6 +16,7 @@ import pytest
 from tests.fake_devices import isolated_path
 from tests.fixture_upstream import download_wheels, make_upstream, suite_yaml
 from tests.gitrepos import UpstreamRepo
+from tests.plugin_packages import pip_install_plugin
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGIN_SRC = ROOT / "tests" / "backends" / "plugin_example"
@@ -101,22 +101,6 @@ def host_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     python = Path(sys.base_prefix) / "bin" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
     (bin_dir / "python3").symlink_to(python.resolve())
     return bin_dir
-
-
-def pip_install_plugin(source: Path, work: Path) -> Path:
-    """The package at ``source`` installed with pip into ``work/site`` (its own directory:
-    a run sees it with PYTHONPATH=site)."""
-    src = work / "src"
-    shutil.copytree(source, src)  # builds write into the source tree; keep ours clean
-    site = work / "site"
-    proc = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), src],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return site
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ from harness.errors import ConfigError
 from harness.service import outbox
 from harness.store import Store
 from tests.chat_webhook import chat_webhook
+from tests.plugin_packages import pip_install_plugin
 
 PLUGIN_SRC = Path(__file__).parent / "reporter_plugin"
 REPO = "example/demo"
@@ -33,17 +33,7 @@ REPO = "example/demo"
 @pytest.fixture(scope="module")
 def reporter_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """harness-reporter-example installed with pip into its own directory."""
-    work = tmp_path_factory.mktemp("reporter-plugin")
-    src = work / "src"
-    shutil.copytree(PLUGIN_SRC, src)  # builds write into the source tree; keep ours clean
-    site = work / "site"
-    proc = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), src],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
+    site = pip_install_plugin(PLUGIN_SRC, tmp_path_factory.mktemp("reporter-plugin"))
     assert list(site.glob("harness_reporter_example-0.1.0.dist-info"))
     return site
 
