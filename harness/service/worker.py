@@ -293,8 +293,9 @@ class Worker:
         if not item.trusted and not isolates_untrusted(self.executor):
             raise HarnessError(
                 "an untrusted author's code runs only in containers (non-root, no network, "
-                f"limits), never on this host ({self.executor.name} executor): start workers "
-                "with --executor docker"
+                f"limits), never on this host ({self.executor.name} executor declares no "
+                "isolation): start workers with --executor docker or another executor that "
+                "declares isolation (`harness doctor` lists them)"
             )
         pr_branch = _pr_branch(self._head_label(item))
         options = RunOptions(
