@@ -53,6 +53,7 @@ from harness.source import (
 )
 from harness.source.mirrors import rewrite
 from harness.source.pairing import PullRequestBranch, companion_ref
+from harness.stack import pin_environment
 from harness.store import Store
 from harness.store.coverage import add_fallbacks, add_op_records
 from harness.test_order import read_seed
@@ -115,6 +116,8 @@ class RunOptions:
     #: resolve dependencies as of ``commit`` (its committer date), a date, or ``none``;
     #: ``None``: the suite's ``resolve_as_of`` (:mod:`harness.executors.installer`)
     resolve_as_of: str | None = None
+    #: pinned stack components (``--stack NAME=VERSION``, :mod:`harness.stack`)
+    stack: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(slots=True)
@@ -318,8 +321,12 @@ def run_cell(
     display.cell_started(cell)
     # every run row carries a fingerprint, even one that fails before its first step
     fingerprint = {**host_fingerprint(), "backend": target.fingerprint(), "executor": executor.name}
+    pins = dict(options.stack)
+    if pins:
+        fingerprint["stack"] = pins
     try:
         store.set_environment(run_id, fingerprint)
+        pin_env = pin_environment(suite, pins)
         if not options.trusted and not isolates_untrusted(executor):
             raise StepError(
                 f"an untrusted author's code runs only on an executor that isolates it; "
@@ -405,6 +412,7 @@ def run_cell(
             ),
             inputs_dir=inputs_dir,
             run_mark=run_mark(store.key, run_id),
+            extra_env=pin_env,
         )
         with executor.session(ctx) as session:
             try:

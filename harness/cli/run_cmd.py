@@ -37,6 +37,7 @@ from harness.reporting.outputs import write_merged_junit, write_summary_json, wr
 from harness.runner import CellInterrupted, RunOptions, RunStatus, RunSummary, run_cell
 from harness.source.mirrors import mirrors
 from harness.source.pairing import PullRequestBranch
+from harness.stack import check_pins, parse_pins
 from harness.store import Store
 
 
@@ -179,6 +180,15 @@ def exit_code_for(runs: list[RunSummary], *, strict: bool = False) -> int:
     help="Exit 1 for any failed test, even one a known failure or quarantine entry "
     "explains (by default those leave the exit code 0).",
 )
+@click.option(
+    "--stack",
+    "stack",
+    multiple=True,
+    metavar="NAME=VERSION",
+    help="Pin a stack component the suite declares (`stack:` in the recipe), e.g. "
+    "torch=2.9.1: its variable is set for the steps, the pin is recorded in the run's "
+    "fingerprint and keys the environment. Repeatable.",
+)
 @db_option
 @suites_option
 @json_option
@@ -202,6 +212,7 @@ def run(
     backend: str | None,
     devices: str | None,
     strict: bool,
+    stack: tuple[str, ...],
     db_url: str | None,
     suites_dir: Path | None,
     as_json: bool,
@@ -223,6 +234,9 @@ def run(
             if subset not in suites[cell.suite].subsets:
                 known = ", ".join(suites[cell.suite].subsets) or "none"
                 raise ConfigError(f"suite '{cell.suite}' has no subset '{subset}' (known: {known})")
+    pins = parse_pins(stack)
+    for cell in cells:
+        check_pins(suites[cell.suite], pins)
     detector = BackendDetector()
     notes: list[str] = []
     if backend is not None:
@@ -244,6 +258,7 @@ def run(
         resolve_as_of=resolve_as_of,
         trusted=not untrusted,
         suites_dir=(suites_dir or default_suites_dir()).resolve(),
+        stack=tuple(sorted(pins.items())),
     )
     store = Store.open(db_url)
     runs: list[RunSummary] = []

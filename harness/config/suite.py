@@ -341,6 +341,78 @@ class KnownFailure(_Strict):
         return [v] if isinstance(v, str) else v
 
 
+class StackVersions(_Strict):
+    """Where the versions of a stack component come from (for bisecting across them)."""
+
+    wheels: str | None = Field(
+        default=None,
+        description="A folder of wheels: the versions are those of the component's package "
+        "found there (file names), sorted by version. `~` and $VARIABLES are expanded.",
+    )
+    index: str | None = Field(
+        default=None,
+        description="A package index (PEP 503/691 simple API, e.g. "
+        "https://download.pytorch.org/whl/nightly/cpu): the versions of the package it lists.",
+    )
+    images: bool = Field(
+        default=False,
+        description="The image variants of images/matrix.yaml (a component recorded as the "
+        "image): each variant is a version, in the matrix's order.",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> StackVersions:
+        given = [n for n in ("wheels", "index") if getattr(self, n)] + (
+            ["images"] if self.images else []
+        )
+        if len(given) != 1:
+            raise ValueError("name exactly one of wheels, index, images")
+        return self
+
+
+class StackComponent(_Strict):
+    """One declared dimension of the software stack (torch, torch_npu, CANN, the image):
+    how a run chooses its version, where versions come from, what records it."""
+
+    variable: str = Field(
+        pattern=r"^[A-Z][A-Z0-9_]*$",
+        description="The environment variable the recipe's setup reads to choose the "
+        "version (e.g. HARNESS_TORCH_PACKAGES in `${HARNESS_TORCH_PACKAGES:-torch}`); "
+        "`harness run --stack NAME=VERSION` sets it to `spec` for that run.",
+    )
+    package: str | None = Field(
+        default=None,
+        description="The distribution whose version this is (default: the component's name).",
+    )
+    spec: str = Field(
+        default="{package}=={version}",
+        description="What a pin sets `variable` to; {package} and {version} are replaced, "
+        "e.g. 'torch=={version} torchvision'.",
+    )
+    default: str = Field(
+        default="",
+        description="What the recipe uses when nothing is pinned (its `${VAR:-default}`), "
+        "for the record.",
+    )
+    fingerprint: str | None = Field(
+        default=None,
+        description="Where a run's fingerprint records the version: `packages.NAME` (an "
+        "installed distribution of the cell's Python) or a stack key (driver, sdk, image, "
+        "device_plugin, torch). Default: packages.<package>. A pinned version is also "
+        "recorded under the fingerprint's `stack`.",
+    )
+    versions: StackVersions | None = Field(
+        default=None, description="Where the versions to bisect across come from."
+    )
+
+    @field_validator("spec")
+    @classmethod
+    def _spec_names_version(cls, v: str) -> str:
+        if "{version}" not in v:
+            raise ValueError("spec must contain {version}")
+        return v
+
+
 class Suite(_Strict):
     """A recipe for testing one upstream project on one or more backends."""
 
@@ -386,6 +458,12 @@ class Suite(_Strict):
         "a subset's args or --test-args becomes the first alternative present at the tested "
         "commit (recorded in the run); none present is an error naming them all.",
     )
+    stack: dict[str, StackComponent] = Field(
+        default_factory=dict,
+        description="The stack's declared dimensions by name (torch, torch_npu, cann, image): "
+        "`harness run --stack NAME=VERSION` pins one; `harness bisect-stack` bisects across "
+        "them. Undeclared, the recipe's knobs (HARNESS_TORCH_PACKAGES, ...) work as before.",
+    )
     default_args: str = Field(default="", description="{args} when no subset is chosen.")
     subsets: dict[str, Subset] = Field(default_factory=dict)
     known_failures: list[KnownFailure] = Field(default_factory=list)
@@ -415,6 +493,14 @@ class Suite(_Strict):
                 parse_as_of(v)
             except Exception as exc:
                 raise ValueError(str(exc)) from None
+        return v
+
+    @field_validator("stack")
+    @classmethod
+    def _stack_names(cls, v: dict[str, StackComponent]) -> dict[str, StackComponent]:
+        for name in v:
+            if not re.match(r"^[a-z0-9][a-z0-9_.-]*$", name):
+                raise ValueError(f"stack component '{name}': use lowercase letters, digits, _.-")
         return v
 
     @field_validator("egress")

@@ -99,6 +99,9 @@ def environment_key(
     for name in sorted(knobs):
         if name.startswith(KEYED_ENV_PREFIXES):
             h.update(f"\nenv {name}={knobs[name]}".encode())
+    # what the run sets on top (pinned stack components): a pin is its own environment
+    for name, value in sorted(ctx.extra_env.items()):
+        h.update(f"\nextra {name}={value}".encode())
     for rel in [*ctx.suite.dependency_files, *ctx.recipe.dependency_files]:
         path = ctx.source_dir / rel
         h.update(f"\nfile={rel}\n".encode())

@@ -1,0 +1,1 @@
+"""Culprit finding: which change (an upstream commit, a stack component) broke a test."""
