@@ -35,22 +35,34 @@ def test_other():
 
 GOOD_FEATURE = "def feature():\n    return 42\n"
 BROKEN_FEATURE = "def feature():\n    return 0\n"
+#: passes on every third call only, counted in a file the suite names: flaky, not broken
+FLAKY_FEATURE = """\
+import os, pathlib
+def feature():
+    counter = pathlib.Path(os.environ["FAKELIB_COUNTER"])
+    n = int(counter.read_text()) if counter.exists() else 0
+    counter.write_text(str(n + 1))
+    return 42 if n % 3 == 2 else 0
+"""
 
 
-def stack_wheels(dest: Path, pytest_wheels: Path) -> Path:
-    """pytest's wheels plus fakelib 1.0-1.3 (1.2 on broken) and otherlib 2.0, 2.1."""
+def stack_wheels(dest: Path, pytest_wheels: Path, *, flaky: bool = False) -> Path:
+    """pytest's wheels plus fakelib 1.0-1.3 (1.2 on broken; ``flaky``: 1.3 flaky, the
+    others good) and otherlib 2.0, 2.1."""
     dest.mkdir(parents=True, exist_ok=True)
     for whl in pytest_wheels.glob("*.whl"):
         shutil.copy(whl, dest)
     for version in ("1.0", "1.1", "1.2", "1.3"):
         body = BROKEN_FEATURE if version >= "1.2" else GOOD_FEATURE
+        if flaky:
+            body = FLAKY_FEATURE if version == "1.3" else GOOD_FEATURE
         build_wheel(dest, "fakelib", version, body)
     for version in ("2.0", "2.1"):
         build_wheel(dest, "otherlib", version, 'VALUE = "ok"\n')
     return dest
 
 
-def stack_suite(url: str, wheels: Path) -> str:
+def stack_suite(url: str, wheels: Path, counter: Path) -> str:
     return textwrap.dedent(
         f"""\
         name: stk
@@ -61,7 +73,8 @@ def stack_suite(url: str, wheels: Path) -> str:
         env:
           PIP_NO_INDEX: "1"
           PIP_FIND_LINKS: {wheels}
-        env_pinned: [PIP_NO_INDEX, PIP_FIND_LINKS]
+          FAKELIB_COUNTER: {counter}
+        env_pinned: [PIP_NO_INDEX, PIP_FIND_LINKS, FAKELIB_COUNTER]
         default_args: tests
         stack:
           fakelib:
@@ -93,13 +106,21 @@ def stack_suite(url: str, wheels: Path) -> str:
     )
 
 
-@pytest.fixture
-def stack_setup(tmp_path: Path, suites_dir: Path, wheels: Path) -> UpstreamRepo:
+def make_stack_upstream(tmp_path: Path, suites_dir: Path, wheels: Path, flaky: bool) -> None:
     repo = UpstreamRepo(tmp_path / "stk-upstream", name="stk")
     repo.commit({"tests/test_stack.py": TESTS}, message="tests using fakelib and otherlib")
-    folder = stack_wheels(tmp_path / "stack-wheels", wheels)
-    (suites_dir / "stk.yaml").write_text(stack_suite(repo.url, folder))
-    return repo
+    folder = stack_wheels(tmp_path / "stack-wheels", wheels, flaky=flaky)
+    (suites_dir / "stk.yaml").write_text(stack_suite(repo.url, folder, tmp_path / "counter"))
+
+
+@pytest.fixture
+def stack_setup(tmp_path: Path, suites_dir: Path, wheels: Path) -> None:
+    make_stack_upstream(tmp_path, suites_dir, wheels, flaky=False)
+
+
+@pytest.fixture
+def flaky_stack_setup(tmp_path: Path, suites_dir: Path, wheels: Path) -> None:
+    make_stack_upstream(tmp_path, suites_dir, wheels, flaky=True)
 
 
 def run_with(harness: Callable[..., Result], *pins: str) -> int:
@@ -120,7 +141,7 @@ def fingerprint(db_url: str, run_id: int) -> dict[str, object]:
 
 
 def test_pins_are_installed_recorded_and_key_the_environment(
-    stack_setup: UpstreamRepo, harness: Callable[..., Result], db_url: str
+    stack_setup: None, harness: Callable[..., Result], db_url: str
 ) -> None:
     old = run_with(harness, "fakelib=1.0")
     new = run_with(harness, "fakelib=1.3")
@@ -138,16 +159,14 @@ def test_pins_are_installed_recorded_and_key_the_environment(
         store.close()
 
 
-def test_unknown_component_is_refused(
-    stack_setup: UpstreamRepo, harness: Callable[..., Result]
-) -> None:
+def test_unknown_component_is_refused(stack_setup: None, harness: Callable[..., Result]) -> None:
     res = harness("run", "stk/cpu", "--stack", "torch=2.9.1")
     assert res.code == 2
     assert "declares no stack component 'torch'" in res.err
 
 
 def test_bisect_stack_names_the_component_and_version(
-    stack_setup: UpstreamRepo, harness: Callable[..., Result], db_url: str
+    stack_setup: None, harness: Callable[..., Result], db_url: str
 ) -> None:
     # two components changed between the runs; only fakelib matters
     good = run_with(harness, "fakelib=1.0", "otherlib=2.0")
@@ -178,3 +197,20 @@ def test_bisect_stack_names_the_component_and_version(
         fp = fingerprint(db_url, run_id)
         assert fp["stack"] == probe["pins"]
         assert fp["python"]["packages"]["fakelib"] == probe["pins"]["fakelib"]  # type: ignore[index]
+
+
+def test_bisect_stack_calls_a_flaky_test_flaky(
+    flaky_stack_setup: None, harness: Callable[..., Result]
+) -> None:
+    good = run_with(harness, "fakelib=1.0")
+    bad = run_with(harness, "fakelib=1.3")  # the first call fails
+    res = harness("bisect-stack", "stk/cpu/host", "--good", str(good), "--bad", str(bad), "--json")
+    assert res.code == 1, res.err[-3000:]
+    doc = res.json()
+    assert doc["outcome"] == "flaky"
+    assert doc["component"] == "fakelib"
+    assert doc["reason"].startswith("flaky, not a regression")
+    # one probe: fakelib 1.3 failed, then passed when the harness re-ran it
+    ((probe),) = doc["probes"]
+    assert (probe["version"], probe["verdict"]) == ("1.3", "flaky")
+    assert "then passed on a rerun" in probe["detail"]
