@@ -163,6 +163,15 @@ class UpstreamRepo:
         self.git("push", "-q", "origin", f"HEAD:refs/heads/{branch}")
         return self.rev_parse("HEAD")
 
+    def merge(self, branch: str, message: str, into: str | None = None) -> str:
+        """Merge ``branch`` into ``into`` (default: the default branch) with a merge commit
+        (``--no-ff``) and push; returns the merge's SHA."""
+        into = into or self.default_branch
+        self._start(into)
+        self.git("merge", "-q", "--no-ff", "-m", message, f"origin/{branch}")
+        self.git("push", "-q", "origin", f"HEAD:refs/heads/{into}")
+        return self.rev_parse("HEAD")
+
     def branch(self, name: str, from_ref: str | None = None) -> None:
         """Create (or move) branch ``name`` at ``from_ref`` (default: the default branch)."""
         sha = self.rev_parse(from_ref or self.default_branch)

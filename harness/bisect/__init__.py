@@ -1,1 +1,10 @@
-"""Culprit finding: which change (an upstream commit, a stack component) broke a test."""
+"""Culprit finding: which change (an upstream commit, a stack component) broke a test.
+
+search.py          the search over any ordered candidates (pure; probes say
+                   good/bad/skip/flaky)
+commits.py         candidates from git (first-parent), commit subject/author/date/PR link
+probe.py           one commit probed through the cell path, with repeats and reuse of runs
+bisection.py       a whole commit bisection: ends checked, tests chosen, search, stored
+stack.py           `harness bisect-stack`: the changed stack components, one at a time
+version_search.py  the search over a component's versions
+"""

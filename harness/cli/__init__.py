@@ -34,6 +34,10 @@ timeouts, crashes); 4 internal error (a bug in the harness); 130 interrupted.
 #: (tests/cli/test_startup.py checks that each line is the command's own).
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("harness.cli.run_cmd:run", "Run the cells matching PATTERNS and record every result."),
+    "bisect": (
+        "harness.cli.bisect_cmd:bisect",
+        "Find the upstream commit that first broke a cell's tests (flake-aware).",
+    ),
     "doctor": (
         "harness.cli.doctor_cmd:doctor",
         "Show which backends are usable here, and what to do for the others.",

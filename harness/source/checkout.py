@@ -376,3 +376,17 @@ def _remove_worktree(git: Git, mirror: Path, path: Path) -> None:
     if path.exists():
         shutil.rmtree(path, ignore_errors=True)
     git(*gd, "worktree", "prune", check=False)
+
+
+def update_mirror(url: str, cache_dir: Path, *, git_timeout: float | None = None) -> Path:
+    """Fetch ``url``'s branches and tags into its mirror under ``cache_dir`` (creating it)
+    and return the mirror's path: for reading history (``harness bisect``'s candidates)
+    without checking anything out. Raises SourceError."""
+    timeout = git_timeout if git_timeout is not None else default_git_timeout()
+    git = Git(timeout, allow_file=not is_remote_url(url) or url.startswith("file://"))
+    fetch_url = url if is_remote_url(url) else str(Path(url).expanduser().resolve())
+    mirror = mirror_path(url, cache_dir.absolute())
+    with locked(mirror.with_suffix(".lock")):
+        _ensure_mirror(git, mirror, fetch_url)
+        _fetch(git, mirror, fetch_url, mask_url(url), None)
+    return mirror

@@ -426,6 +426,65 @@ def status_label(status: str, failing: int, explained: int | None) -> str:
     return status
 
 
+class Bisection(Base):
+    """One search for the first bad commit of a cell between a good and a bad one
+    (``harness bisect``): what it looked for, how it ended and why."""
+
+    __tablename__ = "bisections"
+    __table_args__ = (Index("ix_bisections_cell_created_at", "cell", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    #: the job its probes ran in (trigger ``bisect``)
+    job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id"))
+    cell: Mapped[str] = mapped_column(String(255))
+    suite: Mapped[str] = mapped_column(String(100))
+    #: the test ids it followed
+    tests: Mapped[list[str]] = mapped_column(JSONDoc)
+    good_sha: Mapped[str] = mapped_column(String(64))
+    bad_sha: Mapped[str] = mapped_column(String(64))
+    #: how many candidates lay between good (excluded) and bad (included)
+    candidates: Mapped[int] = mapped_column(Integer)
+    max_probes: Mapped[int] = mapped_column(Integer)
+    #: attempts of a failing test per probe
+    repeats: Mapped[int] = mapped_column(Integer)
+    #: ``running``, ``done`` or ``error``
+    status: Mapped[str] = mapped_column(String(16))
+    #: found, range, flaky, exhausted (``None`` while running or after an error)
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    #: one line: the answer or why there is none
+    reason: Mapped[str | None] = mapped_column(Text)
+    first_bad: Mapped[str | None] = mapped_column(String(64))
+    #: the commits the first bad one is among (one when found)
+    suspects: Mapped[list[str] | None] = mapped_column(JSONDoc)
+    #: test id → {"sha", "outcomes"} for a test seen passing and failing at one commit
+    flaky: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class BisectionProbe(Base):
+    """One commit tested by a bisection (or an end checked): its verdict and evidence."""
+
+    __tablename__ = "bisection_probes"
+    __table_args__ = (Index("ix_bisection_probes_bisection_id_id", "bisection_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    bisection_id: Mapped[int] = mapped_column(ForeignKey("bisections.id", ondelete="CASCADE"))
+    sha: Mapped[str] = mapped_column(String(64))
+    #: ``probe`` (counted against the budget), ``good`` or ``bad`` (an end checked)
+    role: Mapped[str] = mapped_column(String(8))
+    #: good, bad, skip or flaky
+    verdict: Mapped[str] = mapped_column(String(8))
+    #: the runs it used
+    run_ids: Mapped[list[int]] = mapped_column(JSONDoc)
+    #: whether those runs were in the DB already (nothing ran for this probe)
+    reused: Mapped[bool] = mapped_column(Boolean)
+    #: test id → its outcomes at this commit, first attempt first
+    outcomes: Mapped[dict[str, list[str]]] = mapped_column(JSONDoc)
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 @dataclass(frozen=True, slots=True)
 class RunRecord:
     """One row of ``runs``, detached from the database. Datetimes are aware UTC."""

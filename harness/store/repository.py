@@ -36,7 +36,9 @@ from harness.store.transaction import Transaction
 T = TypeVar("T")
 __all__ = ["NotFound", "ResultRow", "RunNotFound", "Store", "glob_to_like", "new_job_id"]
 
-TRIGGERS = frozenset({"cli", "pull_request", "push", "schedule", "manual", "comment", "check_run"})
+TRIGGERS = frozenset(
+    {"cli", "bisect", "pull_request", "push", "schedule", "manual", "comment", "check_run"}
+)
 RUN_STATUSES = frozenset(
     {"queued", "running", "passed", "failed", "crashed", "error", "timeout", "cancelled"}
 )

@@ -13,6 +13,7 @@ from functools import cached_property
 
 from sqlalchemy import Connection
 
+from harness.store.bisections import Bisections
 from harness.store.deliveries import Deliveries
 from harness.store.ledger import Ledger
 from harness.store.outbox import Outbox
@@ -75,3 +76,8 @@ class Transaction:
     def views(self) -> Views:
         """The dashboard's reads of runs and results."""
         return Views(self.connection)
+
+    @cached_property
+    def bisections(self) -> Bisections:
+        """``harness bisect``'s searches and their probes."""
+        return Bisections(self.connection)

@@ -1,0 +1,157 @@
+"""One probe: the named tests of one cell at one commit, through the normal cell path.
+
+A probe first looks for runs the store already has of the cell at that commit that ran
+every named test (any trigger: a push run, an earlier bisection) and uses their outcomes.
+Only what they leave open runs: the named tests, selected with pytest node ids, through
+:func:`harness.runner.run_cell` (the same environment keying, executor and recording as
+``harness run``) in the bisection's job (trigger ``bisect``), with ``repeats - 1``
+reruns of a failing test (:mod:`harness.rerun`), so a test is called failing only after
+failing every attempt, and flaky when it both passed and failed at the commit.
+
+Verdicts: a run that did not get to its tests (setup or build failed: status ``error``)
+or that did not report one of the tests (it could not be collected) makes the commit
+``skip``; a test that passed and failed makes it ``flaky``; a test failing every attempt
+makes it ``bad``; every test passing makes it ``good``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from harness.backends.target import BackendTarget
+from harness.bisect.search import Verdict
+from harness.config.suite import Suite
+from harness.executors.base import Executor
+from harness.matrix import Cell
+from harness.runner import Display, RunOptions, RunStatus, RunSummary, run_cell
+from harness.store import Store
+
+FAILING = frozenset({"failed", "error"})
+OK = frozenset({"passed", "xfailed", "xpassed"})
+_CLASS_RE = re.compile(r"^Test[A-Z0-9_]|^Test$")
+
+
+def node_id(test_id: str) -> str:
+    """The pytest node id of a JUnit test id (``tests.test_a.TestX::test_b`` →
+    ``tests/test_a.py::TestX::test_b``): module parts become a path, parts named like
+    pytest test classes (``Test…``) stay classes."""
+    classname, sep, name = test_id.rpartition("::")
+    if not sep or "/" in classname or classname.endswith(".py"):
+        return test_id
+    parts = classname.split(".")
+    split = next((i for i, p in enumerate(parts) if i and _CLASS_RE.match(p)), len(parts))
+    module = "/".join(parts[:split]) + ".py"
+    return "::".join([module, *parts[split:], name])
+
+
+def judge(outcomes: dict[str, list[str]], tests: Sequence[str]) -> tuple[Verdict, str]:
+    """The verdict of one commit from each test's attempts, and why."""
+    missing = [t for t in tests if not outcomes.get(t)]
+    if missing:
+        return Verdict.SKIP, f"not reported: {', '.join(missing)} (not collected?)"
+    flaky = [t for t in tests if set(outcomes[t]) & FAILING and set(outcomes[t]) & OK]
+    if flaky:
+        return Verdict.FLAKY, f"passed and failed here: {', '.join(flaky)}"
+    bad = [t for t in tests if set(outcomes[t]) <= FAILING]
+    if bad:
+        return Verdict.BAD, f"failing: {', '.join(bad)}"
+    if all(set(outcomes[t]) <= OK for t in tests):
+        return Verdict.GOOD, "passing"
+    return Verdict.SKIP, "a test neither passed nor failed (skipped?)"
+
+
+@dataclass(slots=True)
+class ProbeReport:
+    sha: str
+    verdict: Verdict
+    reason: str
+    #: test id → outcomes, first attempt first, reused runs' then new runs'
+    outcomes: dict[str, list[str]] = field(default_factory=dict)
+    reused_runs: list[int] = field(default_factory=list)
+    new_runs: list[int] = field(default_factory=list)
+
+    @property
+    def reused(self) -> bool:
+        return not self.new_runs
+
+
+@dataclass
+class Prober:
+    """Probes commits of one cell for ``tests`` (see the module docstring)."""
+
+    cell: Cell
+    suite: Suite
+    tests: list[str]
+    target: BackendTarget
+    store: Store
+    executor: Executor
+    options: RunOptions
+    job_id: str
+    out_dir: Path
+    display: Display
+    repeats: int = 3
+    #: ``--test-args`` for the probes' runs; default: the tests' pytest node ids
+    test_args: str | None = None
+    on_run: Callable[[str], None] = field(default=lambda _text: None)
+
+    def stored(self, sha: str) -> tuple[dict[str, list[str]], list[int]]:
+        """What the store's runs at ``sha`` say of the tests, and those runs."""
+        with self.store.reading(f"reading runs of {self.cell.id} at {sha[:12]}") as r:
+            runs = r.bisections.runs_at(self.cell.id, sha, self.tests)
+        outcomes: dict[str, list[str]] = {}
+        for run in runs:
+            for test, attempts in run.outcomes.items():
+                outcomes.setdefault(test, []).extend(attempts)
+        return outcomes, [run.run_id for run in runs]
+
+    def probe(self, sha: str) -> ProbeReport:
+        outcomes, reused = self.stored(sha)
+        report = ProbeReport(sha, Verdict.SKIP, "", outcomes, reused)
+        if reused:
+            verdict, reason = judge(outcomes, self.tests)
+            settled = verdict in (Verdict.GOOD, Verdict.FLAKY) or (
+                verdict is Verdict.BAD
+                and all(
+                    len(outcomes[t]) >= self.repeats
+                    for t in self.tests
+                    if set(outcomes[t]) <= FAILING
+                )
+            )
+            if settled:
+                report.verdict, report.reason = verdict, reason
+                return report
+        tried = sum(len(v) for v in outcomes.values()) // max(len(self.tests), 1)
+        summary = self._run(sha, reruns=max(self.repeats - 1 - tried, 0))
+        report.new_runs.append(summary.run_id)
+        if summary.status not in {RunStatus.PASSED, RunStatus.FAILED}:
+            report.verdict = Verdict.SKIP
+            report.reason = f"run {summary.run_id} {summary.status.value}: {summary.reason or ''}"
+            return report
+        with self.store.reading(f"reading run {summary.run_id}") as r:
+            fresh = {a.run_id: a for a in r.bisections.runs_at(self.cell.id, sha, self.tests)}
+        attempts = fresh.get(summary.run_id)
+        for test in self.tests:
+            report.outcomes.setdefault(test, []).extend(
+                attempts.outcomes.get(test, []) if attempts else []
+            )
+        report.verdict, report.reason = judge(report.outcomes, self.tests)
+        return report
+
+    def _run(self, sha: str, *, reruns: int) -> RunSummary:
+        args = self.test_args or " ".join(node_id(t) for t in self.tests)
+        options = replace(self.options, ref=sha, sha=None, args=args, subset=None, reruns=reruns)
+        self.on_run(sha)
+        return run_cell(
+            self.cell,
+            self.suite,
+            target=self.target,
+            store=self.store,
+            executor=self.executor,
+            options=options,
+            job_id=self.job_id,
+            out_dir=self.out_dir,
+            display=self.display,
+        )
