@@ -6,8 +6,9 @@ the bad commit and not in its run of the good one (a side without a run is run f
 with the suite's own selection). The ends are then probed like any commit: a test that
 does not fail at the bad end (every attempt) or does not pass at the good end is not a
 regression between them and is dropped; one that passed and failed at an end is flaky.
-A test whose stored history flipped between passing and failing (its flake score) gets
-twice the attempts per probe. The search itself is :func:`harness.bisect.search.search`.
+A test the store has already seen pass and fail at one commit (its flake history: a
+regression flips across commits, a flaky test at one) gets twice the attempts per probe.
+The search itself is :func:`harness.bisect.search.search`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from harness.bisect.probe import FAILING, OK, Prober, ProbeReport
 from harness.bisect.search import Outcome, Verdict, default_max_probes, search
 from harness.errors import ConfigError
 from harness.runner import RunStatus, run_cell
-from harness.verdict.flaky import sequence_stat
 
 Say = Callable[[str], None]
 
@@ -141,14 +141,18 @@ def newly_failing(prober: Prober, good: str, bad: str) -> list[str]:
         )
 
 
-def flaky_history(prober: Prober, tests: Sequence[str]) -> dict[str, int]:
-    """Test id → how often its stored outcomes flipped (only tests that flipped)."""
-    out: dict[str, int] = {}
-    for test in tests:
-        rows = prober.store.test_history(prober.suite.name, test, backend=prober.cell.backend)
-        stat = sequence_stat(str(res.outcome) for _run, res in reversed(rows))
-        if stat.flips:
-            out[test] = stat.flips
+def flaky_history(prober: Prober, tests: Sequence[str]) -> dict[str, str]:
+    """Test id → a commit where the store has seen it both pass and fail (its flake
+    evidence; a regression flips across commits, never at one)."""
+    out: dict[str, str] = {}
+    with prober.store.reading("reading the tests' history") as r:
+        for test in tests:
+            by_commit = r.bisections.outcomes_by_commit(
+                prober.suite.name, prober.cell.backend, test
+            )
+            flaked = [sha for sha, seen in by_commit.items() if _state(seen) == "flaky"]
+            if flaked:
+                out[test] = flaked[0]
     return out
 
 
@@ -179,7 +183,7 @@ def run_bisection(
     if flipped:
         prober.repeats *= 2
         say(
-            f"flaked before ({', '.join(f'{t}: {n} flip(s)' for t, n in flipped.items())}): "
+            f"flaked before ({', '.join(f'{t} at {sha[:12]}' for t, sha in flipped.items())}): "
             f"{prober.repeats} attempts per probe"
         )
     budget = max_probes if max_probes is not None else default_max_probes(len(candidates))
@@ -259,7 +263,8 @@ def _check_ends(
                 report.flaky[test] = {"sha": sha, "outcomes": probe.outcomes[test]}
                 keep.remove(test)
             elif state != want:
-                report.dropped[test] = f"{state} at the {role} end {sha[:12]}"
+                why = probe.reason if state == "unknown" else state
+                report.dropped[test] = f"{why} at the {role} end {sha[:12]}"
                 keep.remove(test)
         if not keep:
             break

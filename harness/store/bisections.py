@@ -218,3 +218,24 @@ class Bisections:
         )
         found = self.conn.execute(q).scalar()
         return int(found) if found is not None else None
+
+    def outcomes_by_commit(
+        self, suite: str, backend: str, test_id: str, *, limit: int = 500
+    ) -> dict[str, list[str]]:
+        """Commit → every outcome of ``test_id`` in the stored runs of ``suite`` on
+        ``backend`` at that commit (first attempts and reruns), over the newest
+        ``limit`` results: a test that passed and failed at one commit has flaked."""
+        rc, r, x = runs_t.c, results_t.c, reruns_t.c
+        where = (rc.suite == suite, rc.backend == backend, rc.sha.is_not(None))
+        out: dict[str, list[str]] = {}
+        for table, col in ((results_t, r), (reruns_t, x)):
+            q = (
+                select(rc.sha, col.outcome)
+                .join_from(table, runs_t, col.run_id == rc.id)
+                .where(col.test_id == test_id, *where)
+                .order_by(col.id.desc())
+                .limit(limit)
+            )
+            for sha, outcome in self.conn.execute(q):
+                out.setdefault(str(sha), []).append(str(outcome))
+        return out

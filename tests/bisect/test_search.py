@@ -47,8 +47,11 @@ def test_generic_over_candidates() -> None:
 def test_a_skipped_candidate_is_stepped_around() -> None:
     probe, asked = _oracle(first_bad=20, skip=frozenset({14}))
     result = search(list(range(31)), probe)
-    assert result.outcome is Outcome.FOUND and result.first_bad == 20
-    assert asked[0] == 14 and asked[1] != 14 and result.probes <= math.ceil(math.log2(31)) + 1
+    assert result.outcome is Outcome.FOUND
+    assert result.first_bad == 20
+    assert asked[0] == 14
+    assert asked[1] != 14
+    assert result.probes <= math.ceil(math.log2(31)) + 1
 
 
 def test_only_skipped_between_good_and_bad_gives_a_range() -> None:
@@ -56,22 +59,27 @@ def test_only_skipped_between_good_and_bad_gives_a_range() -> None:
     probe, _ = _oracle(first_bad=1, skip=frozenset({1}))
     result = search([0, 1, 2, 3], probe)
     assert result.outcome is Outcome.RANGE
-    assert result.first_bad is None and result.suspects == [1, 2]
+    assert result.first_bad is None
+    assert result.suspects == [1, 2]
 
 
 def test_flaky_ends_the_search_at_that_candidate() -> None:
     probe, asked = _oracle(first_bad=10, flaky=frozenset({7}))
     result = search(list(range(16)), probe)
-    assert result.outcome is Outcome.FLAKY and result.suspects == [7]
+    assert result.outcome is Outcome.FLAKY
+    assert result.suspects == [7]
     assert asked[-1] == 7
 
 
 def test_budget_bounds_the_probes() -> None:
     probe, asked = _oracle(first_bad=500)
     result = search(list(range(1000)), probe, max_probes=3)
-    assert result.outcome is Outcome.EXHAUSTED and len(asked) == 3
-    assert 500 in result.suspects and len(result.suspects) > 1
-    assert default_max_probes(31) == 8 and default_max_probes(1) == 3
+    assert result.outcome is Outcome.EXHAUSTED
+    assert len(asked) == 3
+    assert 500 in result.suspects
+    assert len(result.suspects) > 1
+    assert default_max_probes(31) == 8
+    assert default_max_probes(1) == 3
 
 
 def test_no_candidates_is_refused() -> None:
