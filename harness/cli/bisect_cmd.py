@@ -39,7 +39,10 @@ class _DefaultToStart(click.Group):
         return super().parse_args(ctx, args)
 
 
-@click.group(cls=_DefaultToStart)
+@click.group(
+    cls=_DefaultToStart,
+    short_help="Find the upstream commit that first broke a cell's tests (flake-aware).",
+)
 def bisect() -> None:
     """Find the upstream commit that first broke a cell's tests (flake-aware), and read
     stored bisections. `harness bisect CELL [TEST...] --good REF --bad REF` starts one."""

@@ -8,7 +8,9 @@ overdue). Acting on deliveries (the queue, workers, reports) is the worker's job
 they are doing is readable here: ``GET /api/deliveries`` (with what was done about each;
 ``?status=received`` for those not acted on yet), ``GET /api/queue`` (items, newest
 first; ``?state=queued``), ``GET /api/ledger`` (reports owed; ``?overdue=1`` for the
-overdue ones), ``GET /api/outbox`` (reports waiting for GitHub, with their last error).
+overdue ones), ``GET /api/outbox`` (reports waiting for GitHub, with their last error),
+``GET /api/bisections`` and ``GET /api/bisections/ID`` (``harness bisect``'s searches:
+outcome, reason, first bad commit, and each probe with its verdict, outcomes and runs).
 """
 
 from __future__ import annotations
@@ -123,6 +125,21 @@ def create_app(
         states = [x for x in (state or "").split(",") if x]
         rows = outbox.list_entries(store, states=states or None, limit=min(limit, 1000))
         return JSONResponse({"entries": [r.as_json() for r in rows]})
+
+    @app.get("/api/bisections")
+    def api_bisections(limit: int = 50) -> JSONResponse:
+        with store.reading("listing bisections") as r:
+            rows = r.bisections.recent(limit=min(limit, 1000))
+        return JSONResponse({"bisections": [b.as_json() for b in rows]})
+
+    @app.get("/api/bisections/{bisection_id}")
+    def api_bisection(bisection_id: int) -> JSONResponse:
+        with store.reading(f"reading bisection {bisection_id}") as r:
+            record = r.bisections.get(bisection_id)
+            probes = r.bisections.probes(bisection_id) if record is not None else []
+        if record is None:
+            return JSONResponse({"error": f"no bisection {bisection_id}"}, status_code=404)
+        return JSONResponse({**record.as_json(), "probes": [p.as_json() for p in probes]})
 
     @app.get("/metrics")
     def prometheus() -> PlainTextResponse:
