@@ -137,10 +137,21 @@ def test_reuses_the_runs_it_has(
 
 
 def test_a_break_through_a_merge_names_the_merge(
-    harness: Callable[..., Result], merged: Fixture
+    harness: Callable[..., Result], merged: Fixture, tmp_path: Path
 ) -> None:
+    """Also: no tests named and no runs in the database: both ends are run first (the
+    suite's selection, in the bisection's job) and the newly failing test followed."""
     c0, _c1, _c2, m = merged.shas
-    doc = _bisect(harness, "merged/cpu", REGRESS, "--good", c0, "--bad", m)
+    doc = _bisect(harness, "merged/cpu", "--good", c0, "--bad", m)
+    assert doc["tests"] == [REGRESS]
+    with sqlite3.connect(tmp_path / "harness.db") as conn:
+        rows = conn.execute(
+            "SELECT runs.sha, runs.args, jobs.trigger FROM runs JOIN jobs ON jobs.id = runs.job_id"
+            " ORDER BY runs.id"
+        ).fetchall()
+    assert [(sha, args) for sha, args, _t in rows[:2]] == [(c0, "tests"), (m, "tests")]
+    assert {t for _s, _a, t in rows} == {"bisect"}
+    assert len(rows) == len(doc["runs"]["new"]) + len(doc["runs"]["reused"])
     assert doc["outcome"] == "found"
     assert doc["candidates"] == 3  # first parent: c1, c2, M (the branch's commits are not)
     assert doc["first_bad"]["sha"] == m
