@@ -25,6 +25,8 @@ Beside the flow:
   config/     suite and service files (typed, located errors), JSON Schema
   plugins.py  entry points shared by the registries: backends/, executors/registry.py,
               results/ (formats), images/families.py, codehost/reporters.py
+  bisect/     the first bad commit of a cell's tests (bisect/search.py, bisect/probe.py)
+              or stack component (bisect/stack.py over the dimensions of stack.py)
   cli/        one module per command
 """
 
