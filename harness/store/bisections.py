@@ -28,6 +28,16 @@ _FINISHED = ("passed", "failed", "crashed", "timeout")
 class BisectionRecord(RowRecord):
     id: int
     job_id: str | None
+    kind: str
+    origin: str
+    repository: str | None
+    good_run_id: int | None
+    bad_run_id: int | None
+    dedup_key: str | None
+    lease_owner: str | None
+    lease_expires_at: datetime | None
+    attempts: int
+    result: dict[str, Any] | None
     cell: str
     suite: str
     tests: list[str]
@@ -57,6 +67,7 @@ class ProbeRecord(RowRecord):
     reused: bool
     outcomes: dict[str, list[str]]
     reason: str | None
+    pins: dict[str, str] | None
     created_at: datetime
 
 
@@ -88,9 +99,18 @@ class Bisections:
         candidates: int,
         max_probes: int,
         repeats: int,
+        kind: str = "commits",
+        repository: str | None = None,
+        good_run_id: int | None = None,
+        bad_run_id: int | None = None,
     ) -> int:
         row: dict[str, Any] = {
             "job_id": job_id,
+            "kind": kind,
+            "origin": "manual",
+            "repository": repository,
+            "good_run_id": good_run_id,
+            "bad_run_id": bad_run_id,
             "cell": cell,
             "suite": suite,
             "tests": list(tests),
@@ -116,8 +136,10 @@ class Bisections:
         reused: bool,
         outcomes: dict[str, list[str]],
         reason: str | None = None,
+        pins: dict[str, str] | None = None,
     ) -> int:
         row: dict[str, Any] = {
+            "pins": pins,
             "bisection_id": bisection_id,
             "sha": sha,
             "role": role,
@@ -141,8 +163,12 @@ class Bisections:
         first_bad: str | None = None,
         suspects: Sequence[str] | None = None,
         flaky: dict[str, Any] | None = None,
+        result: dict[str, Any] | None = None,
     ) -> None:
         values: dict[str, Any] = {
+            "result": result,
+            "lease_owner": None,
+            "lease_expires_at": None,
             "status": status,
             "outcome": outcome,
             "reason": reason,

@@ -431,11 +431,32 @@ class Bisection(Base):
     (``harness bisect``): what it looked for, how it ended and why."""
 
     __tablename__ = "bisections"
-    __table_args__ = (Index("ix_bisections_cell_created_at", "cell", "created_at"),)
+    __table_args__ = (
+        Index("ix_bisections_cell_created_at", "cell", "created_at"),
+        Index("ix_bisections_repository_status", "repository", "status"),
+        UniqueConstraint("dedup_key", name="uq_bisections_dedup_key"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     #: the job its probes ran in (trigger ``bisect``)
     job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id"))
+    #: ``commits`` (upstream commits) or ``stack`` (stack components at one commit)
+    kind: Mapped[str] = mapped_column(String(8), server_default="commits")
+    #: ``manual`` (``harness bisect``) or ``auto`` (the service, on a broken trunk)
+    origin: Mapped[str] = mapped_column(String(8), server_default="manual")
+    #: the upstream repository (owner/name) whose commits are bisected
+    repository: Mapped[str | None] = mapped_column(String(255))
+    #: the runs it starts from, where known (the service's: the last good and the new bad)
+    good_run_id: Mapped[int | None] = mapped_column(Integer)
+    bad_run_id: Mapped[int | None] = mapped_column(Integer)
+    #: a scheduled bisection's identity (one per cell, range and tests): exactly once
+    dedup_key: Mapped[str | None] = mapped_column(String(400))
+    #: a scheduled one is leased by a worker like a queue item
+    lease_owner: Mapped[str | None] = mapped_column(String(200))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    #: the stack answer (component, version, changes), for kind ``stack``
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
     cell: Mapped[str] = mapped_column(String(255))
     suite: Mapped[str] = mapped_column(String(100))
     #: the test ids it followed
@@ -447,7 +468,8 @@ class Bisection(Base):
     max_probes: Mapped[int] = mapped_column(Integer)
     #: attempts of a failing test per probe
     repeats: Mapped[int] = mapped_column(Integer)
-    #: ``running``, ``done`` or ``error``
+    #: ``queued`` (scheduled, waiting for a worker and the budget), ``running``,
+    #: ``done`` or ``error``
     status: Mapped[str] = mapped_column(String(16))
     #: found, range, flaky, exhausted (``None`` while running or after an error)
     outcome: Mapped[str | None] = mapped_column(String(16))
@@ -482,6 +504,8 @@ class BisectionProbe(Base):
     #: test id → its outcomes at this commit, first attempt first
     outcomes: Mapped[dict[str, list[str]]] = mapped_column(JSONDoc)
     reason: Mapped[str | None] = mapped_column(Text)
+    #: a stack probe's pins (component → version); ``None`` for a commit probe
+    pins: Mapped[dict[str, str] | None] = mapped_column(JSONDoc)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
