@@ -26,7 +26,8 @@ Beside the flow:
   plugins.py  entry points shared by the registries: backends/, executors/registry.py,
               results/ (formats), images/families.py, codehost/reporters.py
   bisect/     the first bad commit of a cell's tests (bisect/search.py, bisect/probe.py)
-              or stack component (bisect/stack.py over the dimensions of stack.py)
+              or stack component (bisect/stack.py over the dimensions of stack.py);
+              service/culprits.py schedules one when the default branch breaks
   cli/        one module per command
 """
 

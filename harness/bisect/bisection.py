@@ -165,9 +165,17 @@ def run_bisection(
     bad: str,
     max_probes: int | None,
     say: Say,
+    bisection_id: int | None = None,
+    cap: int | None = None,
+    lease_owner: str | None = None,
 ) -> BisectionReport:
     """Bisect ``prober``'s cell between the commits ``good`` and ``bad`` (SHAs); the
-    prober's ``tests`` empty means the newly failing ones."""
+    prober's ``tests`` empty means the newly failing ones. ``bisection_id``: a scheduled
+    bisection's row (queued by the service, leased by this worker) to fill, instead of a
+    new one; the probes of an earlier attempt at it are forgotten (their runs are reused).
+    ``cap``: the most probes the caller's budget allows (below the default); and
+    ``lease_owner``: the worker holding the scheduled row (its answer is recorded only
+    while it still does)."""
     candidates = history.candidates(good, bad)
     if not candidates:
         raise ConfigError(f"no commits between {good[:12]} and {bad[:12]}")
@@ -187,18 +195,32 @@ def run_bisection(
             f"{prober.repeats} attempts per probe"
         )
     budget = max_probes if max_probes is not None else default_max_probes(len(candidates))
+    if cap is not None:
+        budget = max(1, min(budget, cap))
     with prober.store.transaction("starting a bisection") as tx:
-        bisection_id = tx.bisections.create(
-            job_id=prober.job_id,
-            cell=prober.cell.id,
-            suite=prober.suite.name,
-            tests=prober.tests,
-            good_sha=good,
-            bad_sha=bad,
-            candidates=len(candidates),
-            max_probes=budget,
-            repeats=prober.repeats,
-        )
+        if bisection_id is None:
+            bisection_id = tx.bisections.create(
+                job_id=prober.job_id,
+                cell=prober.cell.id,
+                suite=prober.suite.name,
+                tests=prober.tests,
+                good_sha=good,
+                bad_sha=bad,
+                candidates=len(candidates),
+                max_probes=budget,
+                repeats=prober.repeats,
+                repository=repo,
+            )
+        else:
+            tx.bisections.clear_probes(bisection_id)
+            tx.bisections.begin(
+                bisection_id,
+                job_id=prober.job_id,
+                tests=prober.tests,
+                candidates=len(candidates),
+                max_probes=budget,
+                repeats=prober.repeats,
+            )
     report = BisectionReport(
         bisection_id=bisection_id,
         job_id=prober.job_id,
@@ -217,7 +239,9 @@ def run_bisection(
         _bisect(prober, history, report, candidates, good, bad, say)
     except BaseException as exc:
         with prober.store.transaction("recording a failed bisection") as tx:
-            tx.bisections.finish(bisection_id, status="error", outcome=None, reason=str(exc))
+            tx.bisections.finish(
+                bisection_id, status="error", outcome=None, reason=str(exc), owner=lease_owner
+            )
         raise
     with prober.store.transaction("finishing a bisection") as tx:
         tx.bisections.finish(
@@ -228,6 +252,7 @@ def run_bisection(
             first_bad=report.first_bad.sha if report.first_bad else None,
             suspects=[c.sha for c in report.suspects],
             flaky=report.flaky or None,
+            owner=lease_owner,
         )
     return report
 

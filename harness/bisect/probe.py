@@ -126,6 +126,8 @@ class Prober:
         tried = sum(len(v) for v in outcomes.values()) // max(len(self.tests), 1)
         summary = self._run(sha, reruns=max(self.repeats - 1 - tried, 0))
         report.new_runs.append(summary.run_id)
+        if self.options.cancel is not None:
+            self.options.cancel.check()  # cancelled during the run: no verdict from it
         if summary.status not in {RunStatus.PASSED, RunStatus.FAILED}:
             report.verdict = Verdict.SKIP
             report.reason = f"run {summary.run_id} {summary.status.value}: {summary.reason or ''}"
@@ -141,6 +143,8 @@ class Prober:
         return report
 
     def _run(self, sha: str, *, reruns: int) -> RunSummary:
+        if self.options.cancel is not None:
+            self.options.cancel.check()  # the service took the bisection back: stop here
         args = self.test_args or " ".join(node_id(t) for t in self.tests)
         options = replace(self.options, ref=sha, sha=None, args=args, subset=None, reruns=reruns)
         self.on_run(sha)

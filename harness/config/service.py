@@ -156,6 +156,33 @@ class Chat(_Strict):
         return bool(self.webhook_url_env or self.webhook_url_file)
 
 
+class AutoBisect(_Strict):
+    """Culprit finding on a broken trunk: when a default-branch run has new failures
+    against the previous default-branch run, the service bisects the commits between
+    them (:mod:`harness.service.culprits`), within this budget."""
+
+    enabled: bool = Field(
+        default=True, description="Schedule a bisection when the default branch breaks."
+    )
+    max_concurrent: int = Field(
+        default=1, ge=1, description="Bisections of this upstream running at once."
+    )
+    max_probes_per_day: int = Field(
+        default=30,
+        ge=1,
+        description="Commits probed per rolling 24 hours over this upstream's scheduled "
+        "bisections; one that would exceed it waits (shown as queued, with why).",
+    )
+    repeats: int = Field(
+        default=3, ge=1, le=10, description="Attempts of a failing test per probed commit."
+    )
+    comment_culprit: bool = Field(
+        default=False,
+        description="Post one comment on the pull request that brought the first bad "
+        "commit (opt-in; only at a level that comments; never repeated).",
+    )
+
+
 class UpstreamService(_Strict):
     level: Level = Field(default=Level.COMMENT, description="Participation level.")
     cells: list[str] = Field(
@@ -177,6 +204,10 @@ class UpstreamService(_Strict):
         description="A report owed for a head is overdue this long after it was promised.",
     )
     chat: Chat = Field(default_factory=Chat, description="Chat notifications for the vendor team.")
+    bisect: AutoBisect = Field(
+        default_factory=AutoBisect,
+        description="Automatic bisection of a broken default branch, and its budget.",
+    )
 
     @field_validator("deadline", mode="before")
     @classmethod

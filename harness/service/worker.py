@@ -49,7 +49,7 @@ from harness.runner import (
     attempt_work_dir,
     run_cell,
 )
-from harness.service import baselines, ledger, notify
+from harness.service import baselines, culprits, ledger, notify
 from harness.service import queue as q
 from harness.service.dispatch import Dispatcher, Plan
 from harness.service.dispatch_actions import dispatch_entry
@@ -166,6 +166,11 @@ class Worker:
             self.execute(claimed)
             busy = True
             self._send()
+        elif self.executor is not None:  # nothing else to run: a scheduled bisection
+            culprits.expire(self.store)
+            if self.bisect():
+                busy = True
+                self._send()
         for owed in ledger.flag_overdue(self.store):
             log.warning(
                 "OVERDUE report: %s %s at %s (PR #%s), promised %s, deadline %s",
@@ -283,6 +288,80 @@ class Worker:
             intake.join()
         self._close(item, state, run_id, detail)
         self.ran += 1
+
+    def bisect(self) -> bool:
+        """Run the next scheduled bisection the budgets allow (:mod:`.culprits`), under a
+        lease renewed by heartbeats, and report its answer; whether there was one."""
+        claimed = culprits.claim(self.store, self.config, self.name, self.settings.lease_s)
+        if claimed is None or self.executor is None:
+            return False
+        bisection_id = claimed.record.id
+        log.info(
+            "bisection %d: %s between %s and %s",
+            bisection_id,
+            claimed.record.cell,
+            claimed.record.good_sha[:12],
+            claimed.record.bad_sha[:12],
+        )
+        done, cancel = threading.Event(), Cancel()
+        beat = threading.Thread(
+            target=self._bisection_heartbeat, args=(bisection_id, done, cancel), daemon=True
+        )
+        beat.start()
+        intake = threading.Thread(target=self._dispatch_while, args=(done,), daemon=True)
+        intake.start()
+        answer = None
+        try:
+            with ConsoleDisplay(Console(stderr=True), live=False) as display:
+                ctx = culprits.RunContext(
+                    store=self.store,
+                    suites=self.plan.suites,
+                    suites_dir=self.plan.suites_dir,
+                    executor=self.executor,
+                    cache_dir=self.settings.cache_dir,
+                    reports_dir=self.settings.reports_dir,
+                    display=display,
+                    owner=self.name,
+                )
+                answer = culprits.run(
+                    ctx,
+                    claimed,
+                    cancel,
+                    lambda text: log.info("bisection %d: %s", bisection_id, text),
+                )
+        except CellInterrupted:
+            raise  # the lease expires and another worker takes it up
+        except Exception as exc:  # recorded on the row; the worker goes on
+            if not isinstance(exc, HarnessError):
+                log.exception("bisection %d: internal error", bisection_id)
+            culprits.failed(self.store, bisection_id, self.name, str(exc))
+            log.error("bisection %d: %s", bisection_id, exc)
+        finally:
+            done.set()
+            beat.join()
+            intake.join()
+        if answer is not None:
+            log.info("bisection %d: %s", bisection_id, answer.reason)
+            culprits.report(self.store, self.config, self.verdicts, answer)
+        return True
+
+    def _bisection_heartbeat(
+        self, bisection_id: int, done: threading.Event, cancel: Cancel
+    ) -> None:
+        """Extend a bisection's lease; once lost, stop its probe (nothing is recorded by
+        this worker any more: the row's new holder records it)."""
+        interval = max(0.2, self.settings.lease_s / 3)
+        while not done.wait(interval):
+            try:
+                if culprits.heartbeat(self.store, bisection_id, self.name, self.settings.lease_s):
+                    continue
+            except HarnessError as exc:
+                log.error("bisection %d: heartbeat failed: %s", bisection_id, exc)
+                continue
+            if cancel.reason is None:
+                log.warning("bisection %d: lease lost; stopping it", bisection_id)
+                cancel.stop(f"bisection {bisection_id}: lease lost")
+            self._stop_run(cancel)
 
     def _run(self, item: q.Item, cancel: Cancel) -> tuple[int, str | None, bool]:
         assert self.executor is not None  # execute() dispatches otherwise
@@ -457,6 +536,7 @@ class Worker:
         cell_decided(tx, self.config, judged, item)
         if run_id is not None:
             notify.run_finished(tx, self.config, judged, item, run_id)
+            culprits.schedule(tx, self.config, judged, item, run_id)
         if run_id is not None and item.pr_number is not None:
             suite = self.plan.suites.get(_cell(item.cell).suite)
             branch = suite.upstream.default_branch if suite is not None else None

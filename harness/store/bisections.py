@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, insert, select, update
+from sqlalchemy import Connection, Table, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from harness.store.models import Bisection, BisectionProbe, Rerun, Result, Run
 from harness.store.rows import RowRecord, now
@@ -125,6 +126,207 @@ class Bisections:
         stmt = insert(bisections_t).values(row).returning(bisections_t.c.id)
         return int(self.conn.execute(stmt).scalar_one())
 
+    # scheduled bisections (the service's, origin ``auto``) -----------------------------
+
+    def schedule(
+        self,
+        *,
+        repository: str,
+        cell: str,
+        suite: str,
+        tests: Sequence[str],
+        good_sha: str,
+        bad_sha: str,
+        good_run_id: int | None,
+        bad_run_id: int | None,
+        repeats: int,
+        kind: str = "commits",
+    ) -> int | None:
+        """Queue a bisection for a worker; ``None`` when one with the same identity (kind,
+        cell, range and tests) was scheduled before: each is scheduled exactly once,
+        however often the run that calls for it is judged."""
+        key = f"auto:{kind}:{cell}:{good_sha}:{bad_sha}:{','.join(sorted(tests))}"
+        if len(key) > 400:  # many tests: their digest keeps the key bounded
+            import hashlib
+
+            digest = hashlib.sha256(",".join(sorted(tests)).encode()).hexdigest()
+            key = f"auto:{kind}:{cell}:{good_sha}:{bad_sha}:{digest}"[:400]
+        row: dict[str, Any] = {
+            "job_id": None,
+            "kind": kind,
+            "origin": "auto",
+            "repository": repository,
+            "good_run_id": good_run_id,
+            "bad_run_id": bad_run_id,
+            "dedup_key": key,
+            "attempts": 0,
+            "cell": cell,
+            "suite": suite,
+            "tests": sorted(tests),
+            "good_sha": good_sha,
+            "bad_sha": bad_sha,
+            "candidates": 0,
+            "max_probes": 0,
+            "repeats": repeats,
+            "status": "queued",
+            "created_at": now(),
+        }
+        dialect = postgresql if self.conn.dialect.name == "postgresql" else sqlite
+        stmt = (
+            dialect.insert(bisections_t)
+            .values(row)
+            .on_conflict_do_nothing(index_elements=["dedup_key"])
+            .returning(bisections_t.c.id)
+        )
+        found = self.conn.execute(stmt).scalar()
+        return int(found) if found is not None else None
+
+    def queued(self, limit: int = 20) -> list[BisectionRecord]:
+        """Scheduled bisections waiting for a worker, oldest first."""
+        c = bisections_t.c
+        q = select(bisections_t).where(c.status == "queued").order_by(c.id).limit(limit)
+        return [BisectionRecord.from_row(r) for r in self.conn.execute(q)]
+
+    def running_count(self, repository: str) -> int:
+        """Scheduled bisections of ``repository`` a worker holds now."""
+        c = bisections_t.c
+        q = select(func.count()).where(
+            c.repository == repository, c.origin == "auto", c.status == "running"
+        )
+        return int(self.conn.execute(q).scalar_one())
+
+    def probes_since(self, repository: str, since: datetime) -> int:
+        """Commits probed (role ``probe``, the budget's unit) since ``since`` by the
+        scheduled bisections of ``repository``."""
+        b, p = bisections_t.c, probes_t.c
+        q = (
+            select(func.count())
+            .select_from(probes_t.join(bisections_t, p.bisection_id == b.id))
+            .where(
+                b.repository == repository,
+                b.origin == "auto",
+                p.role == "probe",
+                p.created_at >= since,
+            )
+        )
+        return int(self.conn.execute(q).scalar_one())
+
+    def reserved_probes(self, repository: str) -> int:
+        """Probes the running scheduled bisections of ``repository`` may still make."""
+        b, p = bisections_t.c, probes_t.c
+        made = (
+            select(func.count())
+            .where(p.bisection_id == b.id, p.role == "probe")
+            .correlate(bisections_t)
+            .scalar_subquery()
+        )
+        q = select(func.coalesce(func.sum(b.max_probes - made), 0)).where(
+            b.repository == repository, b.origin == "auto", b.status == "running"
+        )
+        return max(0, int(self.conn.execute(q).scalar_one()))
+
+    def claim(self, bisection_id: int, owner: str, lease_s: float) -> bool:
+        """Lease a queued bisection to ``owner`` (compare-and-set: ``False`` when another
+        worker took it first)."""
+        c = bisections_t.c
+        t = now()
+        stmt = (
+            update(bisections_t)
+            .where(c.id == bisection_id, c.status == "queued")
+            .values(
+                status="running",
+                lease_owner=owner,
+                lease_expires_at=t + timedelta(seconds=lease_s),
+                attempts=c.attempts + 1,
+                reason=None,
+            )
+        )
+        return bool(self.conn.execute(stmt).rowcount)
+
+    def wait_reason(self, bisection_id: int, reason: str) -> None:
+        """Say why a queued bisection waits (its budget)."""
+        c = bisections_t.c
+        self.conn.execute(
+            update(bisections_t)
+            .where(c.id == bisection_id, c.status == "queued")
+            .values(reason=reason)
+        )
+
+    def heartbeat(self, bisection_id: int, owner: str, lease_s: float) -> bool:
+        """Extend ``owner``'s lease; ``False`` when it no longer holds it."""
+        c = bisections_t.c
+        stmt = (
+            update(bisections_t)
+            .where(c.id == bisection_id, c.status == "running", c.lease_owner == owner)
+            .values(lease_expires_at=now() + timedelta(seconds=lease_s))
+        )
+        return bool(self.conn.execute(stmt).rowcount)
+
+    def expire_leases(self, max_attempts: int) -> tuple[list[int], list[int]]:
+        """Scheduled bisections whose worker died (lease expired): queued again, or
+        ``error`` after ``max_attempts``; (requeued ids, failed ids)."""
+        c = bisections_t.c
+        t = now()
+        rows = self.conn.execute(
+            select(c.id, c.attempts).where(
+                c.status == "running", c.origin == "auto", c.lease_expires_at < t
+            )
+        ).all()
+        requeued, failed = [], []
+        for bisection_id, attempts in rows:
+            if attempts < max_attempts:
+                values: dict[str, Any] = {
+                    "status": "queued",
+                    "lease_owner": None,
+                    "lease_expires_at": None,
+                    "reason": f"its worker stopped (attempt {attempts}); queued again",
+                }
+                requeued.append(int(bisection_id))
+            else:
+                values = {
+                    "status": "error",
+                    "lease_owner": None,
+                    "lease_expires_at": None,
+                    "reason": f"its worker stopped {attempts} time(s); given up",
+                    "finished_at": t,
+                }
+                failed.append(int(bisection_id))
+            self.conn.execute(
+                update(bisections_t)
+                .where(c.id == bisection_id, c.status == "running", c.lease_expires_at < t)
+                .values(**values)
+            )
+        return requeued, failed
+
+    def begin(
+        self,
+        bisection_id: int,
+        *,
+        job_id: str,
+        tests: Sequence[str],
+        candidates: int,
+        max_probes: int,
+        repeats: int,
+    ) -> None:
+        """A scheduled bisection starts searching: its job, tests and budget."""
+        c = bisections_t.c
+        self.conn.execute(
+            update(bisections_t)
+            .where(c.id == bisection_id)
+            .values(
+                job_id=job_id,
+                tests=list(tests),
+                candidates=candidates,
+                max_probes=max_probes,
+                repeats=repeats,
+            )
+        )
+
+    def clear_probes(self, bisection_id: int) -> None:
+        """Forget the probes of an attempt that died (a retry starts over; the runs they
+        made stay stored and are reused)."""
+        self.conn.execute(probes_t.delete().where(probes_t.c.bisection_id == bisection_id))
+
     def add_probe(
         self,
         bisection_id: int,
@@ -164,7 +366,10 @@ class Bisections:
         suspects: Sequence[str] | None = None,
         flaky: dict[str, Any] | None = None,
         result: dict[str, Any] | None = None,
-    ) -> None:
+        owner: str | None = None,
+    ) -> bool:
+        """Record how it ended; with ``owner``, only while that worker still holds the
+        scheduled row's lease (whether it was recorded)."""
         values: dict[str, Any] = {
             "result": result,
             "lease_owner": None,
@@ -177,9 +382,11 @@ class Bisections:
             "flaky": flaky,
             "finished_at": now(),
         }
-        self.conn.execute(
-            update(bisections_t).where(bisections_t.c.id == bisection_id).values(**values)
-        )
+        c = bisections_t.c
+        where = [c.id == bisection_id]
+        if owner is not None:
+            where += [c.lease_owner == owner, c.status == "running"]
+        return bool(self.conn.execute(update(bisections_t).where(*where).values(**values)).rowcount)
 
     def get(self, bisection_id: int) -> BisectionRecord | None:
         row = self.conn.execute(

@@ -58,6 +58,12 @@ class Outbox:
         ).first()
         return newest is not None and newest.state == "sent" and newest.payload == payload
 
+    def exists(self, repository: str, key: str) -> bool:
+        """Whether any entry with ``key`` was ever queued (sent, pending or dead)."""
+        c = outbox_t.c
+        q = select(c.id).where(c.repository == repository, c.key == key).limit(1)
+        return self.conn.execute(q).first() is not None
+
     def put(self, repository: str, kind: str, key: str, payload: dict[str, Any]) -> int:
         """Queue a report; replaces a pending one with the same key (it keeps its place
         and its wait: a backoff still holds). Returns the entry's id."""

@@ -101,3 +101,15 @@ class Pulls:
             )
         ).all()
         return [(int(n), str(h)) for n, h in rows]
+
+    def open_with_runs_of(self, repository: str, cell: str) -> list[tuple[int, str]]:
+        """(number, head) of the open pull requests whose heads have runs of ``cell``."""
+        r, p = runs_t.c, prs_t.c
+        rows = self.conn.execute(
+            select(p.number, p.head_sha)
+            .distinct()
+            .select_from(prs_t.join(runs_t, and_(r.sha == p.head_sha, r.upstream == p.repository)))
+            .where(p.repository == repository, p.state == "open", r.cell == cell)
+            .order_by(p.number)
+        ).all()
+        return [(int(n), str(h)) for n, h in rows]

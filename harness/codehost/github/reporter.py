@@ -135,7 +135,9 @@ class GitHubReporter:
     def _comment(self, repo: Repository, repository: str, p: dict[str, Any]) -> None:
         body = clip(p["body"], MAX_COMMENT)
         number, marker = int(p["pr"]), p["marker"]
-        key = str(number)
+        # one comment per slot: the PR's report (the number) or another of ours with
+        # its own marker (a culprit comment: ``culprit:<pr>``)
+        key = str(p.get("slot") or number)
         known = self._known_id(repository, "comment", key)
         issue = repo.get_issue(number)
         if known is not None:
