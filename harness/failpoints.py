@@ -29,6 +29,7 @@ The places (see where each is hit):
 ``sender.posted[.kind]``  GitHub accepted it; the outbox does not know yet
 ``sender.posted.final``   the same, for a final status or check run
 ``sender.created.<kind>`` a comment or check run created, its id not kept yet
+``bisect.probing``        a bisection's probe run about to start (its lease held)
 ========================  ===========================================================
 """
 

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from harness import failpoints
 from harness.backends.target import BackendTarget
 from harness.bisect.search import Verdict
 from harness.config.suite import Suite
@@ -145,6 +146,7 @@ class Prober:
     def _run(self, sha: str, *, reruns: int) -> RunSummary:
         if self.options.cancel is not None:
             self.options.cancel.check()  # the service took the bisection back: stop here
+        failpoints.hit("bisect.probing")
         args = self.test_args or " ".join(node_id(t) for t in self.tests)
         options = replace(self.options, ref=sha, sha=None, args=args, subset=None, reruns=reruns)
         self.on_run(sha)

@@ -18,6 +18,7 @@ from tests.service.support import (
     service_env,
     service_yaml,
     settled,
+    wait_for,
 )
 
 BROKEN_PASS = """\
@@ -249,3 +250,64 @@ def test_a_bisection_whose_worker_died_is_queued_again_then_given_up(
         assert _reason(store, bisection) == "error: its worker stopped 2 time(s); given up"
     finally:
         store.close()
+
+
+def test_a_bisection_survives_its_worker_being_killed(
+    tmp_path: Path,
+    gh: GitHubStandIn,
+    shared_cache: Path,
+    wheels: Path,
+    webhook_examples: dict[str, list[dict[str, Any]]],
+) -> None:
+    import signal
+
+    from tests.fixture_upstream import make_upstream
+
+    upstream = make_upstream(tmp_path / "upstream")
+    suites = demo_suites(tmp_path, upstream.url, wheels, config=service_yaml("status"))
+    svc = Service(
+        tmp_path, suites, f"sqlite:///{tmp_path / 'harness.db'}", service_env(gh, shared_cache), 0
+    )
+    try:
+        good = upstream.rev_parse("main")
+        assert deliver(svc.url, "push", push_payload(webhook_examples, sha=good)).is_success
+        assert svc.worker("w0", "--once").wait(timeout=300) == 0
+        shas = [
+            upstream.commit(
+                {"tests/test_basic.py": BROKEN_PASS} if n == 2 else {f"d{n}.txt": "x\n"},
+                message=f"change {n}",
+            )
+            for n in range(1, 5)
+        ]
+        assert deliver(svc.url, "push", push_payload(webhook_examples, sha=shas[-1])).is_success
+        # the push run only; it schedules the bisection
+        assert svc.worker("w1", "--once", "--max-items", "1").wait(timeout=300) == 0
+        (queued,) = svc.api("/api/bisections")["bisections"]
+        assert queued["status"] == "queued"
+
+        # a worker takes it and dies at its first probe run (SIGKILL: no cleanup)
+        doomed = svc.worker(
+            "doomed", "--once", "--lease", "2", env={"HARNESS_FAILPOINTS": "bisect.probing=kill"}
+        )
+        assert doomed.wait(timeout=300) == -signal.SIGKILL
+        held = svc.api(f"/api/bisections/{queued['id']}")
+        assert (held["status"], held["lease_owner"]) == ("running", "doomed")
+
+        # its lease expires; an idle worker queues it again and finishes it
+        w2 = svc.worker("w2")
+        try:
+            wait_for(
+                lambda: svc.api(f"/api/bisections/{queued['id']}")["status"] in ("done", "error"),
+                600,
+                "the bisection taken up again",
+                svc,
+            )
+        finally:
+            w2.terminate()
+            w2.wait(timeout=120)
+        done = svc.api(f"/api/bisections/{queued['id']}")
+        assert (done["status"], done["outcome"], done["attempts"]) == ("done", "found", 2)
+        assert done["first_bad"] == shas[1]
+        assert "its worker stopped; queued again" in svc.logs()
+    finally:
+        svc.close()
