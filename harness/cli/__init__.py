@@ -71,6 +71,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "harness.cli.worker_cmd:worker",
         "Run the service's queue: deliveries, cells and reports.",
     ),
+    "participation": (
+        "harness.cli.participation_cmd:participation",
+        "Participation levels: SLOs, automatic moves, pins, history.",
+    ),
     "outbox": (
         "harness.cli.outbox_cmd:outbox",
         "Reports on their way to GitHub (statuses, check runs, comments).",

@@ -62,6 +62,16 @@ class Level(StrEnum):
     def uses_checks(self) -> bool:
         return self in {Level.CHECK, Level.BLOCKING}
 
+    @property
+    def rank(self) -> int:
+        """Its place on the ladder dashboard → status → comment → check → blocking."""
+        return list(Level).index(self)
+
+    def step(self, by: int, ceiling: Level) -> Level:
+        """``by`` steps up (or down), between dashboard and ``ceiling``."""
+        ladder = list(Level)
+        return ladder[max(0, min(self.rank + by, ceiling.rank))]
+
 
 class Approval(StrEnum):
     #: one approval covers later pushes to the pull request (Prow's ok-to-test label)
@@ -183,8 +193,76 @@ class AutoBisect(_Strict):
     )
 
 
+class Slo(_Strict):
+    """Service-level objectives of the vendor CI for one upstream, over a rolling window
+    (:mod:`harness.service.slo`); with ``participation.auto`` they move the level."""
+
+    window: Duration = Field(default=7 * 86400.0, description="The rolling window.")
+    report_latency_p95: Duration = Field(
+        default=6 * 3600.0,
+        description="95th percentile of webhook-to-final-report time, at most.",
+    )
+    missing_report_rate: float = Field(
+        default=0.02,
+        ge=0,
+        le=1,
+        description="Share of owed reports not accepted by their deadline, at most.",
+    )
+    infra_error_rate: float = Field(
+        default=0.10,
+        ge=0,
+        le=1,
+        description="Share of runs ending error, crashed or timeout, at most.",
+    )
+    false_red_rate: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="Share of failed pull-request runs that a later run of the same "
+        "cell and commit passed (flaky or infrastructure reds), at most.",
+    )
+    coverage: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Lowest share of what the reference backend passes that this "
+        "upstream's cells pass too (their latest default-branch runs); empty: shown, "
+        "not a target.",
+    )
+    min_samples: int = Field(
+        default=20,
+        ge=1,
+        description="Fewer samples in the window than this: the objective has no data "
+        "(neither breaks nor holds).",
+    )
+
+    @field_validator("window", "report_latency_p95", mode="before")
+    @classmethod
+    def _durations(cls, v: Any) -> float:
+        return parse_duration(v)
+
+
+class Participation(_Strict):
+    """How the level moves: demoted when an SLO breaks (to dashboard when reports go
+    missing, else one step), promoted one step after the SLOs hold for a whole window,
+    never above ``level``; a maintainer's pin (``harness participation pin``) holds it."""
+
+    auto: bool = Field(default=True, description="Move the level by the SLOs.")
+    evaluate_every: Duration = Field(
+        default=300.0, description="How often a worker evaluates the SLOs."
+    )
+
+    @field_validator("evaluate_every", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> float:
+        return parse_duration(v)
+
+
 class UpstreamService(_Strict):
-    level: Level = Field(default=Level.COMMENT, description="Participation level.")
+    level: Level = Field(
+        default=Level.COMMENT,
+        description="Participation level: the highest, when it moves by the SLOs.",
+    )
     cells: list[str] = Field(
         default_factory=list,
         description="Cell patterns a pull request runs; empty: every cell of the suites "
@@ -207,6 +285,11 @@ class UpstreamService(_Strict):
     bisect: AutoBisect = Field(
         default_factory=AutoBisect,
         description="Automatic bisection of a broken default branch, and its budget.",
+    )
+    slo: Slo = Field(default_factory=Slo, description="Service-level objectives.")
+    participation: Participation = Field(
+        default_factory=Participation,
+        description="The level moving by the SLOs (``level`` is the highest it reaches).",
     )
 
     @field_validator("deadline", mode="before")

@@ -255,6 +255,13 @@ class Pages:
         )
         return self._render("ops.html.j2", "", "Op coverage", m=m, ops=ops)
 
+    def participation(self, upstreams: list[dict[str, Any]]) -> str:
+        """Each upstream's level, why, its SLOs and the history of its levels
+        (:func:`harness.service.participation.view`)."""
+        return self._render(
+            "participation.html.j2", "", "Participation and SLOs", upstreams=upstreams
+        )
+
     def badge(self, suite: str, backend: str) -> str:
         run = data.latest_for(self.store, suite, backend)
         if run is None:

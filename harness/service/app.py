@@ -27,7 +27,7 @@ from harness import __version__
 from harness.config.service import ServiceConfig
 from harness.dashboard.pages import Pages
 from harness.errors import StoreError
-from harness.service import ledger, outbox, queue
+from harness.service import ledger, outbox, participation, queue
 from harness.service.intake import MAX_BODY, Message, Receive, Scope, Send, WebhookIntake
 from harness.service.journal import Journal
 from harness.service.publish import VerdictCache
@@ -141,6 +141,13 @@ def create_app(
             return JSONResponse({"error": f"no bisection {bisection_id}"}, status_code=404)
         return JSONResponse({**record.as_json(), "probes": [p.as_json() for p in probes]})
 
+    @app.get("/api/participation")
+    def api_participation() -> JSONResponse:
+        """Each upstream's level, why, its last SLO evaluation and the levels' history."""
+        if service_config is None:
+            return JSONResponse({"upstreams": []})
+        return JSONResponse({"upstreams": participation.view(store, service_config)})
+
     @app.get("/metrics")
     def prometheus() -> PlainTextResponse:
         lines = [
@@ -156,6 +163,8 @@ def create_app(
             lines.append(f"harness_webhook_deliveries_total{{{labels}}} {metrics[key]}")
         try:
             lines += _gauges(store)
+            if service_config is not None:
+                lines += participation.metrics(participation.view(store, service_config))
         except StoreError:
             metrics["store_errors"] += 1
         return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
@@ -164,6 +173,14 @@ def create_app(
     add_results_api(app, store, service_config, results_secret, verdicts)
     if pages is not None:
         add_dashboard(app, pages)
+        if service_config is not None:
+            config = service_config
+
+            @app.get("/participation.html", include_in_schema=False)
+            def participation_page() -> HTMLResponse:
+                page = pages.participation(participation.view(store, config))
+                return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
+
     return ServiceApp(intake, app, pages.csp if pages is not None else API_CSP)
 
 

@@ -39,6 +39,7 @@ from harness.executors.base import Executor
 from harness.matrix import Cell
 from harness.runner import Cancel, Display, RunOptions
 from harness.service import queue as q
+from harness.service.participation import level_of
 from harness.service.publish import Judged, VerdictCache, judged_transaction, publish_head
 from harness.source.checkout import update_mirror
 from harness.store import Store, Transaction
@@ -264,7 +265,8 @@ def _culprit_comment(tx: Transaction, config: ServiceConfig, answer: BisectionRe
     """Queue the one comment on the culprit's pull request, if wanted and never before."""
     up = config.upstream(answer.repo)
     culprit = answer.first_bad
-    if up is None or not up.bisect.comment_culprit or not up.level.comments:
+    level = level_of(tx, config, answer.repo)
+    if up is None or level is None or not up.bisect.comment_culprit or not level.comments:
         return False
     if answer.outcome != "found" or culprit is None or culprit.pr is None:
         return False

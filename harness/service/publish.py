@@ -30,6 +30,7 @@ from harness.errors import HarnessError
 from harness.reporting.pr_comment import CellState
 from harness.service import outbox
 from harness.service import queue as q
+from harness.service.participation import level_of
 from harness.service.report import plan_reports
 from harness.store import Store, Transaction
 from harness.verdict.gather import VerdictOptions, gather_verdict
@@ -174,7 +175,8 @@ def publish_head(
 ) -> int:
     """Queue this head's reports; how many entries were queued."""
     up = config.upstream(repository)
-    if up is None or not up.level.posts:
+    level = level_of(tx, config, repository)
+    if up is None or level is None or not level.posts:
         return 0
     tx.lock(_head_lock_key(repository, head_sha))
     pr = tx.pulls.get(repository, pr_number)
@@ -188,6 +190,7 @@ def publish_head(
         head_sha=head_sha,
         installation=pr.installation_id if pr else None,
         cells=cells,
+        level=level,
     )
     queued = 0
     for r in reports:
@@ -213,8 +216,8 @@ def cell_decided(
     is posted, ``reported``; then the head's reports are queued."""
     if item.pr_number is None:
         return
-    up = config.upstream(item.repository) if config is not None else None
-    posts = up is not None and up.level.posts
+    level = level_of(tx, config, item.repository) if config is not None else None
+    posts = level is not None and level.posts
     tx.ledger.settle(item.repository, item.head_sha, item.cell, "queued" if posts else "reported")
     if config is not None and judged is not None:
         publish_head(tx, config, judged, item.repository, item.pr_number, item.head_sha)

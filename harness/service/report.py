@@ -89,9 +89,11 @@ def plan_reports(
     head_sha: str,
     installation: int | None,
     cells: list[CellState],
+    level: Level | None = None,
 ) -> list[Report]:
-    """The outbox entries for this head, given every cell's state."""
-    level = upstream.level
+    """The outbox entries for this head, given every cell's state, at ``level`` (the
+    level the service runs the upstream at; default: its configured one)."""
+    level = level or upstream.level
     if not level.posts or not cells:
         return []
     reports: list[Report] = []

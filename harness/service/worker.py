@@ -49,7 +49,7 @@ from harness.runner import (
     attempt_work_dir,
     run_cell,
 )
-from harness.service import baselines, culprits, ledger, notify
+from harness.service import baselines, culprits, ledger, notify, participation
 from harness.service import queue as q
 from harness.service.dispatch import Dispatcher, Plan
 from harness.service.dispatch_actions import dispatch_entry
@@ -118,6 +118,8 @@ class Worker:
             else None
         )
         self.detector = BackendDetector()
+        #: the SLOs, evaluated every ``participation.evaluate_every``
+        self.watch = participation.Evaluator(store, config)
         self.ran = 0
         self._reaped_at = float("-inf")
         if not any(r.name == "github" for r in delivering):
@@ -171,6 +173,7 @@ class Worker:
             if self.bisect():
                 busy = True
                 self._send()
+        self.watch.maybe()
         for owed in ledger.flag_overdue(self.store):
             log.warning(
                 "OVERDUE report: %s %s at %s (PR #%s), promised %s, deadline %s",

@@ -104,6 +104,17 @@ class Ledger:
             .values(**values)
         )
 
+    def drop_unsettled(self, repository: str) -> int:
+        """Nothing will be posted for ``repository``'s unsettled reports (its level no
+        longer posts): ``dropped``, still counted as missing by the SLOs; how many."""
+        c = owed_t.c
+        result = self.conn.execute(
+            update(owed_t)
+            .where(c.repository == repository, c.state.in_(UNSETTLED))
+            .values(state="dropped")
+        )
+        return int(result.rowcount)
+
     def _move(
         self,
         repository: str,

@@ -310,7 +310,7 @@ class OwedReport(Base):
     head_sha: Mapped[str] = mapped_column(String(64))
     cell: Mapped[str] = mapped_column(String(255))
     context: Mapped[str] = mapped_column(String(255))
-    #: owed, reported, superseded, cancelled
+    #: owed, queued, reported, superseded, cancelled, dropped (its level stopped posting)
     state: Mapped[str] = mapped_column(String(16))
     promised_at: Mapped[datetime] = mapped_column(UTCDateTime())
     deadline_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -507,6 +507,40 @@ class BisectionProbe(Base):
     #: a stack probe's pins (component → version); ``None`` for a commit probe
     pins: Mapped[dict[str, str] | None] = mapped_column(JSONDoc)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Participation(Base):
+    """An upstream's participation level as the service runs it now (it moves with the
+    SLOs between dashboard and the configured level, or is pinned), with the last SLO
+    evaluation that decided it."""
+
+    __tablename__ = "participation"
+
+    repository: Mapped[str] = mapped_column(String(255), primary_key=True)
+    level: Mapped[str] = mapped_column(String(16))
+    #: a maintainer's pin: the level does not move by itself
+    pinned: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: why it is at this level (one line)
+    reason: Mapped[str] = mapped_column(Text)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: the last evaluation: each SLO's value, target and state
+    slo: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
+    evaluated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ParticipationChange(Base):
+    """One change of an upstream's level: from, to, why, by whom (``auto`` or a login)."""
+
+    __tablename__ = "participation_changes"
+    __table_args__ = (Index("ix_participation_changes_repository_id", "repository", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    repository: Mapped[str] = mapped_column(String(255))
+    from_level: Mapped[str | None] = mapped_column(String(16))
+    to_level: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+    by: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 @dataclass(frozen=True, slots=True)

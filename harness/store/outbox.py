@@ -4,6 +4,7 @@ backoff, dead letters) is :mod:`harness.service.outbox`'s."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -159,6 +160,17 @@ class Outbox:
             .where(c.id == entry_id)
             .values(state="dead", last_error=error[:1000], lease_owner=None, lease_expires_at=None)
         )
+
+    def drop_pending(self, repository: str, kinds: Sequence[str], why: str) -> int:
+        """Dead-letter ``repository``'s pending entries of ``kinds`` (not being sent right
+        now) with ``why``; how many."""
+        c = outbox_t.c
+        result = self.conn.execute(
+            update(outbox_t)
+            .where(c.repository == repository, c.state == "pending", c.kind.in_(list(kinds)))
+            .values(state="dead", last_error=why[:1000])
+        )
+        return int(result.rowcount)
 
     def retry(self, ids: list[int] | None = None) -> list[int]:
         """Dead letters (those of ``ids``, or all) back to ``pending``, due now, with

@@ -17,6 +17,7 @@ from harness.store.bisections import Bisections
 from harness.store.deliveries import Deliveries
 from harness.store.ledger import Ledger
 from harness.store.outbox import Outbox
+from harness.store.participation import Participations
 from harness.store.pulls import Pulls
 from harness.store.queue import Queue
 from harness.store.rate_limits import RateLimits
@@ -81,3 +82,8 @@ class Transaction:
     def bisections(self) -> Bisections:
         """``harness bisect``'s searches and their probes."""
         return Bisections(self.connection)
+
+    @cached_property
+    def participation(self) -> Participations:
+        """Upstreams' participation levels, their history and the SLOs' reads."""
+        return Participations(self.connection)
