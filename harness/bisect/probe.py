@@ -8,6 +8,11 @@ Only what they leave open runs: the named tests, selected with pytest node ids, 
 reruns of a failing test (:mod:`harness.rerun`), so a test is called failing only after
 failing every attempt, and flaky when it both passed and failed at the commit.
 
+A stack probe (:mod:`harness.bisect.stack`) is the same at one commit with stack
+components pinned (``harness run --stack``): it reuses only the stored runs whose
+fingerprint ``accept`` takes (the same version of every declared component), and its
+runs are pinned.
+
 Verdicts: a run that did not get to its tests (setup or build failed: status ``error``)
 or that did not report one of the tests (it could not be collected) makes the commit
 ``skip``; a test that passed and failed makes it ``flaky``; a test failing every attempt
@@ -17,9 +22,10 @@ makes it ``bad``; every test passing makes it ``good``.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from harness import failpoints
 from harness.backends.target import BackendTarget
@@ -73,6 +79,8 @@ class ProbeReport:
     outcomes: dict[str, list[str]] = field(default_factory=dict)
     reused_runs: list[int] = field(default_factory=list)
     new_runs: list[int] = field(default_factory=list)
+    #: the stack components pinned (a stack probe), else ``None``
+    pins: dict[str, str] | None = None
 
     @property
     def reused(self) -> bool:
@@ -98,19 +106,33 @@ class Prober:
     test_args: str | None = None
     on_run: Callable[[str], None] = field(default=lambda _text: None)
 
-    def stored(self, sha: str) -> tuple[dict[str, list[str]], list[int]]:
-        """What the store's runs at ``sha`` say of the tests, and those runs."""
+    def stored(
+        self, sha: str, accept: Callable[[Mapping[str, Any]], bool] | None = None
+    ) -> tuple[dict[str, list[str]], list[int]]:
+        """What the store's runs at ``sha`` say of the tests, and those runs (only those
+        whose fingerprint ``accept`` takes, when given)."""
         with self.store.reading(f"reading runs of {self.cell.id} at {sha[:12]}") as r:
             runs = r.bisections.runs_at(self.cell.id, sha, self.tests)
+        if accept is not None:
+            runs = [run for run in runs if accept(run.fingerprint or {})]
         outcomes: dict[str, list[str]] = {}
         for run in runs:
             for test, attempts in run.outcomes.items():
                 outcomes.setdefault(test, []).extend(attempts)
         return outcomes, [run.run_id for run in runs]
 
-    def probe(self, sha: str) -> ProbeReport:
-        outcomes, reused = self.stored(sha)
+    def probe(
+        self,
+        sha: str,
+        *,
+        pins: Mapping[str, str] | None = None,
+        accept: Callable[[Mapping[str, Any]], bool] | None = None,
+    ) -> ProbeReport:
+        """Judge the tests at ``sha`` (with the stack ``pins``, reusing only the stored
+        runs ``accept`` takes)."""
+        outcomes, reused = self.stored(sha, accept)
         report = ProbeReport(sha, Verdict.SKIP, "", outcomes, reused)
+        report.pins = dict(pins) if pins is not None else None
         if reused:
             verdict, reason = judge(outcomes, self.tests)
             settled = verdict in (Verdict.GOOD, Verdict.FLAKY) or (
@@ -125,7 +147,7 @@ class Prober:
                 report.verdict, report.reason = verdict, reason
                 return report
         tried = sum(len(v) for v in outcomes.values()) // max(len(self.tests), 1)
-        summary = self._run(sha, reruns=max(self.repeats - 1 - tried, 0))
+        summary = self._run(sha, reruns=max(self.repeats - 1 - tried, 0), pins=pins)
         report.new_runs.append(summary.run_id)
         if self.options.cancel is not None:
             self.options.cancel.check()  # cancelled during the run: no verdict from it
@@ -143,12 +165,14 @@ class Prober:
         report.verdict, report.reason = judge(report.outcomes, self.tests)
         return report
 
-    def _run(self, sha: str, *, reruns: int) -> RunSummary:
+    def _run(self, sha: str, *, reruns: int, pins: Mapping[str, str] | None = None) -> RunSummary:
         if self.options.cancel is not None:
             self.options.cancel.check()  # the service took the bisection back: stop here
         failpoints.hit("bisect.probing")
         args = self.test_args or " ".join(node_id(t) for t in self.tests)
         options = replace(self.options, ref=sha, sha=None, args=args, subset=None, reruns=reruns)
+        if pins is not None:
+            options = replace(options, stack=tuple(sorted(pins.items())))
         self.on_run(sha)
         return run_cell(
             self.cell,

@@ -11,7 +11,7 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from harness.store.models import Bisection, BisectionProbe, Rerun, Result, Run
+from harness.store.models import Bisection, BisectionProbe, Environment, Rerun, Result, Run
 from harness.store.rows import RowRecord, now
 
 bisections_t = cast(Table, Bisection.__table__)
@@ -19,6 +19,7 @@ probes_t = cast(Table, BisectionProbe.__table__)
 runs_t = cast(Table, Run.__table__)
 results_t = cast(Table, Result.__table__)
 reruns_t = cast(Table, Rerun.__table__)
+envs_t = cast(Table, Environment.__table__)
 
 #: run statuses whose results say something about the tests (a run that errored before
 #: its tests, was cancelled or is still running says nothing)
@@ -80,6 +81,8 @@ class RunAttempts:
     run_id: int
     status: str
     outcomes: dict[str, list[str]]
+    #: the run's fingerprint (its stack: what a stack probe matches its pins against)
+    fingerprint: dict[str, Any] | None = None
 
 
 class Bisections:
@@ -104,6 +107,7 @@ class Bisections:
         repository: str | None = None,
         good_run_id: int | None = None,
         bad_run_id: int | None = None,
+        status: str = "running",
     ) -> int:
         row: dict[str, Any] = {
             "job_id": job_id,
@@ -120,7 +124,7 @@ class Bisections:
             "candidates": candidates,
             "max_probes": max_probes,
             "repeats": repeats,
-            "status": "running",
+            "status": status,
             "created_at": now(),
         }
         stmt = insert(bisections_t).values(row).returning(bisections_t.c.id)
@@ -410,13 +414,14 @@ class Bisections:
         ``tests``, with each test's outcomes: what a probe reuses instead of running."""
         rc = runs_t.c
         run_rows = self.conn.execute(
-            select(rc.id, rc.status)
+            select(rc.id, rc.status, envs_t.c.data)
+            .join_from(runs_t, envs_t, rc.environment_id == envs_t.c.id, isouter=True)
             .where(rc.cell == cell, rc.sha == sha, rc.status.in_(_FINISHED))
             .order_by(rc.id.desc())
         ).all()
         wanted = list(tests)
         out: list[RunAttempts] = []
-        for run_id, status in run_rows:
+        for run_id, status, fingerprint in run_rows:
             r = results_t.c
             firsts = self.conn.execute(
                 select(r.test_id, r.outcome).where(r.run_id == run_id, r.test_id.in_(wanted))
@@ -431,7 +436,8 @@ class Bisections:
                 .order_by(x.test_id, x.attempt)
             ):
                 outcomes[str(test_id)].append(str(outcome))
-            out.append(RunAttempts(int(run_id), str(status), outcomes))
+            fp = dict(fingerprint) if fingerprint is not None else None
+            out.append(RunAttempts(int(run_id), str(status), outcomes, fp))
         return out
 
     def failing_tests(self, run_id: int) -> list[str]:
