@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from harness.bisect.version_search import Verdict, first_bad
 from harness.config.suite import Suite
 from harness.errors import ConfigError
 from harness.stack import (
@@ -103,29 +102,3 @@ def test_versions_between_good_and_bad() -> None:
     assert versions_between(listed, "1.0", "1.3") == ["1.1", "1.2", "1.3"]
     assert versions_between(listed, "1.3", "1.1") == ["1.2", "1.1"]  # a downgrade
     assert versions_between(listed, "0.9", "1.3") == ["1.3"]  # good not listed
-
-
-@pytest.mark.parametrize("culprit", range(8))
-def test_first_bad_finds_each_position(culprit: int) -> None:
-    versions = [f"1.{i}" for i in range(8)]
-    probed: list[str] = []
-
-    def probe(v: str) -> Verdict:
-        probed.append(v)
-        return Verdict.BAD if versions.index(v) >= culprit else Verdict.GOOD
-
-    found = first_bad(versions, probe)
-    assert found.first_bad == versions[culprit]
-    assert len(probed) <= 3  # log2(8): the last one is known bad
-
-
-def test_first_bad_skips_and_flakes() -> None:
-    versions = ["a", "b", "c", "d"]
-    skip_b = first_bad(
-        versions, lambda v: Verdict.SKIP if v == "b" else Verdict.BAD if v >= "b" else Verdict.GOOD
-    )
-    assert skip_b.first_bad is None
-    assert skip_b.suspects == ["b", "c"]
-    flaky = first_bad(versions, lambda v: Verdict.FLAKY)
-    assert flaky.flaky is not None
-    assert flaky.first_bad is None

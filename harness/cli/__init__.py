@@ -46,10 +46,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "harness.cli.ingest_cmd:ingest",
         "Load result bundles (from `harness run --bundle`) into the database.",
     ),
-    "bisect-stack": (
-        "harness.cli.bisect_stack_cmd:bisect_stack_cmd",
-        "Find the stack component (and version) that broke a cell's tests.",
-    ),
     "results": ("harness.cli.results_cmd:results", "Result bundles between machines."),
     "runs": ("harness.cli.runs_cmd:runs", "Read the history of runs."),
     "matrix": ("harness.cli.matrix_cmd:matrix", "Cells: suite/backend/variant."),

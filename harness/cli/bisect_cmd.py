@@ -1,5 +1,7 @@
-"""``harness bisect CELL [TEST...] --good REF --bad REF``, ``bisect show ID``, ``bisect list``:
-find the upstream commit that first broke a cell's tests, and read stored bisections."""
+"""``harness bisect CELL [TEST...] --good REF --bad REF``, ``harness bisect CELL --stack
+--good RUN --bad RUN``, ``bisect show ID``, ``bisect list``: find the upstream commit (or
+the stack component and version) that first broke a cell's tests, and read stored
+bisections."""
 
 from __future__ import annotations
 
@@ -17,14 +19,21 @@ from harness.backends.target import BackendDetector
 from harness.bisect.bisection import BisectionReport, run_bisection
 from harness.bisect.commits import Commit, History
 from harness.bisect.probe import Prober
+from harness.bisect.stack_bisection import (
+    StackBisectionReport,
+    check_stack_runs,
+    create_stack_bisection,
+    run_stack_bisection,
+)
 from harness.cli.options import db_option, default_cache_dir, json_option, suites_option
 from harness.config.loader import default_suites_dir, load_suites
-from harness.errors import ConfigError
+from harness.config.suite import Suite
+from harness.errors import EXIT_OK, EXIT_TEST_FAILURES, ConfigError
 from harness.executors.registry import make_executor
-from harness.matrix import select
+from harness.matrix import Cell, select
 from harness.planner import all_cells, for_executor, image_matrix
 from harness.reporting.console import ConsoleDisplay
-from harness.runner import RunOptions
+from harness.runner import Display, RunOptions
 from harness.source.checkout import update_mirror
 from harness.store import NotFound, Store
 from harness.store.bisections import BisectionRecord, ProbeRecord
@@ -39,20 +48,53 @@ class _DefaultToStart(click.Group):
         return super().parse_args(ctx, args)
 
 
+EXIT_CODES = (
+    "Exit codes: 0 a culprit found (the first bad commit, or the stack component); "
+    "1 none (a range, flaky, the budget spent, no change); 2 configuration error."
+)
+
+
 @click.group(
     cls=_DefaultToStart,
     short_help="Find the upstream commit that first broke a cell's tests (flake-aware).",
+    epilog=EXIT_CODES,
 )
 def bisect() -> None:
-    """Find the upstream commit that first broke a cell's tests (flake-aware), and read
-    stored bisections. `harness bisect CELL [TEST...] --good REF --bad REF` starts one."""
+    """Find the upstream commit (or, with --stack, the stack component and version) that
+    first broke a cell's tests (flake-aware), and read stored bisections.
+    `harness bisect CELL [TEST...] --good REF --bad REF` starts one;
+    `harness bisect CELL --stack --good RUN --bad RUN` bisects across the stack."""
 
 
-@bisect.command("start")
+@bisect.command("start", epilog=EXIT_CODES)
 @click.argument("cell_pattern", metavar="CELL")
 @click.argument("tests", nargs=-1)
-@click.option("--good", required=True, metavar="REF", help="A commit where the tests pass.")
-@click.option("--bad", required=True, metavar="REF", help="A later commit where they fail.")
+@click.option(
+    "--good",
+    required=True,
+    metavar="REF|RUN",
+    help="A commit where the tests pass (with --stack: the id of a run where they pass).",
+)
+@click.option(
+    "--bad",
+    required=True,
+    metavar="REF|RUN",
+    help="A later commit where they fail (with --stack: the id of a run where they fail).",
+)
+@click.option(
+    "--stack",
+    "across_stack",
+    is_flag=True,
+    help="Bisect across the stack: --good and --bad are runs of CELL at one upstream "
+    "commit whose declared stack components (`stack:`) differ.",
+)
+@click.option(
+    "--test",
+    "test_opts",
+    multiple=True,
+    metavar="TEST_ID",
+    help="A test to follow (as stored; repeatable); the same as naming it after CELL.",
+)
 @click.option(
     "--repeats",
     type=click.IntRange(1, 10),
@@ -94,6 +136,8 @@ def start(
     tests: tuple[str, ...],
     good: str,
     bad: str,
+    across_stack: bool,
+    test_opts: tuple[str, ...],
     repeats: int,
     max_probes: int | None,
     test_args: str | None,
@@ -111,6 +155,12 @@ def start(
     first-parent commits after --good up to --bad: a break that came in through a merge is
     found as that merge. Each probe runs only the tests through the normal cell path,
     recorded as runs of a `bisect` job, and reuses runs the database already has.
+
+    With --stack, --good and --bad are runs of CELL at one upstream commit whose
+    fingerprints differ in declared stack components: each changed component is tried
+    alone on the good stack, and the versions of the one that flips the tests (from its
+    wheel folder, index or the image matrix) are bisected. A probe reuses a stored run of
+    the cell at that commit with the same version of every declared component.
     """
     suites = load_suites(suites_dir or default_suites_dir())
     cells = for_executor(select(all_cells(suites, image_matrix()), [cell_pattern], []), executor)
@@ -120,6 +170,25 @@ def start(
     cell = cells[0]
     suite = suites[cell.suite]
     cache = (cache_dir or default_cache_dir()).resolve()
+    tests = (*tests, *test_opts)
+    if across_stack:
+        code = _start_stack(
+            cell,
+            suite,
+            _run_id(good, "--good"),
+            _run_id(bad, "--bad"),
+            list(tests),
+            repeats=repeats,
+            max_probes=max_probes,
+            test_args=test_args,
+            executor=executor,
+            cache=cache,
+            out_dir=out_dir,
+            db_url=db_url,
+            suites_dir=suites_dir,
+            as_json=as_json,
+        )
+        raise click.exceptions.Exit(code)
     console = Console(stderr=True)
     console.print(f"fetching {suite.upstream.clone_url}", highlight=False)
     history = History(update_mirror(suite.upstream.clone_url, cache))
@@ -164,6 +233,144 @@ def start(
         sys.stdout.write("\n")
     else:
         _print_report(report)
+    raise click.exceptions.Exit(EXIT_OK if report.first_bad is not None else EXIT_TEST_FAILURES)
+
+
+def _run_id(value: str, option: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(
+            f"{option} {value!r}: with --stack, {option} is a run id",
+            hint="`harness runs` lists the runs of a cell",
+        ) from None
+
+
+def _start_stack(
+    cell: Cell,
+    suite: Suite,
+    good_id: int,
+    bad_id: int,
+    tests: list[str],
+    *,
+    repeats: int,
+    max_probes: int | None,
+    test_args: str | None,
+    executor: str,
+    cache: Path,
+    out_dir: Path,
+    db_url: str | None,
+    suites_dir: Path | None,
+    as_json: bool,
+) -> int:
+    """``harness bisect CELL --stack``: a stored stack bisection; the exit code."""
+    console = Console(stderr=True)
+
+    def say(text: str) -> None:
+        console.print(escape(text), highlight=False)
+
+    matrix = image_matrix()
+    variants = [v.id for v in matrix.for_backend(cell.backend)] if matrix else []
+    store = Store.open(db_url)
+    try:
+        good, bad = store.get_run(good_id), store.get_run(bad_id)
+        check_stack_runs(suite, cell.id, good, bad, store)
+        assert good.sha is not None
+        job_id = store.create_job("bisect", cell.id, f"stack {good_id}..{bad_id}")
+        job_out = (out_dir / job_id).resolve()
+        job_out.mkdir(parents=True, exist_ok=True)
+        console.print(f"stack bisection job [bold]{job_id}[/] of {cell.id}", highlight=False)
+        bisection_id = create_stack_bisection(
+            store,
+            cell=cell.id,
+            suite=suite.name,
+            repository=suite.upstream.repo,
+            good=good,
+            bad=bad,
+            tests=tests,
+            repeats=repeats,
+            job_id=job_id,
+        )
+        with ConsoleDisplay(console) as display:
+
+            def make_prober(_record: BisectionRecord) -> Prober:
+                prober = _prober(
+                    cell, suite, store, executor, cache, suites_dir, job_id, job_out, display
+                )
+                prober.test_args = test_args
+                return prober
+
+            report = run_stack_bisection(
+                store,
+                bisection_id,
+                make_prober,
+                image_variants=variants,
+                max_probes=max_probes,
+                say=say,
+            )
+        store.finish_job(job_id, "done")
+    finally:
+        store.close()
+    if as_json:
+        json.dump(report.as_json(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        _print_stack_report(report)
+    return EXIT_OK if report.culprit else EXIT_TEST_FAILURES
+
+
+def _prober(
+    cell: Cell,
+    suite: Suite,
+    store: Store,
+    executor: str,
+    cache: Path,
+    suites_dir: Path | None,
+    job_id: str,
+    job_out: Path,
+    display: Display,
+) -> Prober:
+    return Prober(
+        cell=cell,
+        suite=suite,
+        tests=[],
+        target=BackendDetector().target(cell.backend, None),
+        store=store,
+        executor=make_executor(executor, cache),
+        options=RunOptions(
+            cache_dir=cache, suites_dir=(suites_dir or default_suites_dir()).resolve()
+        ),
+        job_id=job_id,
+        out_dir=job_out,
+        display=display,
+    )
+
+
+def _pins(pins: dict[str, str] | None) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted((pins or {}).items())) or "-"
+
+
+def _print_stack_report(report: StackBisectionReport) -> None:
+    out = Console()
+    out.print(f"[bold]stack bisection {report.bisection_id}[/]: {escape(report.reason)}")
+    for change in report.changes:
+        out.print(f"changed: {change.name} {change.good} → {change.bad}", highlight=False)
+    if report.component is not None and report.culprit:
+        what = f"{report.component} {report.version}" if report.version else report.component
+        out.print(f"[bold red]culprit[/]: {escape(what)}")
+    for s in report.steps:
+        p = s.report
+        runs = [*p.reused_runs, *p.new_runs]
+        out.print(
+            f"{s.role}: {escape(_pins(p.pins))} → {p.verdict.value} "
+            f"(runs {', '.join(map(str, runs))}; {'reused' if p.reused else 'new'})",
+            highlight=False,
+        )
+    reused, new = report.runs()
+    out.print(
+        f"probes: {report.probe_count} (budget {report.max_probes}); runs reused: "
+        f"{len(reused)} {reused}; new: {len(new)} {new}"
+    )
 
 
 def _commit_line(c: Commit, repo: str) -> str:
@@ -223,17 +430,33 @@ def show(bisection_id: int, db_url: str | None, as_json: bool) -> None:
         sys.stdout.write("\n")
         return
     out = Console()
+    stack = record.kind == "stack"
+    where = (
+        f"runs {record.good_run_id}..{record.bad_run_id} at {record.good_sha[:12]}"
+        if stack
+        else f"{record.good_sha[:12]}..{record.bad_sha[:12]}"
+    )
     out.print(
-        f"[bold]bisection {record.id}[/] {record.cell} "
-        f"{record.good_sha[:12]}..{record.bad_sha[:12]} {record.status} "
-        f"{record.outcome or ''}: {escape(record.reason or '')}"
+        f"[bold]{'stack ' if stack else ''}bisection {record.id}[/] {record.cell} {where} "
+        f"{record.status} {record.outcome or ''}: {escape(record.reason or '')}"
     )
     out.print(f"tests: {', '.join(record.tests)}")
-    table = Table("role", "commit", "verdict", "runs", "reused", "outcomes")
+    if stack and record.result:
+        for change in record.result.get("changes", []):
+            out.print(
+                f"changed: {change['component']} {change['good']} → {change['bad']}",
+                highlight=False,
+            )
+        if record.result.get("component") and record.outcome in ("found", "component"):
+            version = record.result.get("version") or " or ".join(record.result["suspects"])
+            out.print(f"[bold red]culprit[/]: {escape(record.result['component'])} {version}")
+        for field, (a, b) in record.result.get("differences", {}).items():
+            out.print(f"differs: {field} {a} → {b}", highlight=False)
+    table = Table("role", "pins" if stack else "commit", "verdict", "runs", "reused", "outcomes")
     for p in probes:
         table.add_row(
             p.role,
-            p.sha[:12],
+            escape(_pins(p.pins)) if stack else p.sha[:12],
             p.verdict,
             ", ".join(map(str, p.run_ids)),
             "yes" if p.reused else "no",
@@ -254,12 +477,15 @@ def list_(limit: int, db_url: str | None, as_json: bool) -> None:
         json.dump({"bisections": [b.as_json() for b in records]}, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return
-    table = Table("id", "cell", "range", "status", "outcome", "reason")
+    table = Table("id", "kind", "cell", "range", "status", "outcome", "reason")
     for b in records:
         table.add_row(
             str(b.id),
+            b.kind,
             b.cell,
-            f"{b.good_sha[:8]}..{b.bad_sha[:8]}",
+            f"runs {b.good_run_id}..{b.bad_run_id} @{b.good_sha[:8]}"
+            if b.kind == "stack"
+            else f"{b.good_sha[:8]}..{b.bad_sha[:8]}",
             b.status,
             b.outcome or "-",
             escape(b.reason or ""),

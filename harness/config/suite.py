@@ -461,8 +461,8 @@ class Suite(_Strict):
     stack: dict[str, StackComponent] = Field(
         default_factory=dict,
         description="The stack's declared dimensions by name (torch, torch_npu, cann, image): "
-        "`harness run --stack NAME=VERSION` pins one; `harness bisect-stack` bisects across "
-        "them. Undeclared, the recipe's knobs (HARNESS_TORCH_PACKAGES, ...) work as before.",
+        "`harness run --stack NAME=VERSION` pins one; `harness bisect CELL --stack` bisects "
+        "across them. Undeclared, the recipe's knobs (HARNESS_TORCH_PACKAGES, ...) work as before.",
     )
     default_args: str = Field(default="", description="{args} when no subset is chosen.")
     subsets: dict[str, Subset] = Field(default_factory=dict)

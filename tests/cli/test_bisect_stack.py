@@ -1,21 +1,38 @@
-"""``harness run --stack`` and ``harness bisect-stack`` with real runs.
+"""``harness run --stack`` and ``harness bisect CELL --stack`` with real runs.
 
 A fixture upstream whose tests import two local "torch"-like packages, ``fakelib`` and
 ``otherlib``, installed from a wheel folder holding several versions of each: fakelib
 1.2 breaks ``test_feature``; otherlib's versions all work. Two runs at the same commit
-with different stacks, then the stack bisection names the component and version.
+with different stacks, then the stack bisection names the component and version, is
+stored (``harness bisect show``, ``GET /api/bisections/ID``) and reuses runs.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
+import sqlite3
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
+from rich.console import Console
 
+from harness.backends.target import BackendDetector
+from harness.bisect.probe import Prober
+from harness.bisect.stack_bisection import create_stack_bisection, run_stack_bisection
+from harness.config.loader import load_suites
+from harness.executors.registry import make_executor
+from harness.matrix import select
+from harness.planner import all_cells
+from harness.reporting.console import ConsoleDisplay
+from harness.runner import RunOptions
+from harness.service.app import create_app
 from harness.store import Store
+from harness.store.bisections import BisectionRecord
 from tests.cli.conftest import Result
 from tests.gitrepos import UpstreamRepo
 from tests.simple_index import build_wheel
@@ -106,25 +123,28 @@ def stack_suite(url: str, wheels: Path, counter: Path) -> str:
     )
 
 
-def make_stack_upstream(tmp_path: Path, suites_dir: Path, wheels: Path, flaky: bool) -> None:
+def make_stack_upstream(
+    tmp_path: Path, suites_dir: Path, wheels: Path, flaky: bool
+) -> UpstreamRepo:
     repo = UpstreamRepo(tmp_path / "stk-upstream", name="stk")
     repo.commit({"tests/test_stack.py": TESTS}, message="tests using fakelib and otherlib")
     folder = stack_wheels(tmp_path / "stack-wheels", wheels, flaky=flaky)
     (suites_dir / "stk.yaml").write_text(stack_suite(repo.url, folder, tmp_path / "counter"))
+    return repo
 
 
 @pytest.fixture
-def stack_setup(tmp_path: Path, suites_dir: Path, wheels: Path) -> None:
-    make_stack_upstream(tmp_path, suites_dir, wheels, flaky=False)
+def stack_setup(tmp_path: Path, suites_dir: Path, wheels: Path) -> UpstreamRepo:
+    return make_stack_upstream(tmp_path, suites_dir, wheels, flaky=False)
 
 
 @pytest.fixture
-def flaky_stack_setup(tmp_path: Path, suites_dir: Path, wheels: Path) -> None:
-    make_stack_upstream(tmp_path, suites_dir, wheels, flaky=True)
+def flaky_stack_setup(tmp_path: Path, suites_dir: Path, wheels: Path) -> UpstreamRepo:
+    return make_stack_upstream(tmp_path, suites_dir, wheels, flaky=True)
 
 
-def run_with(harness: Callable[..., Result], *pins: str) -> int:
-    args = [a for pin in pins for a in ("--stack", pin)]
+def run_with(harness: Callable[..., Result], *pins: str, ref: str | None = None) -> int:
+    args = [a for pin in pins for a in ("--stack", pin)] + (["--ref", ref] if ref else [])
     res = harness("run", "stk/cpu", *args, "--json")
     assert res.code in (0, 1), res.err[-3000:]
     return int(res.json()["runs"][0]["run_id"])
@@ -165,15 +185,42 @@ def test_unknown_component_is_refused(stack_setup: None, harness: Callable[..., 
     assert "declares no stack component 'torch'" in res.err
 
 
-def test_bisect_stack_names_the_component_and_version(
-    stack_setup: None, harness: Callable[..., Result], db_url: str
+def run_count(db_url: str) -> int:
+    with sqlite3.connect(db_url.removeprefix("sqlite:///")) as conn:
+        return int(conn.execute("SELECT count(*) FROM runs").fetchone()[0])
+
+
+def bisect_stack(harness: Callable[..., Result], good: int, bad: int, *extra: str) -> Result:
+    return harness(
+        "bisect",
+        "stk/cpu/host",
+        "--stack",
+        "--good",
+        str(good),
+        "--bad",
+        str(bad),
+        *extra,
+        timeout=600,
+    )
+
+
+def shown(harness: Callable[..., Result], bisection_id: int) -> dict[str, Any]:
+    res = harness("bisect", "show", str(bisection_id), "--json")
+    assert res.code == 0, res.err
+    doc: dict[str, Any] = json.loads(res.out)
+    return doc
+
+
+def test_stack_bisection_names_the_version_is_stored_and_reuses_runs(
+    stack_setup: UpstreamRepo, harness: Callable[..., Result], db_url: str
 ) -> None:
     # two components changed between the runs; only fakelib matters
     good = run_with(harness, "fakelib=1.0", "otherlib=2.0")
     bad = run_with(harness, "fakelib=1.3", "otherlib=2.1")
-    res = harness("bisect-stack", "stk/cpu/host", "--good", str(good), "--bad", str(bad), "--json")
+    res = bisect_stack(harness, good, bad, "--json")
     assert res.code == 0, res.err[-3000:]
     doc = res.json()
+    assert doc["kind"] == "stack"
     assert doc["outcome"] == "found"
     assert (doc["component"], doc["version"]) == ("fakelib", "1.2")
     (test_id,) = doc["tests"]
@@ -182,35 +229,201 @@ def test_bisect_stack_names_the_component_and_version(
         "fakelib": ("1.0", "1.3"),
         "otherlib": ("2.0", "2.1"),
     }
-    tried = [(p["component"], p["version"], p["verdict"]) for p in doc["probes"]]
-    # each changed component alone on the good stack: fakelib 1.3 breaks it, otherlib 2.1
-    # does not; then fakelib's versions after 1.0 up to 1.3 are bisected: 1.1 good, 1.2 bad
+    tried = [(s["role"], s["component"], s["version"], s["verdict"]) for s in doc["steps"]]
+    # the ends (the runs themselves, the bad one repeated), then each changed component
+    # alone on the good stack: fakelib 1.3 breaks it, otherlib 2.1 does not; then
+    # fakelib's versions after 1.0 up to 1.3 are searched: 1.1 good, 1.2 bad
     assert tried == [
-        ("fakelib", "1.3", "bad"),
-        ("otherlib", "2.1", "good"),
-        ("fakelib", "1.1", "good"),
-        ("fakelib", "1.2", "bad"),
+        ("bad", None, None, "bad"),
+        ("good", None, None, "good"),
+        ("probe", "fakelib", "1.3", "bad"),
+        ("probe", "otherlib", "2.1", "good"),
+        ("probe", "fakelib", "1.1", "good"),
+        ("probe", "fakelib", "1.2", "bad"),
     ]
+    assert doc["probes"] == 4
+    bad_end, good_end = doc["steps"][:2]
+    assert bad_end["reused_runs"] == [bad]
+    assert bad_end["outcomes"][test_id] == ["failed"] * 3  # the run, then one with 2 reruns
+    assert (good_end["reused_runs"], good_end["new_runs"]) == ([good], [])
     # every probe is a real run of the cell, pinned as it says, recorded with its outcome
-    for probe in doc["probes"]:
-        (run_id,) = probe["runs"]
+    for step in doc["steps"][2:]:
+        (run_id,) = step["new_runs"]
         fp = fingerprint(db_url, run_id)
-        assert fp["stack"] == probe["pins"]
-        assert fp["python"]["packages"]["fakelib"] == probe["pins"]["fakelib"]  # type: ignore[index]
+        assert fp["stack"] == step["pins"]
+        assert fp["python"]["packages"]["fakelib"] == step["pins"]["fakelib"]  # type: ignore[index]
+        assert fp["python"]["packages"]["otherlib"] == step["pins"]["otherlib"]  # type: ignore[index]
+
+    # stored: a bisections row of kind stack with its answer, probes with their pins
+    stored = shown(harness, doc["id"])
+    assert (stored["kind"], stored["status"], stored["outcome"]) == ("stack", "done", "found")
+    assert (stored["good_run_id"], stored["bad_run_id"]) == (good, bad)
+    assert stored["good_sha"] == stored["bad_sha"] == fingerprint_sha(db_url, good)
+    assert stored["repository"] == "example/stk"
+    assert (stored["result"]["component"], stored["result"]["version"]) == ("fakelib", "1.2")
+    assert [(p["role"], p["pins"], p["verdict"]) for p in stored["probes"]] == [
+        (s["role"], s["pins"], s["verdict"]) for s in doc["steps"]
+    ]
+    assert stored["probes"][2]["run_ids"] == doc["steps"][2]["new_runs"]
+    text = harness("bisect", "show", str(doc["id"]))
+    assert "culprit: fakelib 1.2" in text.out
+    assert "fakelib=1.2, otherlib=2.0" in text.out
+    listed = harness("bisect", "list")
+    assert f"runs {good}..{bad}" in listed.out
+    # the service serves the same
+    with Store.open(db_url) as store:
+        client = TestClient(create_app(store, None))
+        api = client.get(f"/api/bisections/{doc['id']}").json()
+        assert api["kind"] == "stack"
+        assert api["result"]["component"] == "fakelib"
+        assert [p["pins"] for p in api["probes"]] == [p["pins"] for p in stored["probes"]]
+        (row,) = client.get("/api/bisections").json()["bisections"]
+        assert (row["kind"], row["outcome"]) == ("stack", "found")
+
+    # the same bisection again: every stack it looks at has a stored run, nothing runs
+    before = run_count(db_url)
+    again = bisect_stack(harness, good, bad, "--json")
+    assert again.code == 0, again.err[-3000:]
+    redo = again.json()
+    assert (redo["component"], redo["version"]) == ("fakelib", "1.2")
+    assert run_count(db_url) == before
+    assert redo["runs"]["new"] == []
+    assert all(s["new_runs"] == [] and s["reused_runs"] for s in redo["steps"])
 
 
-def test_bisect_stack_calls_a_flaky_test_flaky(
-    flaky_stack_setup: None, harness: Callable[..., Result]
+def fingerprint_sha(db_url: str, run_id: int) -> str | None:
+    with Store.open(db_url) as store:
+        return store.get_run(run_id).sha
+
+
+def test_a_flaky_package_is_flaky_not_a_regression(
+    flaky_stack_setup: UpstreamRepo, harness: Callable[..., Result]
 ) -> None:
     good = run_with(harness, "fakelib=1.0")
     bad = run_with(harness, "fakelib=1.3")  # the first call fails
-    res = harness("bisect-stack", "stk/cpu/host", "--good", str(good), "--bad", str(bad), "--json")
+    res = bisect_stack(harness, good, bad, "--json")
     assert res.code == 1, res.err[-3000:]
     doc = res.json()
     assert doc["outcome"] == "flaky"
-    assert doc["component"] == "fakelib"
     assert doc["reason"].startswith("flaky, not a regression")
-    # one probe: fakelib 1.3 failed, then passed when the harness re-ran it
-    ((probe),) = doc["probes"]
-    assert (probe["version"], probe["verdict"]) == ("1.3", "flaky")
-    assert "then passed on a rerun" in probe["detail"]
+    # the bad end: the bad run failed, the harness ran it again: failed, then passed
+    (test_id,) = doc["flaky"]
+    assert doc["flaky"][test_id] == {
+        "pins": {"fakelib": "1.3"},
+        "outcomes": ["failed", "failed", "passed"],
+    }
+    assert [(s["role"], s["verdict"]) for s in doc["steps"]] == [("bad", "flaky")]
+    assert doc["probes"] == 0
+    assert shown(harness, doc["id"])["outcome"] == "flaky"
+
+
+def test_runs_at_different_commits_and_stacks_are_refused_with_a_way_forward(
+    stack_setup: UpstreamRepo, harness: Callable[..., Result], db_url: str
+) -> None:
+    old = run_with(harness, "fakelib=1.0")
+    later = stack_setup.commit({"README": "later\n"}, message="a later commit")
+    new = run_with(harness, "fakelib=1.3", ref=later)
+    res = bisect_stack(harness, old, new)
+    assert res.code == 2
+    assert "differ in both the upstream commit" in res.err
+    assert "bisect the commits with the stack pinned" in res.err
+    same_stack = run_with(harness, "fakelib=1.0", ref=later)
+    res = bisect_stack(harness, old, same_stack)
+    assert res.code == 2
+    assert "no declared stack component differs" in res.err
+    assert f"harness bisect stk/cpu/host --good {fingerprint_sha(db_url, old)[:12]}" in res.err  # type: ignore[index]
+    assert harness("bisect", "list", "--json").json()["bisections"] == []
+
+
+def test_no_declared_change_is_no_change(
+    stack_setup: UpstreamRepo, harness: Callable[..., Result]
+) -> None:
+    one = run_with(harness, "fakelib=1.3")
+    two = run_with(harness, "fakelib=1.3")
+    res = bisect_stack(harness, one, two, "--json")
+    assert res.code == 1, res.err[-3000:]
+    doc = res.json()
+    assert doc["outcome"] == "no-change"
+    assert doc["steps"] == []
+    assert "no declared stack component differs" in doc["reason"]
+    assert shown(harness, doc["id"])["outcome"] == "no-change"
+
+
+def test_a_queued_stack_bisection_is_run_by_the_library_entry_point(
+    stack_setup: UpstreamRepo,
+    harness: Callable[..., Result],
+    db_url: str,
+    suites_dir: Path,
+    shared_cache: Path,
+    tmp_path: Path,
+) -> None:
+    """What the service does with a queued row: ``create_stack_bisection(status="queued")``
+    then ``run_stack_bisection`` fills it (in this process, real runs)."""
+    good = run_with(harness, "fakelib=1.1")
+    bad = run_with(harness, "fakelib=1.2")
+    suites = load_suites(suites_dir)
+    (cell,) = select(all_cells(suites, None), ["stk/cpu/host"], [])
+    with Store.open(db_url) as store:
+        bid = create_stack_bisection(
+            store,
+            cell=cell.id,
+            suite="stk",
+            repository="example/stk",
+            good=store.get_run(good),
+            bad=store.get_run(bad),
+            status="queued",
+        )
+        with store.reading("the queued row") as r:
+            queued = r.bisections.get(bid)
+        assert queued is not None
+        assert (queued.kind, queued.status, queued.tests) == ("stack", "queued", [])
+        job_id = store.create_job("bisect", cell.id, "stack")
+        with ConsoleDisplay(Console(stderr=True)) as display:
+
+            def make_prober(record: BisectionRecord) -> Prober:
+                assert record.id == bid
+                return Prober(
+                    cell=cell,
+                    suite=suites[cell.suite],
+                    tests=[],
+                    target=BackendDetector().target(cell.backend, None),
+                    store=store,
+                    executor=make_executor("local", shared_cache),
+                    options=RunOptions(cache_dir=shared_cache, suites_dir=suites_dir),
+                    job_id=job_id,
+                    out_dir=tmp_path / "out",
+                    display=display,
+                )
+
+            report = run_stack_bisection(store, bid, make_prober)
+        assert (report.outcome, report.component, report.version) == ("found", "fakelib", "1.2")
+        with store.reading("the filled row") as r:
+            done = r.bisections.get(bid)
+            probes = r.bisections.probes(bid)
+    assert done is not None
+    assert (done.status, done.outcome, done.job_id) == ("done", "found", job_id)
+    assert done.tests == report.tests
+    assert done.result is not None
+    assert done.result["version"] == "1.2"
+    # 1.1 → 1.2: the ends and the component alone (its bad version: the bad run's stack)
+    assert [(p.role, p.pins) for p in probes] == [
+        ("bad", {"fakelib": "1.2"}),
+        ("good", {"fakelib": "1.1"}),
+        ("probe", {"fakelib": "1.2"}),
+    ]
+    assert probes[0].run_ids[0] == bad
+    assert probes[1].run_ids == [good]
+    assert probes[2].reused  # the same stack as the bad end: its runs
+
+
+def test_help_documents_the_exit_codes_and_the_stack_flag(
+    harness: Callable[..., Result],
+) -> None:
+    for args in (("bisect", "--help"), ("bisect", "start", "--help")):
+        res = harness(*args)
+        assert res.code == 0, res.err
+        text = " ".join(res.out.split())
+        assert "Exit codes: 0 a culprit found" in text
+        assert "2 configuration error" in text
+    assert "--stack" in harness("bisect", "start", "--help").out
+    assert harness("bisect-stack", "--help").code == 2  # the old command is gone
