@@ -58,9 +58,11 @@ def _runs(db: Path) -> int:
         return int(conn.execute("SELECT count(*) FROM runs").fetchone()[0])
 
 
-def _bisect(harness: Callable[..., Result], *args: str) -> dict:
+def _bisect(harness: Callable[..., Result], *args: str, code: int = 0) -> dict:
+    """``harness bisect ... --json``; exit code 0 when it names the first bad commit, 1
+    when it does not (flaky, a range, the budget spent)."""
     res = harness("bisect", *args, "--json", timeout=600)
-    assert res.code == 0, res.err[-3000:]
+    assert res.code == code, res.err[-3000:]
     return json.loads(res.out)
 
 
@@ -102,7 +104,7 @@ def test_finds_commit_19_and_names_the_flaky_test(
     assert [p["role"] for p in json.loads(shown.out)["probes"]][:2] == ["bad", "good"]
     # the store has now seen test_flaky pass and fail at the bad commit: following it
     # again takes twice the attempts, and it is called flaky again
-    again = _bisect(harness, "linear/cpu", FLAKY, "--good", good, "--bad", bad)
+    again = _bisect(harness, "linear/cpu", FLAKY, "--good", good, "--bad", bad, code=1)
     assert again["repeats"] == 6
     assert again["outcome"] == "flaky"
     listed = harness("bisect", "list")
@@ -113,7 +115,9 @@ def test_finds_commit_19_and_names_the_flaky_test(
 def test_a_flaky_test_alone_is_flaky_not_a_regression(
     harness: Callable[..., Result], linear: Fixture
 ) -> None:
-    doc = _bisect(harness, "linear/cpu", FLAKY, "--good", linear.shas[0], "--bad", linear.shas[31])
+    doc = _bisect(
+        harness, "linear/cpu", FLAKY, "--good", linear.shas[0], "--bad", linear.shas[31], code=1
+    )
     assert doc["outcome"] == "flaky"
     assert doc["reason"].startswith("flaky, not a regression")
     assert doc["first_bad"] is None
@@ -163,7 +167,7 @@ def test_an_unbuildable_commit_is_skipped_and_gives_a_range(
     harness: Callable[..., Result], skipping: Fixture
 ) -> None:
     c0, _c1, c2, c3, c4 = skipping.shas
-    doc = _bisect(harness, "skipping/cpu", REGRESS, "--good", c0, "--bad", c4)
+    doc = _bisect(harness, "skipping/cpu", REGRESS, "--good", c0, "--bad", c4, code=1)
     assert doc["outcome"] == "range"
     assert [s["sha"] for s in doc["suspects"]] == [c2, c3]
     skipped = [s for s in doc["steps"] if s["verdict"] == "skip"]
