@@ -8,10 +8,11 @@ Only what they leave open runs: the named tests, selected with pytest node ids, 
 reruns of a failing test (:mod:`harness.rerun`), so a test is called failing only after
 failing every attempt, and flaky when it both passed and failed at the commit.
 
-A stack probe (:mod:`harness.bisect.stack`) is the same at one commit with stack
-components pinned (``harness run --stack``): it reuses only the stored runs whose
-fingerprint ``accept`` takes (the same version of every declared component), and its
-runs are pinned.
+A stored run pinned to a stack (``harness run --stack``) is reused only by a probe with
+the same pins. A stack probe (:mod:`harness.bisect.stack_bisection`) is the same at one
+commit with stack components pinned: it reuses only the stored runs whose fingerprint
+``accept`` takes (the same version of every declared component), and its runs are
+pinned.
 
 Verdicts: a run that did not get to its tests (setup or build failed: status ``error``)
 or that did not report one of the tests (it could not be collected) makes the commit
@@ -113,13 +114,19 @@ class Prober:
         whose fingerprint ``accept`` takes, when given)."""
         with self.store.reading(f"reading runs of {self.cell.id} at {sha[:12]}") as r:
             runs = r.bisections.runs_at(self.cell.id, sha, self.tests)
-        if accept is not None:
-            runs = [run for run in runs if accept(run.fingerprint or {})]
+        accept = accept or self._same_pins
+        runs = [run for run in runs if accept(run.fingerprint or {})]
         outcomes: dict[str, list[str]] = {}
         for run in runs:
             for test, attempts in run.outcomes.items():
                 outcomes.setdefault(test, []).extend(attempts)
         return outcomes, [run.run_id for run in runs]
+
+    def _same_pins(self, fingerprint: Mapping[str, Any]) -> bool:
+        """A commit probe reuses only runs with the stack pins its own runs get (none,
+        unless ``options.stack``): a run pinned to another stack says nothing of this one."""
+        pinned = fingerprint.get("stack")
+        return dict(pinned if isinstance(pinned, Mapping) else {}) == dict(self.options.stack)
 
     def probe(
         self,

@@ -360,10 +360,10 @@ def _print_stack_report(report: StackBisectionReport) -> None:
         out.print(f"[bold red]culprit[/]: {escape(what)}")
     for s in report.steps:
         p = s.report
-        runs = [*p.reused_runs, *p.new_runs]
+        runs = [f"reused run(s) {p.reused_runs}"] if p.reused_runs else []
+        runs += [f"new run(s) {p.new_runs}"] if p.new_runs else []
         out.print(
-            f"{s.role}: {escape(_pins(p.pins))} → {p.verdict.value} "
-            f"(runs {', '.join(map(str, runs))}; {'reused' if p.reused else 'new'})",
+            f"{s.role}: {escape(_pins(p.pins))} → {p.verdict.value} ({escape('; '.join(runs))})",
             highlight=False,
         )
     reused, new = report.runs()

@@ -427,3 +427,36 @@ def test_help_documents_the_exit_codes_and_the_stack_flag(
         assert "2 configuration error" in text
     assert "--stack" in harness("bisect", "start", "--help").out
     assert harness("bisect-stack", "--help").code == 2  # the old command is gone
+
+
+def test_a_commit_bisection_does_not_reuse_a_run_pinned_to_another_stack(
+    stack_setup: UpstreamRepo, harness: Callable[..., Result]
+) -> None:
+    """At the bad commit the store has a run pinned to fakelib 1.0 (passes) and a plain one
+    (the default, fakelib 1.3: fails). A commit bisection's probes run unpinned, so the
+    pinned run is not theirs: reusing it would call the test flaky. Unpinned, the test
+    fails at both commits (the stack broke it, not a commit): nothing regressed between."""
+    old_sha = stack_setup.commit({"README": "one\n"}, message="one")
+    run_with(harness, "fakelib=1.0", ref=old_sha)
+    new_sha = stack_setup.commit({"README": "two\n"}, message="two")
+    pinned = run_with(harness, "fakelib=1.0", ref=new_sha)
+    plain = run_with(harness, ref=new_sha)
+    res = harness(
+        "bisect",
+        "stk/cpu",
+        "tests.test_stack::test_feature",
+        "--good",
+        old_sha,
+        "--bad",
+        new_sha,
+        "--json",
+        timeout=600,
+    )
+    assert res.code == 1, res.err[-3000:]
+    doc = res.json()
+    assert doc["outcome"] == "none", doc["reason"]
+    assert "failing at the good end" in doc["reason"]
+    bad_end = doc["steps"][0]
+    assert bad_end["role"] == "bad"
+    assert plain in bad_end["reused_runs"]
+    assert pinned not in bad_end["reused_runs"]
