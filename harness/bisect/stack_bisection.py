@@ -217,8 +217,10 @@ def create_stack_bisection(
     status: str = "running",
 ) -> int:
     """A ``bisections`` row of kind ``stack`` for the runs ``good`` and ``bad`` (status
-    ``queued`` for one the service will run later); filled by :func:`run_stack_bisection`."""
-    assert good.sha is not None
+    ``queued`` for one the service will run later); filled by :func:`run_stack_bisection`.
+    (:func:`check_stack_runs` says first whether the runs can be bisected across the stack.)"""
+    if good.sha is None:
+        raise ConfigError(f"run {good.id} has no upstream commit recorded")
     with store.transaction("creating a stack bisection") as tx:
         return tx.bisections.create(
             job_id=job_id,

@@ -107,7 +107,8 @@ def bisect() -> None:
     "--max-probes",
     type=click.IntRange(1, 200),
     default=None,
-    help="The most commits to probe. Default: ceil(log2(candidates)) + 3.",
+    help="The most commits to probe (with --stack: versions of the component named). "
+    "Default: ceil(log2(candidates)) + 3.",
 )
 @click.option(
     "--test-args",
