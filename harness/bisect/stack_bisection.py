@@ -281,12 +281,18 @@ def run_stack_bisection(
     *,
     image_variants: Sequence[str] = (),
     max_probes: int | None = None,
+    cap: int | None = None,
+    lease_owner: str | None = None,
     say: Say = lambda _text: None,
 ) -> StackBisectionReport:
     """Run the stack bisection of the existing row ``bisection_id`` (kind ``stack``,
-    status ``queued`` or ``running``: its cell, runs, tests and repeats) and store its
-    probes and answer; ``make_prober`` gives the prober of the row's cell (its job, its
-    executor). A failure marks the row ``error`` and is raised."""
+    created by the CLI or queued by the service: its cell, runs, tests and repeats) and
+    store its probes and answer; ``make_prober`` gives the prober of the row's cell (its
+    job, its executor). As :func:`harness.bisect.bisection.run_bisection` for a
+    scheduled row: the probes of an earlier attempt are forgotten (their runs are
+    reused), ``cap`` bounds the version search below the default (the caller's budget),
+    and with ``lease_owner`` the answer is recorded only while that worker holds the
+    row. A failure marks the row ``error`` and is raised."""
     with store.reading(f"reading bisection {bisection_id}") as r:
         record = r.bisections.get(bisection_id)
     if record is None or record.kind != "stack":
@@ -294,10 +300,12 @@ def run_stack_bisection(
     if record.good_run_id is None or record.bad_run_id is None:
         raise ConfigError(f"stack bisection {bisection_id} names no good and bad run")
     try:
-        return _run(store, record, make_prober, image_variants, max_probes, say)
+        return _run(store, record, make_prober, image_variants, max_probes, cap, lease_owner, say)
     except BaseException as exc:
         with store.transaction("recording a failed stack bisection") as tx:
-            tx.bisections.finish(bisection_id, status="error", outcome=None, reason=str(exc))
+            tx.bisections.finish(
+                bisection_id, status="error", outcome=None, reason=str(exc), owner=lease_owner
+            )
         raise
 
 
@@ -307,6 +315,8 @@ def _run(
     make_prober: Callable[[BisectionRecord], Prober],
     image_variants: Sequence[str],
     max_probes: int | None,
+    cap: int | None,
+    lease_owner: str | None,
     say: Say,
 ) -> StackBisectionReport:
     assert record.good_run_id is not None
@@ -338,7 +348,16 @@ def _run(
             if named
             else "; nor does any fingerprint field: not the stack"
         )
-        _finish(store, report)
+        with store.transaction("starting a stack bisection") as tx:
+            tx.bisections.begin(
+                record.id,
+                job_id=prober.job_id,
+                tests=report.tests,
+                candidates=0,
+                max_probes=0,
+                repeats=record.repeats,
+            )
+        _finish(store, report, lease_owner)
         return report
     tests = list(record.tests) or _newly_failing(store, good.id, bad.id)
     if not tests:
@@ -353,8 +372,11 @@ def _run(
     }
     widest = max((len(v or ()) for v in versions.values()), default=1)
     version_budget = max_probes if max_probes is not None else default_max_probes(widest)
+    if cap is not None:
+        version_budget = max(1, min(version_budget, cap - len(changes)))
     report.max_probes = len(changes) + version_budget
     with store.transaction("starting a stack bisection") as tx:
+        tx.bisections.clear_probes(record.id)
         tx.bisections.begin(
             record.id,
             job_id=prober.job_id,
@@ -421,7 +443,7 @@ def _run(
             report.reason = "no test went from passing to failing: " + "; ".join(
                 f"{t} {why}" for t, why in report.dropped.items()
             )
-        _finish(store, report)
+        _finish(store, report, lease_owner)
         return report
 
     def stack_probe(component: str, version: str, pins: dict[str, str]) -> Verdict:
@@ -438,7 +460,7 @@ def _run(
     report.suspects = list(answer.suspects)
     if answer.outcome == "flaky" and report.flaky:
         report.reason += " (" + _flaky_evidence(report) + ")"
-    _finish(store, report)
+    _finish(store, report, lease_owner)
     return report
 
 
@@ -458,10 +480,11 @@ def _describe(probe: ProbeReport) -> str:
     return f"{probe.verdict.value} ({probe.reason}; {runs})"
 
 
-def _finish(store: Store, report: StackBisectionReport) -> None:
+def _finish(store: Store, report: StackBisectionReport, owner: str | None) -> None:
     with store.transaction("finishing a stack bisection") as tx:
         tx.bisections.finish(
             report.bisection_id,
+            owner=owner,
             status="done",
             outcome=report.outcome,
             reason=report.reason,

@@ -23,7 +23,7 @@ from rich.console import Console
 
 from harness.backends.target import BackendDetector
 from harness.bisect.probe import Prober
-from harness.bisect.stack_bisection import create_stack_bisection, run_stack_bisection
+from harness.bisect.stack_bisection import run_stack_bisection
 from harness.config.loader import load_suites
 from harness.executors.registry import make_executor
 from harness.matrix import select
@@ -357,26 +357,34 @@ def test_a_queued_stack_bisection_is_run_by_the_library_entry_point(
     shared_cache: Path,
     tmp_path: Path,
 ) -> None:
-    """What the service does with a queued row: ``create_stack_bisection(status="queued")``
-    then ``run_stack_bisection`` fills it (in this process, real runs)."""
+    """What the service does with a stack bisection it queued (``schedule(kind="stack")``)
+    and leased: ``run_stack_bisection`` fills that row (in this process, real runs)."""
     good = run_with(harness, "fakelib=1.1")
     bad = run_with(harness, "fakelib=1.2")
     suites = load_suites(suites_dir)
     (cell,) = select(all_cells(suites, None), ["stk/cpu/host"], [])
     with Store.open(db_url) as store:
-        bid = create_stack_bisection(
-            store,
-            cell=cell.id,
-            suite="stk",
-            repository="example/stk",
-            good=store.get_run(good),
-            bad=store.get_run(bad),
-            status="queued",
-        )
+        sha = store.get_run(good).sha
+        assert sha is not None
+        with store.transaction("queueing a stack bisection") as tx:
+            bid = tx.bisections.schedule(
+                repository="example/stk",
+                cell=cell.id,
+                suite="stk",
+                tests=[],
+                good_sha=sha,
+                bad_sha=sha,
+                good_run_id=good,
+                bad_run_id=bad,
+                repeats=3,
+                kind="stack",
+            )
+            assert bid is not None
+            assert tx.bisections.claim(bid, "worker-1", 600)
         with store.reading("the queued row") as r:
             queued = r.bisections.get(bid)
         assert queued is not None
-        assert (queued.kind, queued.status, queued.tests) == ("stack", "queued", [])
+        assert (queued.kind, queued.status, queued.lease_owner) == ("stack", "running", "worker-1")
         job_id = store.create_job("bisect", cell.id, "stack")
         with ConsoleDisplay(Console(stderr=True)) as display:
 
@@ -395,13 +403,14 @@ def test_a_queued_stack_bisection_is_run_by_the_library_entry_point(
                     display=display,
                 )
 
-            report = run_stack_bisection(store, bid, make_prober)
+            report = run_stack_bisection(store, bid, make_prober, lease_owner="worker-1")
         assert (report.outcome, report.component, report.version) == ("found", "fakelib", "1.2")
         with store.reading("the filled row") as r:
             done = r.bisections.get(bid)
             probes = r.bisections.probes(bid)
     assert done is not None
     assert (done.status, done.outcome, done.job_id) == ("done", "found", job_id)
+    assert done.lease_owner is None
     assert done.tests == report.tests
     assert done.result is not None
     assert done.result["version"] == "1.2"
