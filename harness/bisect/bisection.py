@@ -142,15 +142,15 @@ def newly_failing(prober: Prober, good: str, bad: str) -> list[str]:
 
 
 def flaky_history(prober: Prober, tests: Sequence[str]) -> dict[str, str]:
-    """Test id → a commit where the store has seen it both pass and fail (its flake
-    evidence; a regression flips across commits, never at one)."""
+    """Test id → a commit where the store has seen it both pass and fail on one stack
+    (its flake evidence; a regression flips across commits or stacks, never at one)."""
     out: dict[str, str] = {}
     with prober.store.reading("reading the tests' history") as r:
         for test in tests:
             by_commit = r.bisections.outcomes_by_commit(
                 prober.suite.name, prober.cell.backend, test
             )
-            flaked = [sha for sha, seen in by_commit.items() if _state(seen) == "flaky"]
+            flaked = [sha for (sha, _pins), seen in by_commit.items() if _state(seen) == "flaky"]
             if flaked:
                 out[test] = flaked[0]
     return out

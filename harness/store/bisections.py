@@ -3,6 +3,7 @@ probe makes to reuse a run the store already has for a commit."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -460,21 +461,39 @@ class Bisections:
 
     def outcomes_by_commit(
         self, suite: str, backend: str, test_id: str, *, limit: int = 500
-    ) -> dict[str, list[str]]:
-        """Commit → every outcome of ``test_id`` in the stored runs of ``suite`` on
-        ``backend`` at that commit (first attempts and reruns), over the newest
-        ``limit`` results: a test that passed and failed at one commit has flaked."""
+    ) -> dict[tuple[str, str], list[str]]:
+        """(commit, stack pins) → every outcome of ``test_id`` in the stored runs of
+        ``suite`` on ``backend`` at that commit with those pins (first attempts and
+        reruns), over the newest ``limit`` results: a test that passed and failed at one
+        commit on one stack has flaked (one that passes on one stack and fails on another
+        has not). The pins are the runs' ``harness run --stack`` pins as canonical JSON,
+        ``""`` for none."""
         rc, r, x = runs_t.c, results_t.c, reruns_t.c
         where = (rc.suite == suite, rc.backend == backend, rc.sha.is_not(None))
-        out: dict[str, list[str]] = {}
+        rows: list[tuple[str, int | None, str]] = []
         for table, col in ((results_t, r), (reruns_t, x)):
             q = (
-                select(rc.sha, col.outcome)
+                select(rc.sha, rc.environment_id, col.outcome)
                 .join_from(table, runs_t, col.run_id == rc.id)
                 .where(col.test_id == test_id, *where)
                 .order_by(col.id.desc())
                 .limit(limit)
             )
-            for sha, outcome in self.conn.execute(q):
-                out.setdefault(str(sha), []).append(str(outcome))
+            rows += [(str(sha), env, str(outcome)) for sha, env, outcome in self.conn.execute(q)]
+        pins = self._stack_pins({env for _, env, _ in rows if env is not None})
+        out: dict[tuple[str, str], list[str]] = {}
+        for sha, env, outcome in rows:
+            key = (sha, pins.get(env, "") if env is not None else "")
+            out.setdefault(key, []).append(outcome)
+        return out
+
+    def _stack_pins(self, environment_ids: Collection[int]) -> dict[int, str]:
+        """Environment id → its fingerprint's stack pins as canonical JSON (``""``: none)."""
+        if not environment_ids:
+            return {}
+        q = select(envs_t.c.id, envs_t.c.data).where(envs_t.c.id.in_(list(environment_ids)))
+        out: dict[int, str] = {}
+        for env_id, data in self.conn.execute(q):
+            stack = data.get("stack") if isinstance(data, dict) else None
+            out[int(env_id)] = json.dumps(stack, sort_keys=True) if stack else ""
         return out

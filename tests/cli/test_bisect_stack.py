@@ -443,8 +443,9 @@ def test_a_commit_bisection_does_not_reuse_a_run_pinned_to_another_stack(
 ) -> None:
     """At the bad commit the store has a run pinned to fakelib 1.0 (passes) and a plain one
     (the default, fakelib 1.3: fails). A commit bisection's probes run unpinned, so the
-    pinned run is not theirs: reusing it would call the test flaky. Unpinned, the test
-    fails at both commits (the stack broke it, not a commit): nothing regressed between."""
+    pinned run is not theirs: reusing it would call the test flaky, and counting it as
+    flake history would double the attempts. Unpinned, the test fails at both commits
+    (the stack broke it, not a commit): nothing regressed between."""
     old_sha = stack_setup.commit({"README": "one\n"}, message="one")
     run_with(harness, "fakelib=1.0", ref=old_sha)
     new_sha = stack_setup.commit({"README": "two\n"}, message="two")
@@ -465,6 +466,10 @@ def test_a_commit_bisection_does_not_reuse_a_run_pinned_to_another_stack(
     doc = res.json()
     assert doc["outcome"] == "none", doc["reason"]
     assert "failing at the good end" in doc["reason"]
+    # passing on one stack and failing on another at one commit is no flake history:
+    # the attempts per probe are not doubled
+    assert doc["repeats"] == 3
+    assert "flaked before" not in res.err
     bad_end = doc["steps"][0]
     assert bad_end["role"] == "bad"
     assert plain in bad_end["reused_runs"]
