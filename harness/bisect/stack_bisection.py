@@ -5,7 +5,8 @@ From a good and a bad run of the cell at one upstream commit whose fingerprints 
 declared stack components: the tests followed (named, or those failing in the bad run and
 not in the good one), both ends probed with their stacks pinned (the runs themselves are
 reused; a failing test is repeated up to ``repeats`` times, so a test that passes and fails
-at an end is flaky, not a regression, and one that does not really flip is dropped), then
+at an end is flaky, not a regression, and one that does not really flip is dropped; one
+the store has seen pass and fail on one stack at one commit gets twice the attempts), then
 :func:`harness.bisect.stack.search_stack`. Every probe goes through
 :class:`harness.bisect.probe.Prober` at the commit with its pins: a stored run of the
 cell at that commit with the same version of every declared component is reused instead
@@ -26,6 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.bisect.bisection import flaky_history
 from harness.bisect.probe import FAILING, OK, Prober, ProbeReport
 from harness.bisect.search import Verdict, default_max_probes
 from harness.bisect.stack import bad_stack, good_stack, search_stack
@@ -367,6 +369,13 @@ def _run(
         )
     report.tests = tests
     prober.tests, prober.repeats = list(tests), record.repeats
+    flipped = flaky_history(prober, tests)
+    if flipped:
+        prober.repeats = report.repeats = record.repeats * 2
+        say(
+            f"flaked before ({', '.join(f'{t} at {sha[:12]}' for t, sha in flipped.items())}): "
+            f"{prober.repeats} attempts per probe"
+        )
     versions = {
         c.name: available_versions(c.name, suite.stack[c.name], image_variants) for c in changes
     }
@@ -383,7 +392,7 @@ def _run(
             tests=tests,
             candidates=len(changes),
             max_probes=report.max_probes,
-            repeats=record.repeats,
+            repeats=report.repeats,
         )
     say(
         "stack changed: "

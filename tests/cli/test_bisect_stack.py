@@ -297,7 +297,7 @@ def fingerprint_sha(db_url: str, run_id: int) -> str | None:
 
 
 def test_a_flaky_package_is_flaky_not_a_regression(
-    flaky_stack_setup: UpstreamRepo, harness: Callable[..., Result]
+    flaky_stack_setup: UpstreamRepo, harness: Callable[..., Result], db_url: str
 ) -> None:
     good = run_with(harness, "fakelib=1.0")
     bad = run_with(harness, "fakelib=1.3")  # the first call fails
@@ -314,7 +314,17 @@ def test_a_flaky_package_is_flaky_not_a_regression(
     }
     assert [(s["role"], s["verdict"]) for s in doc["steps"]] == [("bad", "flaky")]
     assert doc["probes"] == 0
+    assert doc["repeats"] == 3
     assert shown(harness, doc["id"])["outcome"] == "flaky"
+    # the store has now seen it pass and fail with fakelib 1.3: a second stack bisection
+    # takes twice the attempts, and the stored runs already say flaky (nothing runs)
+    before = run_count(db_url)
+    again = bisect_stack(harness, good, bad, "--json")
+    assert again.code == 1, again.err[-3000:]
+    redo = again.json()
+    assert (redo["outcome"], redo["repeats"]) == ("flaky", 6)
+    assert "flaked before" in again.err
+    assert run_count(db_url) == before
 
 
 def test_runs_at_different_commits_and_stacks_are_refused_with_a_way_forward(
