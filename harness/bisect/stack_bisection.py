@@ -455,7 +455,11 @@ def _run(
         _finish(store, report, lease_owner)
         return report
 
+    ends = bad_stack(changes)
+
     def stack_probe(component: str, version: str, pins: dict[str, str]) -> Verdict:
+        if pins == ends:  # one component changed: alone, it is the bad end, already judged
+            return Verdict.BAD
         result = probe("probe", component, version, pins)
         if result.verdict is Verdict.FLAKY:
             for test in keep:

@@ -424,15 +424,15 @@ def test_a_queued_stack_bisection_is_run_by_the_library_entry_point(
     assert done.tests == report.tests
     assert done.result is not None
     assert done.result["version"] == "1.2"
-    # 1.1 → 1.2: the ends and the component alone (its bad version: the bad run's stack)
+    # 1.1 → 1.2, one component: the ends say it all (alone at its bad version, fakelib is
+    # the bad end, not probed again)
     assert [(p.role, p.pins) for p in probes] == [
         ("bad", {"fakelib": "1.2"}),
         ("good", {"fakelib": "1.1"}),
-        ("probe", {"fakelib": "1.2"}),
     ]
     assert probes[0].run_ids[0] == bad
     assert probes[1].run_ids == [good]
-    assert probes[2].reused  # the same stack as the bad end: its runs
+    assert report.probe_count == 0
 
 
 def test_help_documents_the_exit_codes_and_the_stack_flag(
