@@ -2,9 +2,11 @@
 
 1. **Scheduled** (:func:`schedule`, in the unit of work that closes a default-branch
    run): when the run's verdict has new failures against the previous default-branch
-   run at another commit, a bisection of the commits between them is queued for the
-   tests that newly fail (``bisections`` row, origin ``auto``), once per cell, range and
-   tests (a key the store keeps unique), if the upstream's ``bisect:`` allows it.
+   run, a bisection is queued for the tests that newly fail (``bisections`` row, origin
+   ``auto``): of the commits between the two runs or, when both are at one commit (the
+   stack moved: a new torch, CANN, image), across the stack components the suite
+   declares (kind ``stack``); once per cell, range and tests (a key the store keeps
+   unique), if the upstream's ``bisect:`` allows it.
 2. **Claimed within the budget** (:func:`claim`): a worker with nothing else to run
    leases the oldest queued bisection whose upstream has fewer than ``max_concurrent``
    running and probes left in its rolling 24 hours (``max_probes_per_day``, counting the
@@ -32,11 +34,13 @@ from harness.backends.target import BackendDetector
 from harness.bisect.bisection import BisectionReport, run_bisection
 from harness.bisect.commits import History
 from harness.bisect.probe import Prober
+from harness.bisect.stack_bisection import StackBisectionReport, run_stack_bisection
 from harness.config.service import ServiceConfig
 from harness.config.suite import Suite
 from harness.errors import HarnessError
 from harness.executors.base import Executor
 from harness.matrix import Cell
+from harness.planner import image_matrix
 from harness.runner import Cancel, Display, RunOptions
 from harness.service import queue as q
 from harness.service.participation import level_of
@@ -57,10 +61,17 @@ CULPRIT_KIND = "comment"
 
 
 def schedule(
-    tx: Transaction, config: ServiceConfig | None, judged: Judged | None, item: q.Item, run_id: int
+    tx: Transaction,
+    config: ServiceConfig | None,
+    judged: Judged | None,
+    item: q.Item,
+    run_id: int,
+    suite: Suite | None = None,
 ) -> int | None:
     """Queue the bisection ``run_id`` calls for (module docstring, step 1); its id, or
-    ``None`` (nothing newly fails, not a default-branch run, off, or scheduled before)."""
+    ``None`` (nothing newly fails, not a default-branch run, off, or scheduled before).
+    At the previous run's own commit, for a ``suite`` that declares stack components,
+    it is a stack bisection between the two runs."""
     up = config.upstream(item.repository) if config is not None else None
     if up is None or not up.bisect.enabled or judged is None:
         return None
@@ -70,12 +81,18 @@ def schedule(
     base = verdict.baseline.run
     if base is None or not verdict.baseline.exact or not base.sha or not verdict.run.sha:
         return None
+    kind = "commits"
     if base.sha == verdict.run.sha:
-        return None  # the same commit: not a commit range (the stack may have changed)
+        # the same commit: what changed is the environment (the stack bisection names
+        # the declared component, or says no-change with the fields that differ)
+        if suite is None or not suite.stack:
+            return None
+        kind = "stack"
     tests = sorted(verdict.classification.ids.get(Category.NEW_FAILURE, ()))
     if not tests:
         return None  # only new tests fail: nothing passed before to bisect from
     found = tx.bisections.schedule(
+        kind=kind,
         repository=item.repository,
         cell=item.cell,
         suite=verdict.run.suite,
@@ -89,12 +106,13 @@ def schedule(
     if found is not None:
         log.info(
             "run %d: the default branch broke %d test(s) of %s between %s and %s: "
-            "bisection %d scheduled",
+            "%s bisection %d scheduled",
             run_id,
             len(tests),
             item.cell,
             base.sha[:12],
             verdict.run.sha[:12],
+            kind,
             found,
         )
     return found
@@ -180,9 +198,11 @@ class RunContext:
 
 def run(
     ctx: RunContext, claimed: Claimed, cancel: Cancel, say: Callable[[str], None]
-) -> BisectionReport:
+) -> BisectionReport | StackBisectionReport:
     """Run a leased bisection (module docstring, step 3)."""
     record = claimed.record
+    if record.kind == "stack":
+        return _run_stack(ctx, claimed, cancel, say)
     suite_name, backend, variant = record.cell.split("/")
     suite = ctx.suites.get(suite_name)
     if suite is None or backend not in suite.backends:
@@ -227,11 +247,59 @@ def run(
         ctx.store.finish_job(job_id, "done")
 
 
+def _run_stack(
+    ctx: RunContext, claimed: Claimed, cancel: Cancel, say: Callable[[str], None]
+) -> StackBisectionReport:
+    """A stack bisection between the two runs at one commit: the changed components
+    tried one at a time, the culprit's versions bisected (:mod:`harness.bisect.stack`)."""
+    record = claimed.record
+    suite_name, backend, variant = record.cell.split("/")
+    suite = ctx.suites.get(suite_name)
+    if suite is None or backend not in suite.backends:
+        raise HarnessError(f"cell {record.cell} is not defined by the suites any more")
+    cell = Cell(suite_name, backend, variant)
+    job_id = ctx.store.create_job("bisect", record.cell, f"stack {record.good_sha[:12]}")
+    out_dir = (ctx.reports_dir / job_id).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    def make_prober(row: BisectionRecord) -> Prober:
+        return Prober(
+            cell=cell,
+            suite=suite,
+            tests=list(row.tests),
+            target=BackendDetector().target(cell.backend, None),
+            store=ctx.store,
+            executor=ctx.executor,
+            options=RunOptions(
+                cache_dir=ctx.cache_dir, suites_dir=ctx.suites_dir, trusted=True, cancel=cancel
+            ),
+            job_id=job_id,
+            out_dir=out_dir,
+            display=ctx.display,
+            repeats=row.repeats,
+        )
+
+    matrix = image_matrix()
+    variants = [v.id for v in matrix.for_backend(cell.backend)] if matrix else []
+    try:
+        return run_stack_bisection(
+            ctx.store,
+            record.id,
+            make_prober,
+            image_variants=variants,
+            cap=claimed.probes_left,
+            lease_owner=ctx.owner,
+            say=say,
+        )
+    finally:
+        ctx.store.finish_job(job_id, "done")
+
+
 def report(
     store: Store,
     config: ServiceConfig,
     verdicts: VerdictCache,
-    answer: BisectionReport,
+    answer: BisectionReport | StackBisectionReport,
 ) -> int:
     """Report a finished bisection (module docstring, step 4); entries queued."""
     repository = answer.repo
@@ -248,7 +316,7 @@ def report(
         queued = sum(
             publish_head(tx, config, judged, repository, number, head) for number, head in heads
         )
-        if _culprit_comment(tx, config, answer):
+        if isinstance(answer, BisectionReport) and _culprit_comment(tx, config, answer):
             queued += 1
         return queued
 

@@ -539,7 +539,9 @@ class Worker:
         cell_decided(tx, self.config, judged, item)
         if run_id is not None:
             notify.run_finished(tx, self.config, judged, item, run_id)
-            culprits.schedule(tx, self.config, judged, item, run_id)
+            culprits.schedule(
+                tx, self.config, judged, item, run_id, self.plan.suites.get(_cell(item.cell).suite)
+            )
         if run_id is not None and item.pr_number is not None:
             suite = self.plan.suites.get(_cell(item.cell).suite)
             branch = suite.upstream.default_branch if suite is not None else None

@@ -311,3 +311,47 @@ def test_a_bisection_survives_its_worker_being_killed(
         assert "its worker stopped; queued again" in svc.logs()
     finally:
         svc.close()
+
+
+def test_a_trunk_broken_by_the_stack_is_bisected_across_it(
+    tmp_path: Path,
+    gh: GitHubStandIn,
+    shared_cache: Path,
+    wheels: Path,
+    webhook_examples: dict[str, list[dict[str, Any]]],
+) -> None:
+    """The same commit run again on the default branch after the operator moved a stack
+    knob (fakelib 1.0 → 1.3): the new failure is bisected across the stack, not the
+    commits, and names fakelib 1.2."""
+    from tests.cli.test_bisect_stack import make_stack_upstream
+
+    suites = tmp_path / "suites"
+    (suites / "service").mkdir(parents=True)
+    upstream = make_stack_upstream(tmp_path, suites, wheels, flaky=False)
+    (suites / "service" / "config.yaml").write_text(
+        'vendor: acme\nupstreams:\n  example/stk:\n    level: status\n    cells: ["stk/cpu/*"]\n'
+    )
+    svc = Service(
+        tmp_path, suites, f"sqlite:///{tmp_path / 'harness.db'}", service_env(gh, shared_cache), 0
+    )
+    try:
+        sha = upstream.rev_parse("main")
+        payload = push_payload(webhook_examples, sha=sha)
+        payload["repository"]["full_name"] = "example/stk"
+        payload["repository"]["name"] = "stk"
+        assert deliver(svc.url, "push", payload).is_success
+        old = {"HARNESS_FAKELIB_PACKAGES": "fakelib==1.0"}
+        assert svc.worker("w0", "--once", env=old).wait(timeout=300) == 0
+        assert deliver(svc.url, "push", payload).is_success  # the same commit, again
+        new = {"HARNESS_FAKELIB_PACKAGES": "fakelib==1.3"}
+        assert svc.worker("w1", "--once", env=new).wait(timeout=600) == 0
+
+        (listed,) = svc.api("/api/bisections")["bisections"]
+        found = svc.api(f"/api/bisections/{listed['id']}")
+        assert (found["kind"], found["origin"], found["status"]) == ("stack", "auto", "done")
+        assert found["outcome"] == "found", found["reason"]
+        assert (found["result"]["component"], found["result"]["version"]) == ("fakelib", "1.2")
+        assert found["tests"] == ["tests.test_stack::test_feature"]
+        assert (found["good_sha"], found["bad_sha"]) == (sha, sha)
+    finally:
+        svc.close()
