@@ -11,6 +11,9 @@ service's ``POST /api/results``) loads it into the main database. One directory 
                    each ran in: ``rerun_orderings``), and where it came from (bundle
                    id, GitHub run id, the queue item it answers)
 ``results.jsonl.gz``  one JSON object per test case, streamed both ways
+``attestation.json``  (when the runner has a signing key) a DSSE envelope of the run's
+                   in-toto Statement: its commit, image, environment and tests, signed
+                   (:mod:`harness.attest`)
 
 Ingesting is idempotent: a bundle already loaded (same bundle id, kept in
 ``runs.origin``) is skipped, so a retried upload or a re-run report job adds nothing.
@@ -36,6 +39,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal, cast
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -50,10 +54,13 @@ from pydantic import (
 from sqlalchemy import Table
 
 from harness import __version__, settings
+from harness.attest.dsse import sign_envelope
+from harness.attest.statement import build_statement, statement_bytes
 from harness.errors import ConfigError
 from harness.matrix import CELL_PART
 from harness.results.model import Outcome, TestResult, clean_test_id, truncate_message
 from harness.store import Store
+from harness.store.attestations import Attested
 from harness.store.models import COUNT_COLUMNS, Run
 from harness.test_order import valid_ordering
 
@@ -68,6 +75,9 @@ COMMIT = r"[0-9a-f]{7,64}"
 MAX_COUNT = 10**9
 #: what a bundle's results may unpack to when no tighter budget is given
 MAX_RESULTS_BYTES = 2 << 30
+#: an attestation bigger than this is not one (test lists past a limit become digests)
+MAX_ATTESTATION_BYTES = 32 << 20
+ATTESTATION = "attestation.json"
 
 
 class BundleTooLarge(ConfigError):
@@ -207,8 +217,11 @@ def _ci_origin() -> dict[str, Any]:
     return out
 
 
-def write_bundle(store: Store, run_ids: list[int], out: Path) -> list[Path]:
-    """One directory per run under ``out``; their paths."""
+def write_bundle(
+    store: Store, run_ids: list[int], out: Path, key: Ed25519PrivateKey | None = None
+) -> list[Path]:
+    """One directory per run under ``out``; their paths. With ``key``, each run's
+    attestation is signed with it (``attestation.json``)."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
     origin = _ci_origin()
@@ -226,25 +239,29 @@ def write_bundle(store: Store, run_ids: list[int], out: Path) -> list[Path]:
         done = store.rerun_orderings(run_id)
         reruns = {t: [o.value for o, _ in outs] for t, outs in done.items()}
         orderings = {t: [order for _, order in outs] for t, outs in done.items()}
+        record = {k: getattr(run, k) for k in _RECORD_KEYS} | {
+            "started_at": run.started_at.isoformat(),
+            "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+            "counts": run.counts,
+        }
+        environment = store.get_environment(run.environment_id) if run.environment_id else None
         doc = {
             "format": FORMAT,
             "bundle_id": bundle_id,
             "harness_version": __version__,
-            "run": {k: getattr(run, k) for k in _RECORD_KEYS}
-            | {
-                "started_at": run.started_at.isoformat(),
-                "finished_at": run.finished_at.isoformat() if run.finished_at else None,
-                "counts": run.counts,
-            },
-            "environment": store.get_environment(run.environment_id)
-            if run.environment_id
-            else None,
+            "run": record,
+            "environment": environment,
             "reruns": reruns,
             "rerun_orderings": {t: o for t, o in orderings.items() if any(o)},
             "results": count,
             "origin": origin,
         }
         (directory / "run.json").write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+        if key is not None:
+            pairs = ((r.test_id, r.outcome.value) for r in store.iter_results(run_id))
+            statement = build_statement(record, environment, pairs, origin)
+            envelope = sign_envelope(statement_bytes(statement), key)
+            (directory / ATTESTATION).write_text(json.dumps(envelope, indent=2) + "\n")
         written.append(directory)
     return written
 
@@ -266,6 +283,21 @@ class Bundle:
     @property
     def origin(self) -> dict[str, Any]:
         return self.model.origin.model_dump(exclude_none=True)
+
+    def attestation(self) -> dict[str, Any] | None:
+        """The bundle's signed attestation (a DSSE envelope, not yet verified), if any."""
+        path = self.path / ATTESTATION
+        if not path.is_file():
+            return None
+        try:
+            if path.stat().st_size > MAX_ATTESTATION_BYTES:
+                raise ConfigError(f"{path}: larger than {MAX_ATTESTATION_BYTES >> 20} MB")
+            envelope = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError) as exc:
+            raise ConfigError(f"{path}: not an attestation ({exc})") from None
+        if not isinstance(envelope, dict):
+            raise ConfigError(f"{path}: not a DSSE envelope")
+        return envelope
 
     def results(self, budget: ByteBudget | None = None) -> Iterator[TestResult]:
         """The results, checked line by line: a bad line stops the import (one
@@ -362,9 +394,12 @@ def load_bundle(directory: Path) -> Bundle:
     return Bundle(directory, doc, model)
 
 
-def ingest_bundle(store: Store, bundle: Bundle, job_id: str | None = None) -> tuple[int, bool]:
+def ingest_bundle(
+    store: Store, bundle: Bundle, job_id: str | None = None, attested: Attested | None = None
+) -> tuple[int, bool]:
     """Load ``bundle`` in one transaction (see the module docstring); (run id, whether it
-    was new). A bad result line stops it with :class:`ConfigError` and nothing stored."""
+    was new). A bad result line stops it with :class:`ConfigError` and nothing stored.
+    ``attested``: its attestation, verified, stored with the run."""
     r = bundle.model.run
     executor = r.executor
     if bundle.model.origin.github_run_id:
@@ -406,6 +441,7 @@ def ingest_bundle(store: Store, bundle: Bundle, job_id: str | None = None) -> tu
         results=bundle.results(),
         environment=bundle.model.environment,
         reruns=reruns,
+        attestation=attested,
     )
     if not new:
         _same_as_stored(store, bundle, run_id)

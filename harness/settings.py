@@ -388,6 +388,28 @@ RESULTS_SECRET = _declare(
         secret=True,
     )
 )
+ATTEST_KEY_FILE = _declare(
+    Setting[Path | None](
+        "HARNESS_ATTEST_KEY_FILE",
+        Area.RESULTS,
+        "the runner's Ed25519 signing key (`harness attest keygen`); bundles are signed "
+        "with it when it exists",
+        parse_optional_path,
+        None,
+        "`~/.config/harness/attest-ed25519.pem`",
+    )
+)
+ATTEST_TRUSTED_KEYS = _declare(
+    Setting[Path | None](
+        "HARNESS_ATTEST_TRUSTED_KEYS",
+        Area.RESULTS,
+        "the runners' public keys `POST /api/results` trusts (`harness attest register`); "
+        "when set, every bundle must carry an attestation signed by one of them",
+        parse_optional_path,
+        None,
+        "none: attestations are not required",
+    )
+)
 
 # --- service ---------------------------------------------------------------------------
 

@@ -47,6 +47,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Load result bundles (from `harness run --bundle`) into the database.",
     ),
     "results": ("harness.cli.results_cmd:results", "Result bundles between machines."),
+    "attest": (
+        "harness.cli.attest_cmd:attest",
+        "Signed attestations of runs: keys, registration, verification.",
+    ),
     "runs": ("harness.cli.runs_cmd:runs", "Read the history of runs."),
     "matrix": ("harness.cli.matrix_cmd:matrix", "Cells: suite/backend/variant."),
     "schema": ("harness.cli.schema_cmd:schema", "Print the JSON Schema of suite files."),

@@ -14,7 +14,7 @@ import click
 import requests
 
 from harness import settings
-from harness.bundle import find_bundles
+from harness.bundle import ATTESTATION, find_bundles
 from harness.codehost.github.signature import sign
 from harness.errors import ConfigError, HarnessError
 
@@ -53,7 +53,9 @@ def pack(paths: list[Path]) -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
         for b in bundles:
-            for name in ("run.json", "results.jsonl.gz"):
+            for name in ("run.json", "results.jsonl.gz", ATTESTATION):
+                if name == ATTESTATION and not (b.path / name).is_file():
+                    continue
                 tar.add(b.path / name, arcname=f"{b.path.name}/{name}")
     return buf.getvalue()
 

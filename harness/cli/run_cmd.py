@@ -10,6 +10,7 @@ import click
 from rich.console import Console
 
 from harness import settings
+from harness.attest.keys import runner_key
 from harness.backends.target import BackendDetector, narrow_to_backend, parse_device_list
 from harness.bundle import write_bundle
 from harness.cli.options import db_option, default_cache_dir, json_option, suites_option
@@ -172,7 +173,8 @@ def exit_code_for(runs: list[RunSummary], *, strict: bool = False) -> int:
     "bundle_dir",
     type=click.Path(path_type=Path, file_okay=False),
     help="Also write the runs as a result bundle here (for `harness ingest` on another "
-    "machine, or `harness results send` to the service).",
+    "machine, or `harness results send` to the service), each run's attestation signed "
+    "with the runner's key when there is one ($HARNESS_ATTEST_KEY_FILE).",
 )
 @click.option(
     "--strict",
@@ -235,6 +237,8 @@ def run(
                 known = ", ".join(suites[cell.suite].subsets) or "none"
                 raise ConfigError(f"suite '{cell.suite}' has no subset '{subset}' (known: {known})")
     pins = parse_pins(stack)
+    # the runner's signing key, read before anything runs (a named key file must exist)
+    signing_key = runner_key() if bundle_dir is not None else None
     for cell in cells:
         check_pins(suites[cell.suite], pins)
     detector = BackendDetector()
@@ -301,9 +305,11 @@ def run(
         write_summary_md(job_out / "summary.md", job_id, store, runs, suites, options.suites_dir)
         actions.append_summary(job_out / "summary.md")
         if bundle_dir is not None:
-            written = write_bundle(store, [r.run_id for r in runs], bundle_dir)
+            written = write_bundle(store, [r.run_id for r in runs], bundle_dir, signing_key)
+            signed = ", signed" if signing_key is not None else ""
             console.print(
-                f"bundle: {len(written)} run(s) in {bundle_dir.resolve()}", highlight=False
+                f"bundle: {len(written)} run(s) in {bundle_dir.resolve()}{signed}",
+                highlight=False,
             )
         code = exit_code_for(runs, strict=strict) if not interrupted else EXIT_INTERRUPTED
         store.finish_job(job_id, "cancelled" if interrupted else "done")

@@ -23,6 +23,12 @@ anything is stored (:mod:`harness.bundle`), and the unpacking, validation and st
 run in a worker thread: the event loop the webhook intake shares never waits for them.
 The same archive again from the same caller (a resend, a replay) is answered 200 from
 :mod:`harness.service.uploads`, without unpacking it again.
+When the service trusts runner keys (``HARNESS_ATTEST_TRUSTED_KEYS``, ``harness attest
+register``), every bundle must carry an attestation signed by one of them, unexpired,
+about the commit, image and environment the bundle carries and listing exactly its
+tests (:func:`harness.attest.check.verify_bundle`): 403 for a missing, unknown, expired
+or bad signature, 422 for an attestation of other content; it is stored with the run
+and served at ``GET /api/runs/ID/attestation`` (the run's results: ``/api/runs/ID/results``).
 A refused archive or bundle is a 4xx with the reason (``harness results send`` does not
 retry those); 503 only when the database cannot store it.
 """
@@ -44,7 +50,9 @@ import jwt
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from harness import failpoints
+from harness import failpoints, settings
+from harness.attest.check import AttestationRefused, verify_bundle
+from harness.attest.keys import load_trusted
 from harness.bundle import (
     Bundle,
     BundleConflict,
@@ -60,7 +68,8 @@ from harness.errors import ConfigError, HarnessError
 from harness.service import baselines, notify, uploads
 from harness.service import queue as q
 from harness.service.publish import Judged, VerdictCache, cell_decided, judged_transaction
-from harness.store import Store, Transaction
+from harness.store import RunNotFound, Store, Transaction
+from harness.store.attestations import Attested
 
 log = logging.getLogger("harness.service.results")
 #: the compressed archive
@@ -272,12 +281,20 @@ def add_results_api(
                 bundles = find_bundles([Path(tmp)])
                 if not bundles:
                     raise Refused(400, "no bundle (run.json) in the archive")
+                trusted_file = settings.ATTEST_TRUSTED_KEYS.get()
+                trusted = load_trusted(trusted_file) if trusted_file is not None else None
+                attested: dict[str, Attested | None] = {}
                 for bundle in bundles:  # every bundle whole, before any is stored
                     _check_origin(bundle, caller)
                     bundle.check(budget)
                     check_item(bundle)
                     check_conflict(store, bundle)
-                runs = [accept(bundle) for bundle in bundles]
+                    attested[bundle.bundle_id] = (
+                        verify_bundle(bundle, trusted) if trusted is not None else None
+                    )
+                runs = [accept(bundle, attested[bundle.bundle_id]) for bundle in bundles]
+            except AttestationRefused as exc:
+                raise Refused(403 if exc.about == "key" else 422, str(exc)) from None
             except BundleTooLarge as exc:
                 raise Refused(413, str(exc)) from None
             except BundleConflict as exc:
@@ -306,6 +323,28 @@ def add_results_api(
             return JSONResponse({"runs": loaded, "replayed": True}, status_code=200)
         return JSONResponse({"runs": loaded}, status_code=201)
 
+    @app.get("/api/runs/{run_id}/attestation")
+    def attestation(run_id: int) -> JSONResponse:
+        """The run's signed attestation (a DSSE envelope), as its runner sent it."""
+        with store.reading(f"reading the attestation of run {run_id}") as r:
+            found = r.attestations.get(run_id)
+        if found is None:
+            return JSONResponse({"error": f"no attestation of run {run_id}"}, status_code=404)
+        return JSONResponse(found.envelope, headers={"X-Harness-Key-Id": found.key_id})
+
+    @app.get("/api/runs/{run_id}/results")
+    def run_results(run_id: int) -> JSONResponse:
+        """The run's status and its stored results: [test id, outcome] pairs."""
+        try:
+            run = store.get_run(run_id)
+        except RunNotFound:
+            return JSONResponse({"error": f"no run {run_id}"}, status_code=404)
+        pairs = [[t.test_id, t.outcome.value] for t in store.iter_results(run_id)]
+        return JSONResponse(
+            {"run": run_id, "cell": run.cell, "upstream": run.upstream, "sha": run.sha,
+             "status": run.status, "results": pairs}
+        )  # fmt: skip
+
     def default_branch(suite: str) -> str | None:
         """The suite's upstream default branch, from the suite files the verdicts read."""
         suites_dir = verdicts.options.suites_dir if verdicts is not None else None
@@ -332,9 +371,9 @@ def add_results_api(
                 f"{str(bundle.run.get('sha'))[:12]}",
             )
 
-    def accept(bundle: Bundle) -> dict[str, Any]:
+    def accept(bundle: Bundle, attested: Attested | None) -> dict[str, Any]:
         item_id = bundle.origin.get("queue_item")
-        run_id, new = ingest_bundle(store, bundle)
+        run_id, new = ingest_bundle(store, bundle, attested=attested)
         closed = None
         if item_id is not None:
             branch = default_branch(bundle.run["suite"])

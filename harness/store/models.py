@@ -384,6 +384,20 @@ class ResultsUpload(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class RunAttestation(Base):
+    """The signed attestation (a DSSE envelope) a run's bundle carried, verified against
+    the runner's registered key when it was received (:mod:`harness.attest`)."""
+
+    __tablename__ = "run_attestations"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    #: the SHA-256 of the raw public key that signed it, and that key's runner
+    key_id: Mapped[str] = mapped_column(String(64))
+    runner: Mapped[str] = mapped_column(String(200))
+    envelope: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class OpResult(Base):
     """One operator with one parameter set on one device, in one mode, of one run: the op
     coverage matrix (llama.cpp test-backend-ops ``test`` and ``support`` modes)."""

@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from harness.errors import EXIT_CONFIG, StoreError
 from harness.results.model import OUTCOMES, Outcome, TestResult
 from harness.store import db
+from harness.store.attestations import Attestations, Attested
 from harness.store.models import COUNT_COLUMNS, Environment, Job, Rerun, Result, Run, RunRecord
 from harness.store.rows import new_job_id
 from harness.store.sql import (
@@ -333,12 +334,14 @@ class Store:
         environment: dict[str, Any] | None = None,
         reruns: Iterable[tuple[str, int, str, float, str | None, str | None]] = (),
         batch_size: int = 5000,
+        attestation: Attested | None = None,
     ) -> tuple[int, bool]:
         """A finished run made elsewhere (a result bundle), in one transaction: the
         idempotency key ``origin`` is checked and written in it, so a run is imported
         whole or not at all, and once (a resend, a concurrent one, answers the run
         already there). ``row``: the run's columns (cell, status, counts, times...);
-        returns (run id, whether it was new)."""
+        returns (run id, whether it was new). ``attestation``: the run's verified
+        attestation, stored with it."""
         rc = runs_t.c
 
         def _txn(conn: Connection) -> tuple[int, bool]:
@@ -363,6 +366,8 @@ class Store:
             ]  # fmt: skip
             if extra:
                 conn.execute(insert(reruns_t), extra)
+            if attestation is not None:
+                Attestations(conn).add(run_id, attestation)
             return run_id, True
 
         try:

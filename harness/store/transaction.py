@@ -13,6 +13,7 @@ from functools import cached_property
 
 from sqlalchemy import Connection
 
+from harness.store.attestations import Attestations
 from harness.store.bisections import Bisections
 from harness.store.deliveries import Deliveries
 from harness.store.ledger import Ledger
@@ -87,3 +88,8 @@ class Transaction:
     def participation(self) -> Participations:
         """Upstreams' participation levels, their history and the SLOs' reads."""
         return Participations(self.connection)
+
+    @cached_property
+    def attestations(self) -> Attestations:
+        """The runs' signed attestations (:mod:`harness.attest`)."""
+        return Attestations(self.connection)
