@@ -368,6 +368,12 @@ class ServiceConfig(_Strict):
         "{cell} and {sha} are replaced. Default: the dashboard's commit page next to "
         "details_url (…/prs/{sha}.html) when details_url has the served shape, else none.",
     )
+    attestation_url: str = Field(
+        default="",
+        description="Link to a run's signed attestation in the PR comment and check run; "
+        "{run_id} is replaced. Default: the service's /api/runs/{run_id}/attestation "
+        "next to details_url when it has the served shape, else none.",
+    )
     commands: Commands = Field(default_factory=Commands)
     upstreams: dict[str, UpstreamService] = Field(
         default_factory=dict, description="owner/name → what the service does for it."
@@ -408,6 +414,17 @@ class ServiceConfig(_Strict):
             .replace("{cell}", cell)
             .replace("{sha}", sha)
         )
+
+    def attestation(self, run_id: int) -> str | None:
+        """The link to run ``run_id``'s signed attestation, if there is a template."""
+        template = self.attestation_url or _attestation_of(self.details_url)
+        return template.replace("{run_id}", str(run_id)) if template else None
+
+
+def _attestation_of(details_url: str) -> str:
+    """``https://h/runs/{run_id}.html`` → ``https://h/api/runs/{run_id}/attestation``."""
+    head, sep, _ = details_url.partition("/runs/{run_id}")
+    return f"{head}/api/runs/{{run_id}}/attestation" if sep else ""
 
 
 def _commit_page_of(details_url: str) -> str:

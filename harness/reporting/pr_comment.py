@@ -31,6 +31,8 @@ class CellState:
     verdict: Verdict | None = None
     detail: str | None = None
     details_url: str | None = None
+    #: the run's signed attestation (``GET /api/runs/ID/attestation``), when it has one
+    attestation_url: str | None = None
 
     @property
     def outcome(self) -> str:
@@ -110,7 +112,8 @@ def render_pr_comment(
     out += ["| | cell | result |", "|---|---|---|"]
     for c in cells:
         name = f"[{md(c.cell)}]({c.details_url})" if c.details_url else md(c.cell)
-        out.append(f"| {ICON[c.outcome]} | {name} | {esc(c.summary)} |")
+        signed = f" ([attestation]({c.attestation_url}))" if c.attestation_url else ""
+        out.append(f"| {ICON[c.outcome]} | {name} | {esc(c.summary)}{signed} |")
     out.append("")
     used = sum(len(line) + 1 for line in out)
     left_out = 0

@@ -147,6 +147,7 @@ def cell_states(
 ) -> list[CellState]:
     items = tx.queue.items_for_head(repository, head_sha)
     judged.require(i.run_id for i in items if i.state == "done" and i.run_id)
+    signed = tx.attestations.signed(i.run_id for i in items if i.state == "done" and i.run_id)
     states = []
     for item in items:
         verdict = judged.get(item.run_id) if item.state == "done" and item.run_id else None
@@ -160,6 +161,7 @@ def cell_states(
                 verdict=verdict,
                 detail=detail,
                 details_url=config.details(item.run_id, item.cell, head_sha),
+                attestation_url=config.attestation(item.run_id) if item.run_id in signed else None,
             )
         )
     return states

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -49,3 +50,13 @@ class Attestations:
             select(c.envelope, c.key_id, c.runner).where(c.run_id == run_id)
         ).first()
         return None if row is None else Attested(dict(row.envelope), row.key_id, row.runner)
+
+    def signed(self, run_ids: Iterable[int]) -> set[int]:
+        """Which of ``run_ids`` have an attestation."""
+        ids = list(run_ids)
+        if not ids:
+            return set()
+        c = attestations_t.c
+        return {
+            int(r) for r in self.conn.execute(select(c.run_id).where(c.run_id.in_(ids))).scalars()
+        }

@@ -277,3 +277,29 @@ def test_without_trusted_keys_bundles_are_taken_as_before(
     assert r.status_code == 201, r.text
     run_id = r.json()["runs"][0]["run"]
     assert client.get(f"/api/runs/{run_id}/attestation").status_code == 404
+
+
+def test_the_check_run_and_the_pr_comment_link_to_the_attestation(
+    store: Store, runner: Runner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness.config.service import ServiceConfig
+    from harness.service import outbox
+    from tests.service.test_results_api import dispatched_item
+
+    config = ServiceConfig.model_validate(
+        {
+            "vendor": "acme",
+            "details_url": "https://ci.example/runs/{run_id}.html",
+            "upstreams": {"example/demo": {"level": "check"}},
+        }
+    )
+    client = TestClient(create_app(store, b"hook", service_config=config, results_secret=SECRET))
+    item_id = dispatched_item(store)
+    monkeypatch.setenv("HARNESS_QUEUE_ITEM", str(item_id))
+    r = post(client, signed_bundle(tmp_path, runner.key))
+    assert r.status_code == 201, r.text
+    run_id = r.json()["runs"][0]["run"]
+    link = f"https://ci.example/api/runs/{run_id}/attestation"
+    entries = {e.kind: e for e in outbox.list_entries(store)}
+    assert f"Signed attestation: {link}" in entries["check_run"].payload["summary"]
+    assert f"([attestation]({link}))" in entries["comment"].payload["body"]
