@@ -54,8 +54,7 @@ from pydantic import (
 from sqlalchemy import Table
 
 from harness import __version__, settings
-from harness.attest.dsse import sign_envelope
-from harness.attest.statement import build_statement, statement_bytes
+from harness.attest.sign import sign_run
 from harness.errors import ConfigError
 from harness.matrix import CELL_PART
 from harness.results.model import Outcome, TestResult, clean_test_id, truncate_message
@@ -258,9 +257,7 @@ def write_bundle(
         }
         (directory / "run.json").write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
         if key is not None:
-            pairs = ((r.test_id, r.outcome.value) for r in store.iter_results(run_id))
-            statement = build_statement(record, environment, pairs, origin)
-            envelope = sign_envelope(statement_bytes(statement), key)
+            envelope = sign_run(store, run_id, key, "runner", origin).envelope
             (directory / ATTESTATION).write_text(json.dumps(envelope, indent=2) + "\n")
         written.append(directory)
     return written

@@ -34,6 +34,8 @@ from pathlib import Path
 from rich.console import Console
 
 from harness import failpoints
+from harness.attest.keys import runner_key
+from harness.attest.sign import sign_run
 from harness.backends.target import BackendDetector
 from harness.codehost import Reporter
 from harness.config.service import ServiceConfig
@@ -120,6 +122,8 @@ class Worker:
         self.detector = BackendDetector()
         #: the SLOs, evaluated every ``participation.evaluate_every``
         self.watch = participation.Evaluator(store, config)
+        #: the key this worker signs its runs' attestations with (none: not signed)
+        self.signing_key = runner_key()
         self.ran = 0
         self._reaped_at = float("-inf")
         if not any(r.name == "github" for r in delivering):
@@ -499,10 +503,15 @@ class Worker:
         worker still holds its lease), its ledger row, the head's reports, the baselines
         its verdict misses. The verdicts are judged before it (read → judge → write)."""
         done = run_id if state == "done" else None
+        attested = None
+        if done is not None and self.signing_key is not None:
+            attested = sign_run(self.store, done, self.signing_key, f"worker {self.name}")
 
         def _txn(tx: Transaction, judged: Judged) -> bool:
             if not tx.queue.finish(item.id, self.name, state=state, run_id=run_id, detail=detail):
                 return False
+            if attested is not None and done is not None:
+                tx.attestations.add(done, attested)
             if state == "superseded":  # its commit is gone: nothing is owed, nothing posted
                 tx.ledger.settle(item.repository, item.head_sha, item.cell, "superseded")
                 if item.job_id is not None:

@@ -13,9 +13,23 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from harness.attest.keys import generate, register
-from tests.service.support import SECRET, Service, service_yaml
+from tests.fixture_upstream import make_upstream
+from tests.github_standin import GitHubStandIn
+from tests.service.support import (
+    REPO,
+    SECRET,
+    Service,
+    deliver,
+    demo_suites,
+    push_payload,
+    service_env,
+    service_yaml,
+    settled,
+    wait_for,
+)
 from tests.service.test_attestations_api import signed_bundle
 
 RESULTS_SECRET = "results-s3cret"
@@ -70,5 +84,40 @@ def test_an_attestation_fetched_from_the_service_verifies_offline(tmp_path: Path
         said = " ".join(bad.stderr.split())  # the console wraps long lines
         assert "not the attested ones: passedTests has 2 test(s), the attestation 1" in said
         assert "not attested: ['t::b']" in said
+    finally:
+        svc.close()
+
+
+def test_a_run_the_services_worker_finishes_is_signed_with_its_key(
+    tmp_path: Path,
+    gh: GitHubStandIn,
+    shared_cache: Path,
+    wheels: Path,
+    webhook_examples: dict[str, list[dict[str, Any]]],
+) -> None:
+    upstream = make_upstream(tmp_path / "upstream")
+    key_file = tmp_path / "service-key" / "attest.pem"
+    generate(key_file)
+    env = service_env(gh, shared_cache) | {"HARNESS_ATTEST_KEY_FILE": str(key_file)}
+    suites = demo_suites(tmp_path, upstream.url, wheels)
+    svc = Service(tmp_path, suites, f"sqlite:///{tmp_path / 'harness.db'}", env)
+    try:
+        sha = upstream.rev_parse("main")
+        assert deliver(svc.url, "push", push_payload(webhook_examples, sha=sha)).status_code == 202
+        wait_for(lambda: settled(svc), 240, "the baseline run", svc)
+        (item,) = svc.api("/api/queue")["items"]
+        assert item["state"] == "done"
+        url = f"{svc.url}/api/runs/{item['run_id']}/attestation"
+        maintainer = {k: v for k, v in os.environ.items() if not k.startswith("HARNESS_")}
+        pub = str(key_file.with_name("attest.pem.pub"))
+        ok = harness("attest", "verify", url, "--key", pub, "--json", env=maintainer)
+        assert ok.returncode == 0, ok.stdout + ok.stderr
+        report = json.loads(ok.stdout)
+        assert report["checked"] == ["signature", "commit", "tests"]
+        assert report["subject"][0] == {
+            "name": f"git+https://github.com/{REPO}@{sha}",
+            "digest": {"gitCommit": sha},
+        }
+        assert sum(report["tests"].values()) > 0
     finally:
         svc.close()
