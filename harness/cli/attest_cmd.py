@@ -237,7 +237,12 @@ def verify(
     lines = [
         f"verified: signed by {key.runner} (key {key.key_id[:16]})",
         f"result: {predicate.get('result')} " + ", ".join(f"{n} {c}" for n, c in counts.items()),
-        *[f"subject: {s.get('name')} {s.get('digest')}" for s in statement.get("subject", [])],
+        *[
+            f"subject: {s.get('name')} "
+            + ", ".join(f"{alg}:{value}" for alg, value in (s.get("digest") or {}).items())
+            for s in statement.get("subject", [])
+            if isinstance(s, dict)
+        ],
         f"checked: {', '.join(checked)}"
         + (f" against run {compared.get('run')}" if compared else " (no stored results given)"),
     ]
