@@ -392,8 +392,9 @@ ATTEST_KEY_FILE = _declare(
     Setting[Path | None](
         "HARNESS_ATTEST_KEY_FILE",
         Area.RESULTS,
-        "the runner's Ed25519 signing key (`harness attest keygen`); bundles are signed "
-        "with it when it exists",
+        "the Ed25519 key runs are signed with (`harness attest keygen`): the bundles "
+        "`harness run --bundle` writes, the runs the service's workers finish; used when "
+        "it exists",
         parse_optional_path,
         None,
         "`~/.config/harness/attest-ed25519.pem`",
