@@ -303,3 +303,25 @@ def test_the_check_run_and_the_pr_comment_link_to_the_attestation(
     entries = {e.kind: e for e in outbox.list_entries(store)}
     assert f"Signed attestation: {link}" in entries["check_run"].payload["summary"]
     assert f"([attestation]({link}))" in entries["comment"].payload["body"]
+
+
+def test_attestations_are_stored_and_served_on_both_databases(
+    db_url: str, runner: Runner, tmp_path: Path
+) -> None:
+    with Store.open(db_url) as store:
+        client = TestClient(create_app(store, b"hook", results_secret=SECRET))
+        directory = signed_bundle(tmp_path, runner.key)
+        _other_commit(directory)
+        assert post(client, directory).status_code == 422
+        directory = signed_bundle(tmp_path, runner.key)
+        sent = json.loads((directory / "attestation.json").read_text())
+        r = post(client, directory)
+        assert r.status_code == 201, r.text
+        run_id = r.json()["runs"][0]["run"]
+        assert client.get(f"/api/runs/{run_id}/attestation").json() == sent
+        with store.reading("t") as tx:
+            assert tx.attestations.signed([run_id, run_id + 1]) == {run_id}
+            found = tx.attestations.get(run_id)
+        assert found is not None
+        assert found.runner == "npu-runner-1"
+        assert stored_runs(store) == 1
