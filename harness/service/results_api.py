@@ -274,6 +274,9 @@ def add_results_api(
         if (known := uploads.seen(store, digest, caller.key)) is not None:
             return known, True
         failpoints.hit("results.unpacking")
+        # the service's own file: a broken one is its fault (503), not the sender's
+        trusted_file = settings.ATTEST_TRUSTED_KEYS.get()
+        trusted = load_trusted(trusted_file) if trusted_file is not None else None
         with tempfile.TemporaryDirectory(prefix="harness-results-") as tmp:
             _extract(archive, Path(tmp))
             budget = ByteBudget(unpack_budget(archive.stat().st_size))
@@ -281,8 +284,6 @@ def add_results_api(
                 bundles = find_bundles([Path(tmp)])
                 if not bundles:
                     raise Refused(400, "no bundle (run.json) in the archive")
-                trusted_file = settings.ATTEST_TRUSTED_KEYS.get()
-                trusted = load_trusted(trusted_file) if trusted_file is not None else None
                 attested: dict[str, Attested | None] = {}
                 for bundle in bundles:  # every bundle whole, before any is stored
                     _check_origin(bundle, caller)

@@ -325,3 +325,15 @@ def test_attestations_are_stored_and_served_on_both_databases(
         assert found is not None
         assert found.runner == "npu-runner-1"
         assert stored_runs(store) == 1
+
+
+def test_a_broken_trusted_keys_file_is_the_services_fault_and_stores_nothing(
+    client: TestClient, store: Store, runner: Runner, tmp_path: Path
+) -> None:
+    runner.trusted.write_text(
+        "keys:\n- runner: x\n  public_key: not-a-key\n  not_after: 2030-01-01\n"
+    )
+    r = post(client, signed_bundle(tmp_path, runner.key))
+    assert r.status_code == 503
+    assert "not an Ed25519 public key" in r.json()["error"]
+    assert stored_runs(store) == 0
