@@ -559,6 +559,54 @@ class Store:
             out.setdefault(test_id, []).append(Outcome(outcome))
         return out
 
+    def attempts(self, run_id: int) -> dict[str, list[TestResult]]:
+        """Per test id that was re-run, every attempt in order: the first (its row in
+        ``results``), then its reruns by attempt. Tests without reruns are absent, so the
+        map is as small as the reruns (a few hundred at most, :mod:`harness.rerun`)."""
+        x = reruns_t.c
+        q = (
+            select(x.test_id, x.outcome, x.duration_s, x.message)
+            .where(x.run_id == run_id)
+            .order_by(x.test_id, x.attempt)
+        )
+        reruns: dict[str, list[TestResult]] = {}
+        for test_id, outcome, duration_s, message in self._read(
+            f"reading reruns of run {run_id}", lambda conn: conn.execute(q).all()
+        ):
+            reruns.setdefault(test_id, []).append(
+                TestResult(test_id, Outcome(outcome), duration_s or 0.0, message)
+            )
+        if not reruns:
+            return {}
+        r = results_t.c
+        first_q = (
+            select(*_RESULT_COLUMNS)
+            .where(r.run_id == run_id, r.test_id.in_(list(reruns)))
+            .order_by(r.id)
+        )
+        out: dict[str, list[TestResult]] = {}
+        for test_id, outcome, duration_s, message in self._read(
+            f"reading the first attempts of run {run_id}", lambda conn: conn.execute(first_q).all()
+        ):
+            if test_id not in out:
+                out[test_id] = [
+                    TestResult(test_id, Outcome(outcome), duration_s or 0.0, message),
+                    *reruns[test_id],
+                ]
+        return out
+
+    def outcome_counts(self, run_id: int) -> dict[str, int]:
+        """How many of the run's stored results (first attempts) have each outcome, all six
+        keys in OUTCOMES order, counted by the database."""
+        r = results_t.c
+        q = select(r.outcome, func.count()).where(r.run_id == run_id).group_by(r.outcome)
+        counts = {o.value: 0 for o in OUTCOMES}
+        for outcome, n in self._read(
+            f"counting results of run {run_id}", lambda conn: conn.execute(q).all()
+        ):
+            counts[outcome] = int(n)
+        return counts
+
     def rerun_orderings(self, run_id: int) -> dict[str, list[tuple[Outcome, str | None]]]:
         """Per test id, ``(outcome, ordering)`` of its reruns in attempt order (tests
         without reruns are absent); ``ordering`` as :meth:`add_reruns` stored it."""
