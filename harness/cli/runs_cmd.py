@@ -1,4 +1,5 @@
-"""``harness runs list|show|env``: read the run history and the environments runs had."""
+"""``harness runs list|show|env|export``: read the run history and the environments runs
+had; export a run as CTRF JSON or JUnit XML."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import sys
 from collections import Counter
 from dataclasses import asdict
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import click
@@ -229,6 +231,73 @@ def run_env(run_id: int, other_id: int | None, db_url: str | None, as_json: bool
     for key, value in stack_summary(env).items():
         table.add_row(key, escape(value or "-"))
     Console().print(table)
+
+
+@runs.command("export")
+@click.argument("run_id", type=int)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["ctrf", "junit"]),
+    required=True,
+    help="ctrf: CTRF JSON (ctrf.io) for CTRF reporters; junit: JUnit XML with "
+    "Surefire-style rerun and flaky elements, for Jenkins and GitLab.",
+)
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Write to FILE instead of standard output.",
+)
+@db_option
+@json_option
+def export_run(
+    run_id: int, fmt: str, out_path: Path | None, db_url: str | None, as_json: bool
+) -> None:
+    """Export one run's results, reruns and flaky tests in an ecosystem format, streamed
+    from the database (a run of a million cases in bounded memory). With --json (and
+    --out), print what was written."""
+    if as_json and out_path is None:
+        raise click.UsageError("--json describes the file written: give --out FILE")
+    store = Store.open(db_url)
+    try:
+        store.get_run(run_id)  # an unknown run fails before a file is made
+        if out_path is None:
+            tests = _export(fmt, store, run_id, None)
+        else:
+            tmp = out_path.with_name(f".{out_path.name}.part")
+            try:
+                tests = _export(fmt, store, run_id, tmp)
+                tmp.replace(out_path)
+            finally:
+                tmp.unlink(missing_ok=True)
+    finally:
+        store.close()
+    if as_json:
+        info = {"run": run_id, "format": fmt, "out": str(out_path), "tests": tests}
+        json.dump(info, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    elif out_path is not None:
+        click.echo(f"run {run_id}: {tests} test(s) written to {out_path} ({fmt})", err=True)
+
+
+def _export(fmt: str, store: Store, run_id: int, path: Path | None) -> int:
+    if fmt == "ctrf":
+        from harness.reporting.ctrf import write_ctrf
+
+        if path is None:
+            return write_ctrf(sys.stdout, store, run_id)
+        with path.open("w", encoding="utf-8") as f:
+            return write_ctrf(f, store, run_id)
+    from harness.reporting.junit_run import write_junit
+
+    if path is None:
+        n = write_junit(sys.stdout.buffer, store, run_id)
+        sys.stdout.buffer.flush()
+        return n
+    with path.open("wb") as f:
+        return write_junit(f, store, run_id)
 
 
 def _environment_of(store: Store, run_id: int) -> dict[str, Any]:
