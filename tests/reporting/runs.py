@@ -17,7 +17,12 @@ FIRST = [
     TestResult("tests/test_b.py::test_xf", Outcome.XFAILED, 0.01, "known"),
     TestResult("tests/test_b.py::test_xp", Outcome.XPASSED, 0.02),
     TestResult("MatMul.Fp16", Outcome.PASSED, 1.5),
-    TestResult("tests/test_c.py::test_ctrl", Outcome.FAILED, 0.003, "bad \x1b[31mred\x1b[0m \x07"),
+    TestResult(
+        "tests/test_c.py::test_ctrl",
+        Outcome.FAILED,
+        0.003,
+        "bad \x1b[31mred\x1b[0m \x07 \U0001f600",
+    ),
 ]
 #: (test id, attempt, outcome, duration, message)
 RERUNS = [
