@@ -412,6 +412,18 @@ ATTEST_TRUSTED_KEYS = _declare(
     )
 )
 
+OTLP_ENDPOINT = _declare(
+    Setting[str | None](
+        "HARNESS_OTLP_ENDPOINT",
+        Area.RESULTS,
+        "OTLP/HTTP collector that gets each run's CI/CD spans (base URL; `/v1/traces` is "
+        "added; needs the `otel` extra)",
+        parse_optional_text,
+        None,
+        "`$OTEL_EXPORTER_OTLP_ENDPOINT`, else none",
+    )
+)
+
 # --- service ---------------------------------------------------------------------------
 
 WEBHOOK_SECRET = _declare(
