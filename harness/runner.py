@@ -38,6 +38,7 @@ from harness.fingerprint import host_fingerprint
 from harness.matrix import Cell
 from harness.next_steps import with_next_step
 from harness.path_choice import PathChoice, git_contains, resolve_paths
+from harness.reporting import otel_spans
 from harness.rerun import StepFailures, rerun_failures
 from harness.results.backend_ops import OP_FORMATS, iter_op_records
 from harness.results.collect import Collected, collect_result_files, matches
@@ -288,6 +289,12 @@ def run_cell(
     """
     recipe = suite.backends[cell.backend]
     url = options.source or suite.upstream.clone_url
+    # OpenTelemetry CI/CD spans when an OTLP endpoint is configured: the steps' times are
+    # recorded as they run, the spans sent once the run is recorded (reporting/otel_spans)
+    otlp_url = otel_spans.endpoint()
+    recorder = otel_spans.SpanRecorder(display) if otlp_url is not None else None
+    if recorder is not None:
+        display = recorder
     log_dir = out_dir / "logs" / cell.slug
     results_dir = out_dir / "results" / cell.slug
     results_dir.mkdir(parents=True, exist_ok=True)
@@ -488,9 +495,31 @@ def run_cell(
             explained=summary.explained if summary.status is RunStatus.FAILED else None,
         )
         display.cell_finished(summary)
+        if recorder is not None and otlp_url is not None:
+            _send_spans(store, run_id, recorder, otlp_url, display, cell)
     if interrupted:
         raise CellInterrupted(summary)
     return summary
+
+
+def _send_spans(
+    store: Store,
+    run_id: int,
+    recorder: otel_spans.SpanRecorder,
+    url: str,
+    display: Display,
+    cell: Cell,
+) -> None:
+    """Read what the run's spans need, then export them on a thread of their own; a
+    failure here is a note, never the run's."""
+    if (missing := otel_spans.missing_packages()) is not None:
+        display.note(cell, f"OpenTelemetry spans not sent: {missing}")
+        return
+    try:
+        spans = otel_spans.gather(store, run_id, recorder.steps, recorder.started_ns)
+        otel_spans.send_in_background(spans, url)
+    except Exception as exc:
+        display.note(cell, f"OpenTelemetry spans not sent: {type(exc).__name__}: {exc}")
 
 
 def attempt_work_dir(cache_dir: Path, out_dir: Path, cell: Cell, key: str, run_id: int) -> Path:
