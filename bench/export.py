@@ -2,7 +2,8 @@
 100 re-run tests, 60 of them flaky) exported as CTRF JSON and as JUnit XML with
 ``harness runs export``'s writers, each in a fresh process.
 
-Prints, per format: cases/s, the file's size and the peak RSS of the exporting process
+Prints, per format: cases/s, the ratio to reading the results alone (the baseline, in
+the same run), the file's size and the peak RSS of the exporting process
 before and after the export (``VmHWM``): the growth shows the export streams (bounded
 memory) rather than building the document. Usage:
 python -m bench.export [--cases N] [--db-dir DIR] [--json]
@@ -38,7 +39,11 @@ def peak_mb():
 db_url, fmt, out = sys.argv[1], sys.argv[2], Path(sys.argv[3])
 store = Store.open(db_url)
 run_id = store.list_runs(limit=1)[0].id
-if fmt == "ctrf":
+if fmt == "read":  # the baseline: every result read from the store, nothing written
+    def write(f, store, run_id):
+        return sum(1 for _ in store.iter_results(run_id))
+    mode = "w"
+elif fmt == "ctrf":
     from harness.reporting.ctrf import write_ctrf as write
     mode = "w"
 else:
@@ -108,17 +113,20 @@ def main() -> None:
         make_store(db_url, args.cases)
         stored_s = time.perf_counter() - started
         found = [
-            export_in_process(db_url, fmt, Path(tmp) / f"out.{fmt}") for fmt in ("ctrf", "junit")
+            export_in_process(db_url, fmt, Path(tmp) / f"out.{fmt}")
+            for fmt in ("read", "ctrf", "junit")
         ]
     if args.json:
         print(json.dumps({"cases": args.cases, "store_seconds": stored_s, "exports": found}))
         return
     print(f"{args.cases} cases stored in {stored_s:.1f}s")
+    floor = found[0]["seconds"]
     for f in found:
         growth = f["peak_after_mb"] - f["peak_before_mb"]
         print(
             f"{f['format']:6} {f['tests']} tests, {f['mb']:.0f} MB in {f['seconds']:.1f}s "
-            f"({f['tests'] / f['seconds']:.0f} cases/s); peak RSS {f['peak_before_mb']:.0f} MB "
+            f"({f['tests'] / f['seconds']:.0f} cases/s, {f['seconds'] / floor:.1f}x reading); "
+            f"peak RSS {f['peak_before_mb']:.0f} MB "
             f"→ {f['peak_after_mb']:.0f} MB (+{growth:.1f} MB)"
         )
 
