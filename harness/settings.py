@@ -423,6 +423,17 @@ OTLP_ENDPOINT = _declare(
         "`$OTEL_EXPORTER_OTLP_ENDPOINT`, else none",
     )
 )
+OTLP_TIMEOUT = _declare(
+    Setting[float](
+        "HARNESS_OTLP_TIMEOUT",
+        Area.RESULTS,
+        "seconds one run's span export may take, retries included (a process that ends "
+        "waits for a pending export at most this long)",
+        parse_seconds,
+        10.0,
+        "`10`",
+    )
+)
 
 # --- service ---------------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ One trace per run, following the semantic conventions for CICD and test attribut
 
 Off the hot path and never fatal: the steps' times are recorded as they happen (a clock
 read per step), the few rows the spans need are read once the run is recorded, and the
-spans are exported on a thread of their own with a bounded timeout. Nothing the
+spans are exported on a thread of their own within ``HARNESS_OTLP_TIMEOUT`` (10 s). Nothing the
 collector does (down, slow, refusing) changes the run or its exit code; a failed export
 is logged.
 """
@@ -51,8 +51,6 @@ log = logging.getLogger(__name__)
 
 #: failing or flaky tests sent as spans, per run
 MAX_TEST_SPANS = 1000
-#: the longest an export may take (the exporter's retries included)
-EXPORT_TIMEOUT_S = 10.0
 
 PIPELINE_RESULT = {
     "passed": "success",
@@ -204,11 +202,12 @@ def gather(
     )
 
 
-def export(spans: RunSpans, url: str, *, timeout_s: float = EXPORT_TIMEOUT_S) -> bool:
-    """Send one run's trace to ``url`` (``""``: the standard OTEL variables); returns
-    whether the collector took it. Never raises."""
+def export(spans: RunSpans, url: str, *, timeout_s: float | None = None) -> bool:
+    """Send one run's trace to ``url`` (``""``: the standard OTEL variables) within
+    ``timeout_s`` (default ``HARNESS_OTLP_TIMEOUT``), retries included; returns whether
+    the collector took it. Never raises."""
     try:
-        return _export(spans, url, timeout_s)
+        return _export(spans, url, settings.OTLP_TIMEOUT.get() if timeout_s is None else timeout_s)
     except Exception:  # a telemetry failure never fails a run
         log.warning("could not send the spans of run %s", spans.run_id, exc_info=True)
         return False

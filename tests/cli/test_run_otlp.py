@@ -47,7 +47,8 @@ def test_a_run_sends_its_span_tree(harness: Harness) -> None:
 def test_a_broken_collector_does_not_change_the_run(harness: Harness, collector: str) -> None:
     with otlp_receiver(mode="fail") as receiver:
         url = closed_port_url() if collector == "down" else receiver.url
-        res = harness("run", "demo/cpu", "--json", env={"HARNESS_OTLP_ENDPOINT": url})
+        env = {"HARNESS_OTLP_ENDPOINT": url, "HARNESS_OTLP_TIMEOUT": "2"}
+        res = harness("run", "demo/cpu", "--json", env=env)
     assert res.code == 1, res.err  # test failures, as without an endpoint
     (run,) = res.json()["runs"]
     assert (run["status"], run["counts"]) == ("failed", BASIC_COUNTS)

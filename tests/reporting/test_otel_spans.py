@@ -134,3 +134,15 @@ def test_a_broken_collector_costs_a_false_and_a_bounded_wait(
     if collector != "down":
         assert receiver.posts >= 1
     assert receiver.requests == []
+
+
+def test_the_timeout_setting_bounds_an_export(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spans = _spans_of_run(tmp_path)
+    monkeypatch.setenv(settings.OTLP_TIMEOUT.name, "0.5")
+    with otlp_receiver(mode="hang", hang_s=15) as receiver:
+        started = time.monotonic()
+        assert export(spans, receiver.url) is False
+        took = time.monotonic() - started
+    assert took < 3.0, took  # not the default 10 s
