@@ -94,3 +94,37 @@ def test_levels_and_their_history(db_url: str) -> None:
             ("check", "status", "alice"),
             (None, "check", "auto"),
         ]
+
+
+def test_coverage_is_the_lowest_share_of_what_the_reference_passes(db_url: str) -> None:
+    """The coverage objective from stored runs: npu passes 2 of the 3 tests cpu passes at
+    the same commit (66.7%), below a 90% target."""
+    from harness.config.service import Slo, UpstreamService
+    from harness.results.model import Outcome, TestResult
+    from harness.service.slo import measure
+
+    def run(backend: str, outcomes: dict[str, Outcome]) -> None:
+        run_id = store.start_run(
+            job_id=None, cell=f"d/{backend}/h", suite="d", backend=backend, variant="h",
+            upstream=REPO, ref="main", sha="a" * 40, executor="local", log_dir=None,
+            out_dir=None,
+        )  # fmt: skip
+        store.set_run_base(run_id, base_sha=None, is_default_branch=True)
+        store.add_results(run_id, [TestResult(t, o, 0.1, None) for t, o in outcomes.items()])
+        failed = any(o is Outcome.FAILED for o in outcomes.values())
+        store.finish_run(
+            run_id, status="failed" if failed else "passed", reason=None, counts={}, duration_s=1
+        )
+
+    with Store.open(db_url) as store:
+        passed, failed = Outcome.PASSED, Outcome.FAILED
+        run("cpu", {"t::a": passed, "t::b": passed, "t::c": passed})
+        run("npu", {"t::a": passed, "t::b": passed, "t::c": failed})
+        up = UpstreamService(slo=Slo(coverage=0.9, min_samples=1))
+        objectives = {o.name: o for o in measure(store, REPO, up, now() + timedelta(seconds=1))}
+    coverage = objectives["coverage"]
+    assert coverage.value is not None
+    assert round(coverage.value, 3) == 0.667
+    assert coverage.met is False
+    assert "coverage 66.7% of the reference in d/npu/h" in coverage.detail
+    assert objectives["infra_error_rate"].met is True  # 0 of 2 runs
