@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from harness.bisect.answer import finished_result
 from harness.bisect.commits import Commit, History
 from harness.bisect.probe import FAILING, OK, Prober, ProbeReport
 from harness.bisect.search import Outcome, Verdict, default_max_probes, search
@@ -253,8 +254,30 @@ def run_bisection(
             suspects=[c.sha for c in report.suspects],
             flaky=report.flaky or None,
             owner=lease_owner,
+            result=_display_result(history, report, flipped),
         )
     return report
+
+
+def _display_result(
+    history: History, report: BisectionReport, flipped: dict[str, str]
+) -> dict[str, Any]:
+    """What :mod:`harness.bisect.answer` shows of the bisection: subjects, authors and
+    PRs of the commits it looked at (resolved now; probes keep only SHAs), the tests it
+    followed, those dropped at the ends and those that had flaked before."""
+    known = {c.sha: c for c in (report.good, report.bad, *report.suspects)}
+    if report.first_bad is not None:
+        known[report.first_bad.sha] = report.first_bad
+    for _, probe in report.probes:
+        if probe.sha not in known:
+            known[probe.sha] = history.commit(probe.sha)
+    return finished_result(
+        known.values(),
+        report.repo,
+        followed=report.tests,
+        dropped=report.dropped,
+        flaked_before=flipped,
+    )
 
 
 def _record(prober: Prober, report: BisectionReport, role: str, probe: ProbeReport) -> None:

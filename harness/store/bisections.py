@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, func, insert, select, update
+from sqlalchemy import Connection, Table, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from harness.store.models import Bisection, BisectionProbe, Environment, Rerun, Result, Run
@@ -57,6 +57,16 @@ class BisectionRecord(RowRecord):
     flaky: dict[str, Any] | None
     created_at: datetime
     finished_at: datetime | None
+
+    @property
+    def followed(self) -> list[str]:
+        """The tests the search followed: what the bisection kept after probing its
+        ends (``result["followed"]``, written when it finished), else the tests it
+        started with less those it found flaky."""
+        kept = (self.result or {}).get("followed")
+        if isinstance(kept, list):
+            return [str(t) for t in kept]
+        return [t for t in self.tests if t not in (self.flaky or {})]
 
 
 @dataclass(frozen=True, slots=True)
@@ -496,4 +506,68 @@ class Bisections:
         for env_id, data in self.conn.execute(q):
             stack = data.get("stack") if isinstance(data, dict) else None
             out[int(env_id)] = json.dumps(stack, sort_keys=True) if stack else ""
+        return out
+
+    def of_cell(self, cell: str, *, limit: int = 50) -> list[BisectionRecord]:
+        """The bisections of ``cell``, newest first."""
+        q = (
+            select(bisections_t)
+            .where(bisections_t.c.cell == cell)
+            .order_by(bisections_t.c.id.desc())
+            .limit(limit)
+        )
+        return [BisectionRecord.from_row(r) for r in self.conn.execute(q)]
+
+    def about_run(
+        self, run_id: int, cell: str, sha: str | None, *, limit: int = 20
+    ) -> list[BisectionRecord]:
+        """The bisections a run is part of, newest first: its bad end is the run
+        (``bad_run_id``), or, of the run's cell, an end or a probe is the run's commit
+        or a probe used the run."""
+        b, p = bisections_t.c, probes_t.c
+        about = [b.bad_run_id == run_id, b.good_run_id == run_id]
+        if sha:
+            probed = select(p.bisection_id).where(p.sha == sha)
+            about.append(
+                (b.cell == cell) & or_(b.bad_sha == sha, b.good_sha == sha, b.id.in_(probed))
+            )
+        q = select(bisections_t).where(or_(*about)).order_by(b.id.desc()).limit(limit)
+        return [BisectionRecord.from_row(r) for r in self.conn.execute(q)]
+
+    def run_started(self, run_ids: Collection[int]) -> dict[int, datetime]:
+        """Run id → when it started, for those of ``run_ids`` that exist."""
+        if not run_ids:
+            return {}
+        rc = runs_t.c
+        q = select(rc.id, rc.started_at).where(rc.id.in_(list(run_ids)))
+        return {int(i): at for i, at in self.conn.execute(q)}
+
+    def broken_since(
+        self, cell: str, test_ids: Collection[str], *, scan: int = 200
+    ) -> dict[str, BisectionRecord]:
+        """Test id → the newest finished commit bisection of ``cell`` that found a first
+        bad commit and followed that test (over the cell's newest ``scan`` of them)."""
+        wanted = set(test_ids)
+        if not wanted:
+            return {}
+        b = bisections_t.c
+        q = (
+            select(bisections_t)
+            .where(
+                b.cell == cell,
+                b.kind == "commits",
+                b.status == "done",
+                b.outcome == "found",
+                b.first_bad.is_not(None),
+            )
+            .order_by(b.id.desc())
+            .limit(scan)
+        )
+        out: dict[str, BisectionRecord] = {}
+        for row in self.conn.execute(q):
+            record = BisectionRecord.from_row(row)
+            for test in wanted.intersection(record.followed) - out.keys():
+                out[test] = record
+            if len(out) == len(wanted):
+                break
         return out
