@@ -16,6 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from harness.backends.target import BackendDetector
+from harness.bisect.answer import Answer, read_answer
 from harness.bisect.bisection import BisectionReport, run_bisection
 from harness.bisect.commits import Commit, History
 from harness.bisect.probe import Prober
@@ -403,7 +404,7 @@ def _print_report(report: BisectionReport) -> None:
     )
 
 
-def _load(store: Store, bisection_id: int) -> tuple[BisectionRecord, list[ProbeRecord]]:
+def _load(store: Store, bisection_id: int) -> tuple[BisectionRecord, list[ProbeRecord], Answer]:
     with store.reading(f"reading bisection {bisection_id}") as r:
         record = r.bisections.get(bisection_id)
         if record is None:
@@ -411,11 +412,20 @@ def _load(store: Store, bisection_id: int) -> tuple[BisectionRecord, list[ProbeR
                 f"no bisection with id {bisection_id}",
                 hint="`harness bisect list` shows the bisections",
             )
-        return record, r.bisections.probes(bisection_id)
+        return record, r.bisections.probes(bisection_id), read_answer(r, record)
 
 
-def bisection_json(record: BisectionRecord, probes: list[ProbeRecord]) -> dict[str, Any]:
-    return {**record.as_json(), "probes": [p.as_json() for p in probes]}
+def bisection_json(
+    record: BisectionRecord, probes: list[ProbeRecord], answer: Answer | None = None
+) -> dict[str, Any]:
+    out = {**record.as_json(), "probes": [p.as_json() for p in probes]}
+    if answer is not None:
+        out |= {
+            "headline": answer.headline,
+            "confidence": answer.confidence,
+            "confidence_reason": answer.confidence_reason,
+        }
+    return out
 
 
 @bisect.command("show")
@@ -425,9 +435,9 @@ def bisection_json(record: BisectionRecord, probes: list[ProbeRecord]) -> dict[s
 def show(bisection_id: int, db_url: str | None, as_json: bool) -> None:
     """Show a stored bisection: outcome, reason and every probe with its runs."""
     with Store.open(db_url) as store:
-        record, probes = _load(store, bisection_id)
+        record, probes, answer = _load(store, bisection_id)
     if as_json:
-        json.dump(bisection_json(record, probes), sys.stdout, indent=2)
+        json.dump(bisection_json(record, probes, answer), sys.stdout, indent=2)
         sys.stdout.write("\n")
         return
     out = Console()
@@ -438,10 +448,18 @@ def show(bisection_id: int, db_url: str | None, as_json: bool) -> None:
         else f"{record.good_sha[:12]}..{record.bad_sha[:12]}"
     )
     out.print(
-        f"[bold]{'stack ' if stack else ''}bisection {record.id}[/] {record.cell} {where} "
-        f"{record.status} {record.outcome or ''}: {escape(record.reason or '')}"
+        f"[bold]{'stack ' if stack else ''}bisection {record.id}[/] {record.cell} {where}: "
+        f"{escape(answer.headline)}",
+        highlight=False,
     )
-    out.print(f"tests: {', '.join(record.tests)}")
+    if answer.confidence is not None:
+        out.print(
+            f"confidence {answer.confidence}: {escape(answer.confidence_reason)}", highlight=False
+        )
+    if answer.culprit is not None and answer.culprit.pr_url:
+        out.print(f"pull request: {answer.culprit.pr_url}", highlight=False)
+    out.print(f"{record.status} {record.outcome or ''}: {escape(record.reason or '')}")
+    out.print(f"tests: {', '.join(answer.tests)}")
     if stack and record.result:
         for change in record.result.get("changes", []):
             out.print(

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from harness.bisect.answer import Answer, read_answer
 from harness.matrix import CELL_ID_RE
 from harness.store import RunRecord, Store
 from harness.store.coverage import OpCoverage, op_coverage
@@ -311,3 +312,37 @@ def latest_for(store: Store, suite: str, backend: str) -> RunRecord | None:
     """The newest finished run of any variant of suite x backend (for badges)."""
     with store.reading("reading the newest run") as r:
         return r.views.latest_finished(suite, backend)
+
+
+#: bisections listed on a cell page
+CELL_BISECTIONS = 20
+
+
+def run_bisections(store: Store, run: RunRecord) -> list[Answer]:
+    """The bisections about ``run`` (its bad end is the run, or they probed its cell at
+    its commit), newest first, summarized."""
+    with store.reading("reading a run's bisections") as r:
+        return [read_answer(r, b) for b in r.bisections.about_run(run.id, run.cell, run.sha)]
+
+
+def cell_bisections(store: Store, cell: str, limit: int = CELL_BISECTIONS) -> list[Answer]:
+    """The newest bisections of ``cell``, summarized."""
+    with store.reading("reading a cell's bisections") as r:
+        return [read_answer(r, b) for b in r.bisections.of_cell(cell, limit=limit)]
+
+
+def bisection(store: Store, bisection_id: int) -> Answer | None:
+    """One bisection with its evidence (``None``: no such bisection)."""
+    with store.reading(f"reading bisection {bisection_id}") as r:
+        record = r.bisections.get(bisection_id)
+        return read_answer(r, record) if record is not None else None
+
+
+def bisection_ids(store: Store, cell: str, runs: Iterable[RunRecord]) -> set[int]:
+    """The ids of the bisections a cell page and its runs' pages link to (the static
+    site writes a page for each)."""
+    with store.reading("listing a cell's bisections") as r:
+        ids = {b.id for b in r.bisections.of_cell(cell, limit=CELL_BISECTIONS)}
+        for run in runs:
+            ids.update(b.id for b in r.bisections.about_run(run.id, run.cell, run.sha))
+    return ids

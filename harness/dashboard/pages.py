@@ -4,7 +4,8 @@ branch names from upstreams are text, never markup).
 Every page has one path, the same on the static site and on the server:
 ``index.html``, ``cells/<slug>.html`` (a grid; ``-p<N>`` for later pages of tests),
 ``upstreams/<suite>.html`` (tests x every cell of one upstream, newest run each),
-``runs/<id>.html``, ``prs.html``, ``prs/<sha>.html``, ``ops.html``,
+``runs/<id>.html``, ``bisections/<id>.html`` (a bisection's answer and evidence),
+``prs.html``, ``prs/<sha>.html``, ``ops.html``,
 ``badges/<suite>-<backend>.svg``. Links are relative, so the static export works from
 any directory of a plain file server (or GitHub Pages).
 """
@@ -24,7 +25,7 @@ from markupsafe import Markup
 
 from harness.dashboard import data, svg
 from harness.errors import HarnessError
-from harness.store import RunRecord, Store
+from harness.store import NotFound, RunRecord, Store
 from harness.store.coverage import OpCoverage
 from harness.verdict.categories import Category
 from harness.verdict.gather import VerdictOptions, gather_verdict
@@ -177,6 +178,7 @@ class Pages:
             page_link=self._pager(slug, query, status),
             older_link=older,
             by_cell=False,
+            bisections=data.cell_bisections(self.store, cell) if page == 1 else [],
         )
 
     def upstream(self, suite: str, *, query: str = "", status: str = "", page: int = 1) -> str:
@@ -191,6 +193,7 @@ class Pages:
             page_link=self._pager(suite, query, status),
             older_link=None,
             by_cell=True,
+            bisections=[],
         )
 
     def _pager(self, stem: str, query: str, status: str) -> Callable[[int], str]:
@@ -239,6 +242,21 @@ class Pages:
             sections=sections,
             environment=environment,
             logs=_log_tails(r),
+            bisections=data.run_bisections(self.store, r),
+        )
+
+    def bisection(self, bisection_id: int) -> str:
+        """A bisection: its answer, confidence, the tests it followed and every probe
+        (commit or pins, verdict, outcomes per attempt, runs). Raises NotFound."""
+        answer = data.bisection(self.store, bisection_id)
+        if answer is None:
+            raise NotFound(f"no bisection with id {bisection_id}")
+        return self._render(
+            "bisection.html.j2",
+            "../",
+            f"Bisection {answer.id}: {answer.cell}",
+            b=answer,
+            slug=answer.cell.replace("/", "__"),
         )
 
     def prs(self) -> str:

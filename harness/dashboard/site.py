@@ -1,8 +1,9 @@
 """``harness dashboard build``: the dashboard as a static site (``reports/site/`` by
 default), publishable as is on GitHub Pages or any file server.
 
-Pages: the overview, a grid per cell (every page of tests for its newest runs), a page
-per run shown in a grid, the pull-request heads, the op matrix and a badge per suite x
+Pages: the overview, a grid per cell (every page of tests for its newest runs, and its
+bisections), a page per run shown in a grid, a page per bisection linked from a cell or
+run page, the pull-request heads, the op matrix and a badge per suite x
 backend. Written to a temporary directory and swapped in at the end, so a half-built site
 never replaces a good one. Only a directory that is missing, empty or a site built here
 before (it holds :data:`MARKER`) is replaced: ``-o .`` or ``-o ~/work`` is refused, not
@@ -92,6 +93,7 @@ def build_site(pages: Pages, out: Path, *, progress: Progress | None = None) -> 
         write("prs.html", pages.prs())
         write("ops.html", pages.ops())
         runs: set[int] = set()
+        bisections: set[int] = set()
         task = progress.add_task("cells", total=len(summaries)) if progress else None
         for summary in summaries:
             g = data.grid(pages.store, summary.cell)
@@ -99,6 +101,7 @@ def build_site(pages: Pages, out: Path, *, progress: Progress | None = None) -> 
                 name = f"cells/{summary.slug}.html" if p == 1 else f"cells/{summary.slug}-p{p}.html"
                 write(name, pages.grid(summary.slug, page=p))
             runs.update(r.id for r in g.runs)
+            bisections |= data.bisection_ids(pages.store, summary.cell, g.runs)
             if progress and task is not None:
                 progress.advance(task)
         for suite in sorted({s.suite for s in summaries if s.latest is not None}):
@@ -114,6 +117,8 @@ def build_site(pages: Pages, out: Path, *, progress: Progress | None = None) -> 
             write(f"runs/{run_id}.html", pages.run(run_id))
             if progress and task is not None:
                 progress.advance(task)
+        for bisection_id in sorted(bisections):
+            write(f"bisections/{bisection_id}.html", pages.bisection(bisection_id))
         for sha, _ref, _n, _when in data.pr_heads(pages.store):
             shas.add(sha)
         for summary in summaries:

@@ -24,6 +24,7 @@ from fastapi import FastAPI
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
 from harness import __version__
+from harness.bisect.answer import read_answer
 from harness.config.service import ServiceConfig
 from harness.dashboard.pages import Pages
 from harness.errors import StoreError
@@ -137,9 +138,18 @@ def create_app(
         with store.reading(f"reading bisection {bisection_id}") as r:
             record = r.bisections.get(bisection_id)
             probes = r.bisections.probes(bisection_id) if record is not None else []
-        if record is None:
+            answer = read_answer(r, record) if record is not None else None
+        if record is None or answer is None:
             return JSONResponse({"error": f"no bisection {bisection_id}"}, status_code=404)
-        return JSONResponse({**record.as_json(), "probes": [p.as_json() for p in probes]})
+        return JSONResponse(
+            {
+                **record.as_json(),
+                "probes": [p.as_json() for p in probes],
+                "headline": answer.headline,
+                "confidence": answer.confidence,
+                "confidence_reason": answer.confidence_reason,
+            }
+        )
 
     @app.get("/api/participation")
     def api_participation() -> JSONResponse:
@@ -223,6 +233,13 @@ def add_dashboard(app: FastAPI, pages: Pages) -> None:
             return html(pages.run(run_id))
         except NotFound:
             return HTMLResponse(f"no run {run_id}", status_code=404)
+
+    @app.get("/bisections/{bisection_id}.html", include_in_schema=False)
+    def bisection(bisection_id: int) -> HTMLResponse:
+        try:
+            return html(pages.bisection(bisection_id))
+        except NotFound:
+            return HTMLResponse(f"no bisection {bisection_id}", status_code=404)
 
     @app.get("/prs/{sha}.html", include_in_schema=False)
     def pr(sha: str) -> HTMLResponse:
