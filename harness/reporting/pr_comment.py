@@ -5,12 +5,17 @@ in place, so a pull request gets one comment from us however often it is pushed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from harness.config.service import Commands
 from harness.verdict.categories import Conclusion
 from harness.verdict.render_markdown import ICONS, code, esc, md, render_markdown
 from harness.verdict.report import Verdict
+
+if TYPE_CHECKING:
+    from harness.bisect.answer import BrokenSince
 
 #: leave room under GitHub's 65 536 characters for the table and the footer
 BODY_BUDGET = 60_000
@@ -33,6 +38,9 @@ class CellState:
     details_url: str | None = None
     #: the run's signed attestation (``GET /api/runs/ID/attestation``), when it has one
     attestation_url: str | None = None
+    #: pre-existing failures a finished bisection of the cell found the first bad
+    #: commit of: test id → since when (said next to the test)
+    broken_since: Mapping[str, BrokenSince] = field(default_factory=dict)
 
     @property
     def outcome(self) -> str:
@@ -120,7 +128,7 @@ def render_pr_comment(
     for c in cells:
         if c.verdict is None or c.outcome in {"waiting", "running"}:
             continue
-        section = render_markdown(c.verdict)
+        section = render_markdown(c.verdict, broken_since=c.broken_since)
         if c.outcome not in {"failure", "infra"}:
             section = (
                 f"<details><summary>{esc(c.cell)}: {esc(c.summary)}</summary>\n\n{section}\n"

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TypeVar
 
+from harness.bisect.answer import broken_since
 from harness.config.service import ServiceConfig
 from harness.errors import HarnessError
 from harness.reporting.pr_comment import CellState
@@ -33,6 +34,7 @@ from harness.service import queue as q
 from harness.service.participation import level_of
 from harness.service.report import plan_reports
 from harness.store import Store, Transaction
+from harness.verdict.categories import Category
 from harness.verdict.gather import VerdictOptions, gather_verdict
 from harness.verdict.report import Verdict
 
@@ -154,6 +156,11 @@ def cell_states(
         detail = item.detail
         if item.state == "done" and verdict is None:
             detail = detail or f"run {item.run_id} has no verdict"
+        since = {}
+        if verdict is not None:
+            pre_existing = verdict.classification.tests(Category.PRE_EXISTING)
+            # a finished bisection of the cell that found where these broke
+            since = broken_since(tx, item.cell, (t.test_id for t in pre_existing))
         states.append(
             CellState(
                 cell=item.cell,
@@ -162,6 +169,7 @@ def cell_states(
                 detail=detail,
                 details_url=config.details(item.run_id, item.cell, head_sha),
                 attestation_url=config.attestation(item.run_id) if item.run_id in signed else None,
+                broken_since=since,
             )
         )
     return states

@@ -103,7 +103,11 @@ def plan_reports(
         url = first.details_url
         if level.uses_checks:
             summary = "\n\n".join(
-                (render_markdown(c.verdict) if c.verdict else f"**{c.cell}**: {c.summary}")
+                (
+                    render_markdown(c.verdict, broken_since=c.broken_since)
+                    if c.verdict
+                    else f"**{c.cell}**: {c.summary}"
+                )
                 + (f"\n\nSigned attestation: {c.attestation_url}" if c.attestation_url else "")
                 for c in group
             )

@@ -15,11 +15,16 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from harness.test_order import orders_text
 from harness.verdict.categories import FAILING, Category, Conclusion, TestVerdict
 from harness.verdict.classify import EXPLAINING_KEYS
 from harness.verdict.report import Verdict
+
+if TYPE_CHECKING:
+    from harness.bisect.answer import BrokenSince
 
 #: Tests listed per section; the rest are counted.
 MAX_LISTED = 25
@@ -139,7 +144,31 @@ SECTIONS: tuple[tuple[Category, str, str, bool], ...] = (
 )
 
 
-def _item(v: Verdict, t: TestVerdict, detailed: bool) -> str:
+def broken_since_text(since: BrokenSince) -> str:
+    """``broken since <code>1a2b3c4d5e6f</code> (#123 / subject), confidence high``:
+    the PR linked when its address is known, the subject escaped."""
+    c = since.commit
+    what = []
+    if c.pr is not None:
+        what.append(
+            f'<a href="{esc(c.pr_url)}">#{c.pr}</a>'
+            if c.pr_url and c.pr_url.startswith("https://")
+            else f"#{c.pr}"
+        )
+    if c.subject:
+        what.append(esc(c.subject))
+    out = f"broken since {code(c.short)}" + (f" ({' / '.join(what)})" if what else "")
+    if since.confidence:
+        out += f", confidence {esc(since.confidence)}"
+    return out + f" (bisection {since.bisection_id})"
+
+
+def _item(
+    v: Verdict,
+    t: TestVerdict,
+    detailed: bool,
+    broken_since: Mapping[str, BrokenSince] | None = None,
+) -> str:
     parts = [code(t.test_id)]
     first = _first_line(t.message)
     if first:
@@ -159,6 +188,9 @@ def _item(v: Verdict, t: TestVerdict, detailed: bool) -> str:
         parts.append(" — reruns: " + ", ".join(o.value for o in t.reruns))
     if t.outcome is None and t.baseline_outcome is not None:
         parts.append(f" (was {t.baseline_outcome.value})")
+    since = (broken_since or {}).get(t.test_id)
+    if since is not None and t.category is Category.PRE_EXISTING:
+        parts.append(" — " + broken_since_text(since))
     line = "".join(parts)
     if (detailed or t.category is Category.ORDER_DEPENDENT) and t.outcome in FAILING:
         body = []
@@ -172,12 +204,19 @@ def _item(v: Verdict, t: TestVerdict, detailed: bool) -> str:
     return f"<li>{line}</li>"
 
 
-def _section(v: Verdict, category: Category, title: str, what: str, opened: bool) -> list[str]:
+def _section(
+    v: Verdict,
+    category: Category,
+    title: str,
+    what: str,
+    opened: bool,
+    broken_since: Mapping[str, BrokenSince] | None = None,
+) -> list[str]:
     tests = v.classification.tests(category)
     if not tests:
         return []
     shown = tests[:MAX_LISTED]
-    items = [_item(v, t, detailed=opened) for t in shown]
+    items = [_item(v, t, detailed=opened, broken_since=broken_since) for t in shown]
     if len(tests) > len(shown):
         items.append(
             f"<li>… and {len(tests) - len(shown)} more: <code>harness verdict {v.run.id}</code>"
@@ -194,7 +233,9 @@ def _section(v: Verdict, category: Category, title: str, what: str, opened: bool
     ]
 
 
-def render_markdown(v: Verdict) -> str:
+def render_markdown(v: Verdict, *, broken_since: Mapping[str, BrokenSince] | None = None) -> str:
+    """``broken_since``: test id → the first bad commit a bisection of the cell found,
+    said next to that test when it is a pre-existing failure."""
     run = v.run
     counts = v.counts()
     out = [marker(run.cell)]
@@ -239,7 +280,7 @@ def render_markdown(v: Verdict) -> str:
             "",
         ]
     for category, title_, what, opened in SECTIONS:
-        out += _section(v, category, title_, what, opened)
+        out += _section(v, category, title_, what, opened, broken_since)
     out += _coverage(v)
     if v.expired_quarantine:
         items = "".join(
