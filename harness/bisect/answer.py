@@ -290,19 +290,24 @@ def commit_confidence(
     )
 
 
-def _stack_confidence(record: BisectionRecord, answer: Mapping[str, Any]) -> tuple[str, str]:
-    outcome = answer.get("outcome") or record.outcome
-    verdicts = [str(p.get("verdict")) for p in answer.get("probes") or []]
+def _stack_confidence(
+    record: BisectionRecord, answer: Mapping[str, Any], probes: Sequence[ProbeRecord]
+) -> tuple[str, str]:
+    """(high | medium | low, why) of a stack bisection: its probes are the stacks tried."""
+    outcome = record.outcome
+    verdicts = [p.verdict for p in probes if p.role == "probe"]
     if outcome == "flaky":
-        return "high", str(answer.get("reason") or "seen passing and failing with one stack")
+        return "high", record.reason or "seen passing and failing with one stack"
     if outcome == "found":
         undecided = [v for v in verdicts if v not in ("good", "bad")]
         if undecided:
             return "medium", f"found, but {len(undecided)} probe(s) could not be decided"
         return "high", f"found in {len(verdicts)} probe(s), every probe decided"
     if outcome == "component":
-        return "medium", "the component is named; its first bad version is not"
-    return "low", f"no answer: {answer.get('reason') or record.reason or outcome}"
+        return "medium", "the component is named; its first bad version is one of " + (
+            ", ".join(map(str, answer.get("suspects") or [])) or "several"
+        )
+    return "low", f"no answer: {record.reason or outcome}"
 
 
 def summarize(
@@ -322,7 +327,6 @@ def summarize(
     if record.kind == "stack":
         stack = record.result or {}
         component, version = stack.get("component"), stack.get("version")
-        probe_count = int(stack.get("probe_count") or len(probes))
     else:
         suspects = [_info(record, s) for s in record.suspects or []]
         if record.first_bad:
@@ -336,7 +340,7 @@ def summarize(
         headline = f"failed: {record.reason or record.status}"
         confidence, why = None, f"it ended {record.status}"
     elif record.kind == "stack":
-        outcome = stack.get("outcome") or record.outcome
+        outcome = record.outcome
         if outcome == "found":
             headline = f"stack: {component} {version} flips the tests"
         elif outcome == "component":
@@ -349,7 +353,7 @@ def summarize(
             headline = "flaky, not a regression"
         else:
             headline = "no stack component alone flips the tests"
-        confidence, why = _stack_confidence(record, stack)
+        confidence, why = _stack_confidence(record, stack, probes)
     else:
         if record.outcome == "found" and culprit is not None:
             headline = f"first bad commit {culprit.label()}"

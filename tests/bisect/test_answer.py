@@ -195,16 +195,27 @@ def test_queued_and_running_have_no_confidence_yet(store: Store) -> None:
 
 
 def test_a_stack_answer_names_the_component_and_version(store: Store) -> None:
-    stack = {
-        "outcome": "found", "component": "fakelib", "version": "1.2", "suspects": ["1.2"],
-        "reason": "fakelib 1.2 flips", "probe_count": 2,
-        "probes": [{"verdict": "bad"}, {"verdict": "good"}],
-    }  # fmt: skip
-    bid = bisection(store, CLEAN[:2], kind="stack", first_bad=None, suspects=[], result=stack)
-    a = answer(store, bid)
+    # as ``harness bisect --stack`` stores it: the answer in result, the probes with pins
+    stack = {"component": "fakelib", "version": "1.2", "suspects": ["1.2"], "probes": 2}
+    probes = [*CLEAN[:2], ("probe", GOOD, "good", PASS, [3]), ("probe", GOOD, "bad", FAIL3, [4])]
+    found = bisection(store, probes, kind="stack", first_bad=None, suspects=[], result=stack)
+    a = answer(store, found)
     assert a.headline == "stack: fakelib 1.2 flips the tests"
-    assert a.confidence == "high"
+    assert (a.confidence, a.confidence_reason) == (
+        "high",
+        "found in 2 probe(s), every probe decided",
+    )
     assert a.steps[0].pins == {"torch": "fff"}
+    assert a.culprit is None
+    named = answer(
+        store,
+        bisection(
+            store, probes, kind="stack", outcome="component", first_bad=None, suspects=[],
+            result=stack | {"version": None, "suspects": ["1.1", "1.2"]},
+        ),
+    )  # fmt: skip
+    assert named.headline == "stack: fakelib flips the tests (version one of 1.1, 1.2)"
+    assert named.confidence == "medium"
 
 
 def test_broken_since_is_the_newest_found_bisection_following_the_test(store: Store) -> None:
