@@ -230,3 +230,26 @@ def test_broken_since_is_the_newest_found_bisection_following_the_test(store: St
     assert since[T].bisection_id == newer != older
     assert since[T].commit.sha == CULPRIT
     assert since[T].confidence == "high"
+
+
+def test_the_bisections_about_a_run_and_of_a_cell(store: Store) -> None:
+    run_id = store.start_run(
+        job_id=None, cell=CELL, suite="demo", backend="cpu", variant="host",
+        upstream="example/demo", ref=None, sha=MID, executor="local", log_dir=None,
+        out_dir=None,
+    )  # fmt: skip
+    probed = bisection(store, CLEAN)  # probed MID in this cell
+    elsewhere = bisection(store, CLEAN, cell="demo/npu/host")  # MID, another cell
+    unrelated = bisection(store, CLEAN[:2])  # only the ends of this cell
+    with store.transaction("a scheduled one whose bad end is the run") as tx:
+        scheduled = tx.bisections.create(
+            job_id=None, cell="demo/cpu/other", suite="demo", tests=[T], good_sha=GOOD,
+            bad_sha=BAD, candidates=2, max_probes=3, repeats=3, bad_run_id=run_id,
+        )  # fmt: skip
+    with store.reading("t") as r:
+        about = [b.id for b in r.bisections.about_run(run_id, CELL, MID)]
+        of_cell = [b.id for b in r.bisections.of_cell(CELL)]
+    assert about == [scheduled, probed]
+    assert elsewhere not in about
+    assert unrelated not in about
+    assert of_cell == [unrelated, probed]
