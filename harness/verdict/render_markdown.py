@@ -145,8 +145,9 @@ SECTIONS: tuple[tuple[Category, str, str, bool], ...] = (
 
 
 def broken_since_text(since: BrokenSince) -> str:
-    """``broken since <code>1a2b3c4d5e6f</code> (#123 / subject), confidence high``:
-    the PR linked when its address is known, the subject escaped."""
+    """``broken since <code>1a2b3c4d5e6f</code> (#123 / <code>subject</code>), confidence
+    high``: the PR linked when its address is known, the subject (upstream text) in
+    ``<code>``, where GitHub links no ``@mention`` or ``#issue``."""
     c = since.commit
     what = []
     if c.pr is not None:
@@ -156,7 +157,7 @@ def broken_since_text(since: BrokenSince) -> str:
             else f"#{c.pr}"
         )
     if c.subject:
-        what.append(esc(c.subject))
+        what.append(code(c.subject))  # upstream text: no @mention or #issue links
     out = f"broken since {code(c.short)}" + (f" ({' / '.join(what)})" if what else "")
     if since.confidence:
         out += f", confidence {esc(since.confidence)}"

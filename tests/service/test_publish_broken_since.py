@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.bisect.answer import finished_result
+from harness.bisect.answer import BrokenSince, CommitInfo, finished_result
 from harness.bisect.commits import Commit, pr_number
 from harness.config.service import Level, ServiceConfig, UpstreamService
 from harness.reporting.pr_comment import CellState
@@ -20,6 +20,7 @@ from harness.service.report import plan_reports
 from harness.store import Store, Transaction
 from harness.store.queue import NewItem
 from harness.verdict.categories import Category
+from harness.verdict.render_markdown import broken_since_text
 
 REPO, CELL, HEAD = "example/demo", "demo/cpu/host", "e" * 40
 OLD, OTHER, OK = "tests.test_app::test_old", "tests.test_app::test_other", "tests.test_app::test_ok"
@@ -126,7 +127,7 @@ def test_a_pre_existing_failure_says_broken_since_the_bisected_commit(store: Sto
     line = next(x for x in body.splitlines() if f"<code>{OLD}</code>" in x)
     assert (
         'broken since <code>cccccccccccc</code> (<a href="https://github.com/example/demo/pull/42">'
-        "#42</a> / drop the old path (#42)), confidence high"
+        "#42</a> / <code>drop the old path (#42)</code>), confidence high"
     ) in line
     assert f"(bisection {bid})" in line
     other = next(x for x in body.splitlines() if f"<code>{OTHER}</code>" in x)
@@ -144,3 +145,15 @@ def test_without_a_bisection_nothing_is_said(store: Store) -> None:
     cells = head_cells(store)
     assert cells[0].broken_since == {}
     assert "broken since" not in str(reports(cells, Level.COMMENT)["comment:5"]["body"])
+
+
+def test_a_hostile_subject_stays_text() -> None:
+    subject = "<script>alert(1)</script> @admin #12 </li></ul>"
+    text = broken_since_text(
+        BrokenSince(3, CommitInfo(CULPRIT, subject, pr=7, pr_url="javascript:alert(1)"), "low")
+    )
+    assert "<script>" not in text
+    assert "</li>" not in text
+    assert "javascript:" not in text  # not an https link: the number only
+    assert f"<code>{subject.replace('<', '&lt;').replace('>', '&gt;')}</code>" in text
+    assert text.startswith("broken since <code>cccccccccccc</code> (#7 / <code>")
