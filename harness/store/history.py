@@ -18,11 +18,12 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, Connection, Select, Table, and_, case, func, or_, select
 
 from harness.results.model import Outcome
-from harness.store.models import Result, Run, RunRecord
+from harness.store.models import Job, Result, Run, RunRecord
 from harness.store.repository import Store, glob_to_like
 
 runs_t = cast(Table, Run.__table__)
 results_t = cast(Table, Result.__table__)
+jobs_t = cast(Table, Job.__table__)
 
 #: Statuses of runs whose results are complete: baselines come from these.
 COMPLETE = ("passed", "failed")
@@ -44,6 +45,15 @@ def default_branch() -> ColumnElement[bool]:
     )
 
 
+def not_bisecting() -> ColumnElement[bool]:
+    """SQL: the run is no probe of a bisection (a job with trigger ``bisect``). Probes run
+    older commits out of order, in whatever order the search picks them: counted in a
+    cell's history by start time, a test that broke once would look as if it flipped."""
+    c = runs_t.c
+    probes = select(jobs_t.c.id).where(jobs_t.c.trigger == "bisect")
+    return or_(c.job_id.is_(None), c.job_id.not_in(probes))
+
+
 def _records(store: Store, q: Select[Any], doing: str) -> list[RunRecord]:
     return [RunRecord.from_row(r) for r in store._read(doing, lambda c: c.execute(q).all())]
 
@@ -57,11 +67,11 @@ def default_branch_runs(
     exclude: int | None = None,
 ) -> list[RunRecord]:
     """The newest ``limit`` default-branch runs of ``cell`` with one of ``statuses``,
-    newest first."""
+    newest first; a bisection's probes are not among them (:func:`not_bisecting`)."""
     c = runs_t.c
     q = (
         select(runs_t)
-        .where(c.cell == cell, default_branch(), c.status.in_(list(statuses)))
+        .where(c.cell == cell, default_branch(), not_bisecting(), c.status.in_(list(statuses)))
         .order_by(c.started_at.desc(), c.id.desc())
         .limit(limit)
     )
