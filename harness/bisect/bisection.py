@@ -19,7 +19,7 @@ from typing import Any
 
 from harness.bisect.answer import finished_result
 from harness.bisect.commits import Commit, History
-from harness.bisect.probe import FAILING, OK, Prober, ProbeReport
+from harness.bisect.probe import Prober, ProbeReport, attempts_state, check_end
 from harness.bisect.search import Outcome, Verdict, default_max_probes, search
 from harness.errors import ConfigError
 from harness.runner import RunStatus, run_cell
@@ -94,17 +94,6 @@ class BisectionReport:
         }
 
 
-def _state(attempts: Sequence[str]) -> str:
-    seen = set(attempts)
-    if seen & FAILING and seen & OK:
-        return "flaky"
-    if seen and seen <= FAILING:
-        return "failing"
-    if seen and seen <= OK:
-        return "passing"
-    return "unknown"
-
-
 def _end_run(prober: Prober, sha: str) -> int:
     """The store's newest finished run of the cell at ``sha``, or a new one (the suite's
     own selection) in the bisection's job."""
@@ -151,7 +140,9 @@ def flaky_history(prober: Prober, tests: Sequence[str]) -> dict[str, str]:
             by_commit = r.bisections.outcomes_by_commit(
                 prober.suite.name, prober.cell.backend, test
             )
-            flaked = [sha for (sha, _pins), seen in by_commit.items() if _state(seen) == "flaky"]
+            flaked = [
+                sha for (sha, _pins), seen in by_commit.items() if attempts_state(seen) == "flaky"
+            ]
             if flaked:
                 out[test] = flaked[0]
     return out
@@ -305,15 +296,13 @@ def _check_ends(
         probe = prober.probe(sha)
         _record(prober, report, role, probe)
         say(f"{role} end {sha[:12]}: {_describe(probe)}")
-        for test in list(keep):
-            state = _state(probe.outcomes.get(test, []))
-            if state == "flaky":
-                report.flaky[test] = {"sha": sha, "outcomes": probe.outcomes[test]}
-                keep.remove(test)
-            elif state != want:
-                why = probe.reason if state == "unknown" else state
-                report.dropped[test] = f"{why} at the {role} end {sha[:12]}"
-                keep.remove(test)
+        checked = check_end(keep, probe.outcomes, want)
+        for test, attempts in checked.flaky.items():
+            report.flaky[test] = {"sha": sha, "outcomes": attempts}
+        for test, state in checked.other.items():
+            why = probe.reason if state == "unknown" else state
+            report.dropped[test] = f"{why} at the {role} end {sha[:12]}"
+        keep = checked.kept
         if not keep:
             break
     return keep
@@ -359,7 +348,7 @@ def _bisect(
         say(f"  {_describe(result)}")
         if result.verdict is Verdict.FLAKY:
             for test in prober.tests:
-                if _state(result.outcomes.get(test, [])) == "flaky":
+                if attempts_state(result.outcomes.get(test, [])) == "flaky":
                     report.flaky[test] = {"sha": sha, "outcomes": result.outcomes[test]}
         return result.verdict
 

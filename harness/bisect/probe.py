@@ -71,6 +71,44 @@ def judge(outcomes: dict[str, list[str]], tests: Sequence[str]) -> tuple[Verdict
     return Verdict.SKIP, "a test neither passed nor failed (skipped?)"
 
 
+def attempts_state(attempts: Sequence[str]) -> str:
+    """What a test's attempts at one commit (or stack) say: ``flaky`` (passed and
+    failed), ``failing``, ``passing`` or ``unknown`` (none, or neither)."""
+    seen = set(attempts)
+    if seen & FAILING and seen & OK:
+        return "flaky"
+    if seen and seen <= FAILING:
+        return "failing"
+    if seen and seen <= OK:
+        return "passing"
+    return "unknown"
+
+
+@dataclass(slots=True)
+class EndCheck:
+    """The tests at one end of a bisection: those in the state the end must show
+    (``kept``), the flaky ones (test → attempts) and the others (test → their state)."""
+
+    kept: list[str]
+    flaky: dict[str, list[str]] = field(default_factory=dict)
+    other: dict[str, str] = field(default_factory=dict)
+
+
+def check_end(tests: Sequence[str], outcomes: dict[str, list[str]], want: str) -> EndCheck:
+    """Sort ``tests`` by their attempts at an end where they must be ``want``
+    (``failing`` at the bad end, ``passing`` at the good one)."""
+    checked = EndCheck([])
+    for test in tests:
+        state = attempts_state(outcomes.get(test, []))
+        if state == want:
+            checked.kept.append(test)
+        elif state == "flaky":
+            checked.flaky[test] = outcomes[test]
+        else:
+            checked.other[test] = state
+    return checked
+
+
 @dataclass(slots=True)
 class ProbeReport:
     sha: str

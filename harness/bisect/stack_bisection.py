@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.bisect.bisection import flaky_history
-from harness.bisect.probe import FAILING, OK, Prober, ProbeReport
+from harness.bisect.probe import Prober, ProbeReport, attempts_state, check_end
 from harness.bisect.search import Verdict, default_max_probes
 from harness.bisect.stack import bad_stack, good_stack, search_stack
 from harness.config.suite import Suite
@@ -249,17 +249,6 @@ def _newly_failing(store: Store, good_run: int, bad_run: int) -> list[str]:
         )
 
 
-def _state(attempts: Sequence[str]) -> str:
-    seen = set(attempts)
-    if seen & FAILING and seen & OK:
-        return "flaky"
-    if seen and seen <= FAILING:
-        return "failing"
-    if seen and seen <= OK:
-        return "passing"
-    return "unknown"
-
-
 def _accepting(
     suite: Suite, base: Mapping[str, str | None], pins: Mapping[str, str]
 ) -> Callable[[Mapping[str, Any]], bool]:
@@ -431,15 +420,13 @@ def _run(
     ):
         prober.tests = keep
         result = probe(role, None, None, pins)
-        for test in list(keep):
-            state = _state(result.outcomes.get(test, []))
-            if state == "flaky":
-                report.flaky[test] = {"pins": pins, "outcomes": result.outcomes[test]}
-                keep.remove(test)
-            elif state != want:
-                why = result.reason if state == "unknown" else state
-                report.dropped[test] = f"{why} with the {role} stack"
-                keep.remove(test)
+        checked = check_end(keep, result.outcomes, want)
+        for test, attempts in checked.flaky.items():
+            report.flaky[test] = {"pins": pins, "outcomes": attempts}
+        for test, state in checked.other.items():
+            why = result.reason if state == "unknown" else state
+            report.dropped[test] = f"{why} with the {role} stack"
+        keep = checked.kept
         if not keep:
             break
     report.tests = prober.tests = keep
@@ -463,7 +450,7 @@ def _run(
         result = probe("probe", component, version, pins)
         if result.verdict is Verdict.FLAKY:
             for test in keep:
-                if _state(result.outcomes.get(test, [])) == "flaky":
+                if attempts_state(result.outcomes.get(test, [])) == "flaky":
                     report.flaky[test] = {"pins": pins, "outcomes": result.outcomes[test]}
         return result.verdict
 

@@ -22,6 +22,19 @@ from harness.codehost.github.signature import sign
 from tests.github_standin import GitHubStandIn, free_port
 
 SECRET = b"s3cret-for-tests"
+#: the fixture upstream's tests/test_basic.py with test_pass broken (the rest passing)
+BROKEN_PASS = """\
+import pytest
+
+
+def test_pass():
+    assert 1 + 1 == 3, "broken"
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_param(n):
+    assert n > 0
+"""
 REPO = "example/demo"
 
 

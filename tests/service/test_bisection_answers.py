@@ -13,6 +13,7 @@ import lxml.html
 
 from tests.github_standin import GitHubStandIn
 from tests.service.support import (
+    BROKEN_PASS,
     REPO,
     Service,
     deliver,
@@ -25,18 +26,6 @@ from tests.service.support import (
     wait_for,
 )
 
-BROKEN_PASS = """\
-import pytest
-
-
-def test_pass():
-    assert 1 + 1 == 3, "broken"
-
-
-@pytest.mark.parametrize("n", [1, 2, 3])
-def test_param(n):
-    assert n > 0
-"""
 BISECT = """\
 bisect:
   max_probes_per_day: 20

@@ -10,6 +10,7 @@ from typing import Any
 
 from tests.github_standin import GitHubStandIn
 from tests.service.support import (
+    BROKEN_PASS,
     REPO,
     Service,
     deliver,
@@ -21,18 +22,6 @@ from tests.service.support import (
     wait_for,
 )
 
-BROKEN_PASS = """\
-import pytest
-
-
-def test_pass():
-    assert 1 + 1 == 3, "broken"
-
-
-@pytest.mark.parametrize("n", [1, 2, 3])
-def test_param(n):
-    assert n > 0
-"""
 BISECT = """\
 bisect:
   comment_culprit: true

@@ -12,6 +12,7 @@ from typing import Any
 from tests.chat_webhook import Answer, chat_webhook
 from tests.github_standin import GitHubStandIn
 from tests.service.support import (
+    BROKEN_PASS,
     REPO,
     Service,
     deliver,
@@ -23,18 +24,6 @@ from tests.service.support import (
     settled,
 )
 
-BROKEN_PASS = """\
-import pytest
-
-
-def test_pass():
-    assert 1 + 1 == 3, "broken"
-
-
-@pytest.mark.parametrize("n", [1, 2, 3])
-def test_param(n):
-    assert n > 0
-"""
 CHAT = """\
 chat:
   webhook_url_env: ACME_CHAT_URL
