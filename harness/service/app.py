@@ -174,7 +174,9 @@ def create_app(
         try:
             lines += _gauges(store)
             if service_config is not None:
-                lines += participation.metrics(participation.view(store, service_config))
+                lines += participation.metrics(
+                    participation.view(store, service_config, history=False)
+                )
         except StoreError:
             metrics["store_errors"] += 1
         return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")

@@ -196,32 +196,25 @@ class RunContext:
     owner: str
 
 
-def run(
-    ctx: RunContext, claimed: Claimed, cancel: Cancel, say: Callable[[str], None]
-) -> BisectionReport | StackBisectionReport:
-    """Run a leased bisection (module docstring, step 3)."""
-    record = claimed.record
-    if record.kind == "stack":
-        return _run_stack(ctx, claimed, cancel, say)
+def _prober(ctx: RunContext, record: BisectionRecord, cancel: Cancel, pattern: str) -> Prober:
+    """The prober of a leased row's cell, in a new job (trigger ``bisect``) whose runs
+    are the bisection's probes; the default branch's commits are trusted code, as for
+    its push runs."""
     suite_name, backend, variant = record.cell.split("/")
     suite = ctx.suites.get(suite_name)
     if suite is None or backend not in suite.backends:
         raise HarnessError(f"cell {record.cell} is not defined by the suites any more")
     cell = Cell(suite_name, backend, variant)
-    history = History(update_mirror(suite.upstream.clone_url, ctx.cache_dir))
-    job_id = ctx.store.create_job(
-        "bisect", record.cell, f"{record.good_sha[:12]}..{record.bad_sha[:12]}"
-    )
+    job_id = ctx.store.create_job("bisect", record.cell, pattern)
     out_dir = (ctx.reports_dir / job_id).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
-    prober = Prober(
+    return Prober(
         cell=cell,
         suite=suite,
         tests=list(record.tests),
         target=BackendDetector().target(cell.backend, None),
         store=ctx.store,
         executor=ctx.executor,
-        # the default branch's own commits: trusted code, as for its push runs
         options=RunOptions(
             cache_dir=ctx.cache_dir, suites_dir=ctx.suites_dir, trusted=True, cancel=cancel
         ),
@@ -230,11 +223,37 @@ def run(
         display=ctx.display,
         repeats=record.repeats,
     )
+
+
+def run(
+    ctx: RunContext, claimed: Claimed, cancel: Cancel, say: Callable[[str], None]
+) -> BisectionReport | StackBisectionReport:
+    """Run a leased bisection (module docstring, step 3): the commits between its two
+    runs, or (kind ``stack``) the stack components that changed between them at one
+    commit (:mod:`harness.bisect.stack`)."""
+    record = claimed.record
+    if record.kind == "stack":
+        prober = _prober(ctx, record, cancel, f"stack {record.good_sha[:12]}")
+    else:
+        prober = _prober(ctx, record, cancel, f"{record.good_sha[:12]}..{record.bad_sha[:12]}")
     try:
+        if record.kind == "stack":
+            matrix = image_matrix()
+            variants = [v.id for v in matrix.for_backend(prober.cell.backend)] if matrix else []
+            return run_stack_bisection(
+                ctx.store,
+                record.id,
+                lambda _row: prober,
+                image_variants=variants,
+                cap=claimed.probes_left,
+                lease_owner=ctx.owner,
+                say=say,
+            )
+        history = History(update_mirror(prober.suite.upstream.clone_url, ctx.cache_dir))
         return run_bisection(
             prober,
             history,
-            repo=suite.upstream.repo,
+            repo=prober.suite.upstream.repo,
             good=record.good_sha,
             bad=record.bad_sha,
             max_probes=None,
@@ -244,55 +263,7 @@ def run(
             lease_owner=ctx.owner,
         )
     finally:
-        ctx.store.finish_job(job_id, "done")
-
-
-def _run_stack(
-    ctx: RunContext, claimed: Claimed, cancel: Cancel, say: Callable[[str], None]
-) -> StackBisectionReport:
-    """A stack bisection between the two runs at one commit: the changed components
-    tried one at a time, the culprit's versions bisected (:mod:`harness.bisect.stack`)."""
-    record = claimed.record
-    suite_name, backend, variant = record.cell.split("/")
-    suite = ctx.suites.get(suite_name)
-    if suite is None or backend not in suite.backends:
-        raise HarnessError(f"cell {record.cell} is not defined by the suites any more")
-    cell = Cell(suite_name, backend, variant)
-    job_id = ctx.store.create_job("bisect", record.cell, f"stack {record.good_sha[:12]}")
-    out_dir = (ctx.reports_dir / job_id).resolve()
-    out_dir.mkdir(parents=True, exist_ok=True)
-
-    def make_prober(row: BisectionRecord) -> Prober:
-        return Prober(
-            cell=cell,
-            suite=suite,
-            tests=list(row.tests),
-            target=BackendDetector().target(cell.backend, None),
-            store=ctx.store,
-            executor=ctx.executor,
-            options=RunOptions(
-                cache_dir=ctx.cache_dir, suites_dir=ctx.suites_dir, trusted=True, cancel=cancel
-            ),
-            job_id=job_id,
-            out_dir=out_dir,
-            display=ctx.display,
-            repeats=row.repeats,
-        )
-
-    matrix = image_matrix()
-    variants = [v.id for v in matrix.for_backend(cell.backend)] if matrix else []
-    try:
-        return run_stack_bisection(
-            ctx.store,
-            record.id,
-            make_prober,
-            image_variants=variants,
-            cap=claimed.probes_left,
-            lease_owner=ctx.owner,
-            say=say,
-        )
-    finally:
-        ctx.store.finish_job(job_id, "done")
+        ctx.store.finish_job(prober.job_id, "done")
 
 
 def report(

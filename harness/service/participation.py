@@ -22,7 +22,6 @@ keeps being measured and can earn its level back.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -98,11 +97,6 @@ def decide(
     return current, "SLOs hold" if measured else "SLOs not measured yet (too few samples)"
 
 
-def _lock_key(repository: str) -> int:
-    digest = hashlib.sha256(f"participation:{repository}".encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
-
-
 def evaluate(store: Store, config: ServiceConfig, at: datetime | None = None) -> list[Decision]:
     """Measure every upstream's SLOs at ``at`` (default now) and move the levels."""
     at = at or now()
@@ -110,7 +104,7 @@ def evaluate(store: Store, config: ServiceConfig, at: datetime | None = None) ->
     for repository, up in sorted(config.upstreams.items()):
         objectives = measure(store, repository, up, at)
         with store.transaction(f"evaluating the participation of {repository}") as tx:
-            tx.lock(_lock_key(repository))
+            tx.lock_name(f"participation:{repository}")
             row = tx.participation.get(repository)
             if row is None:
                 tx.participation.set_level(
@@ -193,14 +187,14 @@ class Evaluator:
             return []
 
 
-def view(store: Store, config: ServiceConfig) -> list[dict[str, Any]]:
+def view(store: Store, config: ServiceConfig, *, history: bool = True) -> list[dict[str, Any]]:
     """Per upstream: configured and running level, pin, why, the last evaluation and
     the history of its levels (what ``harness participation show``, the API and the
-    dashboard show)."""
+    dashboard show; ``history=False``: without it, for ``/metrics``)."""
     with store.reading("reading participation") as r:
         rows = {row.repository: row for row in r.participation.all()}
         levels = {repo: level_of(r, config, repo) for repo in config.upstreams}
-        history = r.participation.changes(limit=500)
+        changes = r.participation.changes(limit=500) if history else []
     out = []
     for repo, up in sorted(config.upstreams.items()):
         row = rows.get(repo)
@@ -214,7 +208,7 @@ def view(store: Store, config: ServiceConfig) -> list[dict[str, Any]]:
                 "reason": row.reason if row is not None else "the configured level",
                 "since": row.changed_at.isoformat() if row is not None else None,
                 "slo": row.slo if row is not None else None,
-                "history": [c.as_json() for c in history if c.repository == repo],
+                "history": [c.as_json() for c in changes if c.repository == repo],
             }
         )
     return out

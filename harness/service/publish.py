@@ -18,7 +18,6 @@ and nothing is recorded twice.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -139,11 +138,6 @@ def head_runs(tx: Transaction, repository: str, head_sha: str) -> set[int]:
     }
 
 
-def _head_lock_key(repository: str, head_sha: str) -> int:
-    digest = hashlib.sha256(f"{repository}@{head_sha}".encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
-
-
 def cell_states(
     tx: Transaction, config: ServiceConfig, judged: Judged, repository: str, head_sha: str
 ) -> list[CellState]:
@@ -188,7 +182,7 @@ def publish_head(
     level = level_of(tx, config, repository)
     if up is None or level is None or not level.posts:
         return 0
-    tx.lock(_head_lock_key(repository, head_sha))
+    tx.lock_name(f"{repository}@{head_sha}")
     pr = tx.pulls.get(repository, pr_number)
     if pr is not None and pr.head_sha != head_sha:
         return 0  # an older head: its reports no longer matter

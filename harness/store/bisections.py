@@ -3,6 +3,7 @@ probe makes to reuse a run the store already has for a commit."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -162,8 +163,6 @@ class Bisections:
         however often the run that calls for it is judged."""
         key = f"auto:{kind}:{cell}:{good_sha}:{bad_sha}:{','.join(sorted(tests))}"
         if len(key) > 400:  # many tests: their digest keeps the key bounded
-            import hashlib
-
             digest = hashlib.sha256(",".join(sorted(tests)).encode()).hexdigest()
             key = f"auto:{kind}:{cell}:{good_sha}:{bad_sha}:{digest}"[:400]
         row: dict[str, Any] = {

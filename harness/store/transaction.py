@@ -9,6 +9,7 @@ to do and *when*; the SQL lives in the repository modules beside this one.
 
 from __future__ import annotations
 
+import hashlib
 from functools import cached_property
 
 from sqlalchemy import Connection
@@ -38,6 +39,11 @@ class Transaction:
     def dialect(self) -> str:
         """``sqlite`` or ``postgresql``."""
         return str(self.connection.dialect.name)
+
+    def lock_name(self, name: str) -> None:
+        """:meth:`lock` on a name (its key: the first 8 bytes of its SHA-256)."""
+        digest = hashlib.sha256(name.encode()).digest()
+        self.lock(int.from_bytes(digest[:8], "big", signed=True))
 
     def lock(self, key: int) -> None:
         """Hold lock ``key`` until this unit of work ends, where others wait for it
