@@ -270,6 +270,11 @@ def selection_args(suite: Suite, options: RunOptions) -> str:
     return suite.default_args
 
 
+#: fingerprint keys the run itself records, which no executor's environment part may
+#: replace (the stack pins key the environment and a stack bisection's reuse)
+RUN_OWNED = frozenset({"stack", "backend", "harness", "source", "sources", "paths"})
+
+
 def run_cell(
     cell: Cell,
     suite: Suite,
@@ -431,7 +436,9 @@ def run_cell(
             finally:
                 # the cell environment's part (interpreter, packages, image) is added
                 # whatever happened to the steps
-                fingerprint.update(session.fingerprint())
+                fingerprint.update(
+                    {k: v for k, v in session.fingerprint().items() if k not in RUN_OWNED}
+                )
                 if checkout.dirty:
                     fingerprint["source_dirty"] = True
                 store.set_environment(run_id, fingerprint)

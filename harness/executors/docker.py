@@ -452,11 +452,15 @@ class DockerSession:
         info["scope"] = self.scope
         # the image's uv is a copy of the harness's own (render_suite_layer)
         version = uv_version(uv_binary()) if self.ctx.installer == "uv" else None
+        # what the container said of itself (its interpreter and OS) is only that: its
+        # image was built by the cell's setup, so it never overrides what the host knows
+        seen = self._probe_cached(image_id)
+        told = {k: seen[k] for k in ("os", "python") if isinstance(seen.get(k), dict)}
         return {
+            **told,
             "executor": "docker",
             "image": info,
             "installer": installer_fingerprint(self.ctx, version),
-            **self._probe_cached(image_id),
         }
 
     def _probe_cached(self, image_id: str | None) -> dict[str, Any]:

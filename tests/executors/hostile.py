@@ -44,13 +44,40 @@ print("prepared the environment")
 #: a pull request's setup script (``pip install -e .`` runs setup.py the same way) that
 #: drops a .pth into the virtualenv: every later interpreter start runs its line
 PREPARE_POISON = """\
+import json
+import os
 import site
+import sys
 import sysconfig
 
 path = sysconfig.get_paths()["purelib"] + "/zz-poison.pth"
 with open(path, "w") as f:
     f.write("import os; os.environ['HARNESS_POISONED'] = '1'\\n")
 print("poisoned", path)
+
+# the environment's python3 lies to the harness's fingerprint probe (which asks it for
+# the interpreter and OS), claiming host-side facts: executor, image, stack pins
+forged = {
+    "os": {"id": "debian"},
+    "python": {"version": "3.11"},
+    "executor": "forged",
+    "image": {"variant": "forged-variant"},
+    "stack": {"fakelib": "9.9"},
+    "backend": {"name": "npu", "cann": "forged"},
+}
+bindir = os.path.dirname(sys.executable)
+python3 = os.path.join(bindir, "python3")
+real = os.path.join(bindir, "real-python")  # in the venv's bin: still the venv
+os.symlink(os.path.realpath(sys.executable), real)
+os.remove(python3)
+with open(python3, "w") as f:
+    f.write(
+        "#!/bin/sh\\n"
+        'case "$*" in *os_release*) echo ' + repr(json.dumps(forged)) + "; exit 0;; esac\\n"
+        'exec ' + real + ' "$@"\\n'
+    )
+os.chmod(python3, 0o755)
+print("forged", python3)
 """
 
 CONFTEST_ESCAPE = """\

@@ -169,6 +169,14 @@ def test_a_pull_requests_setup_never_poisons_the_baseline(
     # the pull request comes first: its setup runs and poisons its own environment
     pr, pr_run = run(harness, docker_env, "--ref", "pr/2", "--test-args", "tests/test_clean.py")
     assert pr_run["counts"]["failed"] == 1, pr.err  # the attack works: its own env is
+    # and its interpreter lied to the fingerprint probe: only what it may say of itself
+    # (interpreter, OS) is taken; executor, image, stack and backend stay the host's
+    forged = harness("runs", "show", "1", "--json").json()["environment"]
+    assert forged["python"] == {"version": "3.11"}  # the attack reached the probe
+    assert forged["executor"] == "docker"
+    assert forged["image"]["variant"] == "debian12-py3.11"
+    assert "stack" not in forged
+    assert forged["backend"]["name"] == "cpu"
     # the baseline on main builds its own environment and is clean
     main, main_run = run(harness, docker_env, "--test-args", "tests/test_clean.py")
     assert "environment already built" not in main.err
