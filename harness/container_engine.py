@@ -9,6 +9,7 @@ happens. Everything else in the harness goes through :class:`ContainerEngine`.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import re
 import shutil
@@ -100,6 +101,19 @@ class ContainerResult:
 _STEP_RE = re.compile(r"^Step (\d+/\d+) : (.*)$")
 
 
+def label_instruction(labels: Mapping[str, str]) -> str:
+    """One ``LABEL`` instruction setting every label: the engine's ``labels`` build
+    argument adds one build step per label, and with a copying storage driver (vfs) each
+    step copies the whole image."""
+    pairs = []
+    for key, value in sorted(labels.items()):
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._/-]*", key):
+            raise ValueError(f"label key {key!r}")
+        quoted = json.dumps(value).replace("$", "\\$")  # no variable expansion
+        pairs.append(f"{key}={quoted}")
+    return "LABEL " + " ".join(pairs)
+
+
 class ContainerEngine:
     """A docker engine reached through the SDK (``DOCKER_HOST`` or the local socket)."""
 
@@ -152,7 +166,11 @@ class ContainerEngine:
         step: str | None = None
         with tempfile.TemporaryDirectory(prefix="harness-build-") as tmp:
             ctx = Path(tmp)
-            (ctx / "Dockerfile").write_text(spec.dockerfile, encoding="utf-8")
+            labels = {LABEL: "1", **spec.labels}
+            (ctx / "Dockerfile").write_text(
+                spec.dockerfile.rstrip("\n") + "\n" + label_instruction(labels) + "\n",
+                encoding="utf-8",
+            )
             for rel, src in spec.context.items():
                 dest = ctx / rel
                 dest.parent.mkdir(parents=True, exist_ok=True)
@@ -166,7 +184,6 @@ class ContainerEngine:
                 "rm": True,
                 "forcerm": True,
                 "decode": True,
-                "labels": {LABEL: "1", **spec.labels},
             }
             if spec.network_mode:
                 kwargs["network_mode"] = spec.network_mode

@@ -90,3 +90,18 @@ def test_a_40_mb_line_without_a_newline_keeps_the_step_log(
     assert log.stat().st_size > 40 << 20  # the whole line, not an erased log
     with log.open("rb") as f:
         assert f.readline() == b"[harness] $ big line\n"
+
+
+def test_labels_are_one_build_step_and_stay_literal(engine: ContainerEngine, base: str) -> None:
+    """Every label in one LABEL step (the engine's build argument made one step per label,
+    each copying the image on a vfs engine); a value is never expanded."""
+    labels = {"org.accel-harness.suite": "demo $HOME", "org.accel-harness.variant": 'a"b'}
+    spec = BuildSpec("harness-test/labels", f"FROM {base}\nRUN true\n", labels=labels)
+    engine.remove_image(spec.tag)
+    lines: list[str] = []
+    engine.build(spec, lines.append)
+    steps = [line for line in lines if line.startswith("Step ")]
+    assert [s.split(" : ")[1].split()[0] for s in steps] == ["FROM", "RUN", "LABEL"], steps
+    got = engine.client.images.get(spec.tag).labels
+    assert {k: got.get(k) for k in (LABEL, *labels)} == {LABEL: "1", **labels}
+    engine.remove_image(spec.tag)
