@@ -7,6 +7,10 @@ matrix) and which fingerprint field records it. ``harness run --stack NAME=VERSI
 one: the variable is set for the run's steps, the pin is recorded in the run's
 fingerprint (``stack``) and is part of the environment key. :func:`stack_diff` says which
 declared components differ between two runs' fingerprints.
+
+The image component (``versions: {images: true}``) is the exception: its version is the
+cell's image variant (recorded as the fingerprint's ``image.variant``), so it is never a
+run's pin; a probe of another version runs the cell of that variant (:func:`pinned_cell`).
 """
 
 from __future__ import annotations
@@ -26,6 +30,11 @@ from packaging.version import InvalidVersion, Version
 from harness.config.suite import StackComponent, Suite
 from harness.errors import ConfigError
 from harness.fingerprint import stack_summary
+from harness.images.matrix import ImageMatrix
+from harness.matrix import Cell
+
+#: where a run's fingerprint records its image variant (the image component's version)
+IMAGE_VARIANT_FIELD = "image.variant"
 
 
 def parse_pins(values: Iterable[str]) -> dict[str, str]:
@@ -39,14 +48,21 @@ def parse_pins(values: Iterable[str]) -> dict[str, str]:
     return pins
 
 
-def check_pins(suite: Suite, pins: Mapping[str, str]) -> None:
-    """Every pinned component is one the suite declares."""
+def check_pins(suite: Suite, pins: Mapping[str, str], *, run: bool = False) -> None:
+    """Every pinned component is one the suite declares; for a run (``run``), none is
+    the image component: a cell's image is its variant, chosen by the cell id."""
     for name in pins:
         if name not in suite.stack:
             known = ", ".join(suite.stack) or "none"
             raise ConfigError(
                 f"suite '{suite.name}' declares no stack component '{name}' (declared: {known})",
                 hint="declare it under `stack:` in the suite file",
+            )
+        if run and suite.stack[name].is_image:
+            raise ConfigError(
+                f"--stack {name}=...: the {name} component is the cell's image variant",
+                hint=f"run the cell of that variant instead: harness run "
+                f"{suite.name}/BACKEND/{pins[name]} --executor docker",
             )
 
 
@@ -56,14 +72,29 @@ def package_of(name: str, component: StackComponent) -> str:
 
 def pin_environment(suite: Suite, pins: Mapping[str, str]) -> dict[str, str]:
     """The variables a run's steps get for ``pins`` (component variable → its spec)."""
-    check_pins(suite, pins)
+    check_pins(suite, pins, run=True)
     env: dict[str, str] = {}
     for name, version in sorted(pins.items()):
         comp = suite.stack[name]
+        assert comp.variable is not None  # every component but the image has one
         env[comp.variable] = comp.spec.replace("{package}", package_of(name, comp)).replace(
             "{version}", version
         )
     return env
+
+
+def pinned_cell(cell: Cell, suite: Suite, pins: Mapping[str, str]) -> Cell:
+    """The cell a probe with ``pins`` runs: ``cell`` on the pinned image variant when the
+    image component is pinned, else ``cell``."""
+    image = suite.image_component
+    if image is None or image not in pins:
+        return cell
+    return Cell(cell.suite, cell.backend, pins[image])
+
+
+def run_pins(suite: Suite, pins: Mapping[str, str]) -> dict[str, str]:
+    """The pins a run gets (``--stack``): all but the image component's (the cell's)."""
+    return {name: v for name, v in pins.items() if not suite.stack[name].is_image}
 
 
 def component_version(
@@ -74,7 +105,13 @@ def component_version(
     pinned = fingerprint.get("stack")
     if isinstance(pinned, Mapping) and isinstance(pinned.get(name), str):
         return str(pinned[name])
-    field = component.fingerprint or f"packages.{package_of(name, component)}"
+    field = component.fingerprint or (
+        IMAGE_VARIANT_FIELD if component.is_image else f"packages.{package_of(name, component)}"
+    )
+    if field.startswith("image."):
+        image = fingerprint.get("image")
+        value = image.get(field.removeprefix("image.")) if isinstance(image, Mapping) else None
+        return None if value is None else str(value)
     if field.startswith("packages."):
         wanted = canonicalize_name(field.removeprefix("packages."))
         py = fingerprint.get("python")
@@ -167,11 +204,37 @@ def index_versions(url: str, package: str, timeout: float = 30.0) -> list[str]:
     return sort_versions(found)
 
 
+def variant_line(matrix: ImageMatrix | None, good: str | None, bad: str | None) -> list[str]:
+    """The image variants between two, for searching: those of the bad variant's family
+    and backend that have the bad variant's value of every parameter but the one in which
+    the good and the bad variant differ, in the matrix's order (which is the order that
+    parameter's values are listed in). Just ``[good, bad]`` when they differ in more than
+    one parameter (no single line joins them) or either is not in the matrix."""
+    ends = [v for v in (good, bad) if v is not None]
+    if matrix is None or good is None or bad is None:
+        return ends
+    by_id = {v.id: v for v in matrix.variants}
+    a, b = by_id.get(good), by_id.get(bad)
+    if a is None or b is None or (a.family, a.backend) != (b.family, b.backend):
+        return ends
+    differ = [k for k in b.params if a.params.get(k) != b.params[k]]
+    if len(differ) != 1:
+        return ends
+    axis = differ[0]
+    return [
+        v.id
+        for v in matrix.variants
+        if (v.family, v.backend) == (b.family, b.backend)
+        and all(v.params.get(k) == b.params[k] for k in b.params if k != axis)
+    ]
+
+
 def available_versions(
     name: str, component: StackComponent, image_variants: Sequence[str] = ()
 ) -> list[str] | None:
     """The versions a component's declared source lists, oldest first; ``None`` when the
-    component declares no source. ``image_variants``: the image matrix's, in order."""
+    component declares no source. ``image_variants``: for the image component, the
+    variants to search (:func:`variant_line`), in order."""
     source = component.versions
     if source is None:
         return None

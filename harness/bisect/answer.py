@@ -411,22 +411,36 @@ def read_answer(reader: _Reads, record: BisectionRecord) -> Answer:
 @dataclass(frozen=True, slots=True)
 class BrokenSince:
     """What a PR comment says next to a pre-existing failure that a finished bisection
-    of its cell found: the first bad commit and the confidence."""
+    of its cell found: the first bad commit (a commit bisection) or the stack component
+    and version that flipped it (a stack bisection: ``commit`` is ``None``), and the
+    confidence."""
 
     bisection_id: int
-    commit: CommitInfo
+    commit: CommitInfo | None
     confidence: str | None
+    component: str | None = None
+    #: the component's first bad version (``None``: not pinned down to one)
+    version: str | None = None
 
     @classmethod
     def of(cls, answer: Answer) -> BrokenSince | None:
-        if answer.culprit is None:
-            return None
-        return cls(answer.id, answer.culprit, answer.confidence)
+        if answer.culprit is not None:
+            return cls(answer.id, answer.culprit, answer.confidence)
+        if answer.kind == "stack" and answer.component is not None:
+            return cls(
+                answer.id,
+                None,
+                answer.confidence,
+                component=answer.component,
+                version=answer.version,
+            )
+        return None
 
 
 def broken_since(reader: _Reads, cell: str, test_ids: Iterable[str]) -> dict[str, BrokenSince]:
-    """Test id → since when it is broken, for those of ``test_ids`` a finished commit
-    bisection of ``cell`` found the first bad commit of (the newest such bisection)."""
+    """Test id → since when it is broken, for those of ``test_ids`` a finished bisection
+    of ``cell`` answered for (the newest such bisection): a commit bisection's first bad
+    commit, or a stack bisection's component."""
     found = reader.bisections.broken_since(cell, list(test_ids))
     answers = {r.id: read_answer(reader, r) for r in found.values()}
     out: dict[str, BrokenSince] = {}
@@ -434,4 +448,21 @@ def broken_since(reader: _Reads, cell: str, test_ids: Iterable[str]) -> dict[str
         since = BrokenSince.of(answers[record.id])
         if since is not None:
             out[test] = since
+    return out
+
+
+def listed_bisections(reader: _Reads, limit: int) -> list[dict[str, Any]]:
+    """The newest ``limit`` bisections as listed (``GET /api/bisections``, ``harness
+    bisect list --json``): each row with its headline and confidence."""
+    out = []
+    for record in reader.bisections.recent(limit=limit):
+        answer = read_answer(reader, record)
+        out.append(
+            {
+                **record.as_json(),
+                "headline": answer.headline,
+                "confidence": answer.confidence,
+                "confidence_reason": answer.confidence_reason,
+            }
+        )
     return out

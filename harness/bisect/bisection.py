@@ -133,7 +133,8 @@ def newly_failing(prober: Prober, good: str, bad: str) -> list[str]:
 
 def flaky_history(prober: Prober, tests: Sequence[str]) -> dict[str, str]:
     """Test id → a commit where the store has seen it both pass and fail on one stack
-    (its flake evidence; a regression flips across commits or stacks, never at one)."""
+    and image variant (its flake evidence; a regression flips across commits, stacks or
+    variants, never at one)."""
     out: dict[str, str] = {}
     with prober.store.reading("reading the tests' history") as r:
         for test in tests:
@@ -141,7 +142,9 @@ def flaky_history(prober: Prober, tests: Sequence[str]) -> dict[str, str]:
                 prober.suite.name, prober.cell.backend, test
             )
             flaked = [
-                sha for (sha, _pins), seen in by_commit.items() if attempts_state(seen) == "flaky"
+                sha
+                for (sha, _variant, _pins), seen in by_commit.items()
+                if attempts_state(seen) == "flaky"
             ]
             if flaked:
                 out[test] = flaked[0]

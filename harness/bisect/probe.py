@@ -2,7 +2,8 @@
 
 A probe first looks for runs the store already has of the cell at that commit that ran
 every named test (any trigger: a push run, an earlier bisection) and uses their outcomes.
-Only what they leave open runs: the named tests, selected with pytest node ids, through
+Only what they leave open runs: the named tests, selected by name (:func:`selection`:
+pytest node ids, or a googletest filter), through
 :func:`harness.runner.run_cell` (the same environment keying, executor and recording as
 ``harness run``) in the bisection's job (trigger ``bisect``), with ``repeats - 1``
 reruns of a failing test (:mod:`harness.rerun`), so a test is called failing only after
@@ -12,7 +13,8 @@ A stored run pinned to a stack (``harness run --stack``) is reused only by a pro
 the same pins. A stack probe (:mod:`harness.bisect.stack_bisection`) is the same at one
 commit with stack components pinned: it reuses only the stored runs whose fingerprint
 ``accept`` takes (the same version of every declared component), and its runs are
-pinned.
+pinned. A probe pinning the image component runs (and reuses runs of) the cell of
+that image variant.
 
 Verdicts: a run that did not get to its tests (setup or build failed: status ``error``)
 or that did not report one of the tests (it could not be collected) makes the commit
@@ -23,6 +25,7 @@ makes it ``bad``; every test passing makes it ``good``.
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -32,9 +35,11 @@ from harness import failpoints
 from harness.backends.target import BackendTarget
 from harness.bisect.search import Verdict
 from harness.config.suite import Suite
-from harness.executors.base import Executor
+from harness.errors import ConfigError
+from harness.executors.base import Executor, capabilities_of
 from harness.matrix import Cell
 from harness.runner import Display, RunOptions, RunStatus, RunSummary, run_cell
+from harness.stack import pinned_cell, run_pins
 from harness.store import Store
 
 FAILING = frozenset({"failed", "error"})
@@ -53,6 +58,30 @@ def node_id(test_id: str) -> str:
     split = next((i for i, p in enumerate(parts) if i and _CLASS_RE.match(p)), len(parts))
     module = "/".join(parts[:split]) + ".py"
     return "::".join([module, *parts[split:], name])
+
+
+#: result formats whose tests a probe selects by name, and how (``{args}`` of the run)
+PYTEST_FORMATS = frozenset({"junit"})
+GTEST_FORMATS = frozenset({"gtest-xml", "opencv-ts"})
+
+
+def selection(suite: Suite, backend: str, tests: Sequence[str]) -> str:
+    """The ``{args}`` that run only ``tests`` in the suite's test steps on ``backend``,
+    shell-quoted (``{args}`` goes into the step's shell command as it is): pytest node ids
+    for pytest's JUnit results, one ``--gtest_filter`` for googletest's (and OpenCV's).
+    Other result formats are not selected by name: a :class:`ConfigError` asking for
+    ``--test-args``."""
+    recipe = suite.backends[backend]
+    formats = {r.format for step in recipe.test for r in step.results}
+    if formats and formats <= PYTEST_FORMATS:
+        return " ".join(shlex.quote(node_id(t)) for t in tests)
+    if formats and formats <= GTEST_FORMATS:
+        return shlex.quote("--gtest_filter=" + ":".join(tests))
+    raise ConfigError(
+        f"the tests of {suite.name} on {backend} ({', '.join(sorted(formats))} results) "
+        "are not selected by name",
+        hint="give the probes' selection with --test-args (e.g. '-R NAME' for ctest)",
+    )
 
 
 def judge(outcomes: dict[str, list[str]], tests: Sequence[str]) -> tuple[Verdict, str]:
@@ -145,13 +174,33 @@ class Prober:
     test_args: str | None = None
     on_run: Callable[[str], None] = field(default=lambda _text: None)
 
+    def cell_for(self, pins: Mapping[str, str] | None) -> Cell:
+        """The cell a probe with ``pins`` runs: this one, or with the image component
+        pinned, the cell of that image variant (only an executor running image cells
+        can run it)."""
+        if pins is None:
+            return self.cell
+        cell = pinned_cell(self.cell, self.suite, pins)
+        if cell != self.cell and capabilities_of(self.executor).cells != "image":
+            raise ConfigError(
+                f"probing image variant {cell.variant} runs {cell.id} in that image; the "
+                f"{self.executor.name} executor runs host cells only",
+                hint="bisect with --executor docker",
+            )
+        return cell
+
     def stored(
-        self, sha: str, accept: Callable[[Mapping[str, Any]], bool] | None = None
+        self,
+        sha: str,
+        accept: Callable[[Mapping[str, Any]], bool] | None = None,
+        cell: Cell | None = None,
     ) -> tuple[dict[str, list[str]], list[int]]:
-        """What the store's runs at ``sha`` say of the tests, and those runs (only those
-        whose fingerprint ``accept`` takes, when given)."""
-        with self.store.reading(f"reading runs of {self.cell.id} at {sha[:12]}") as r:
-            runs = r.bisections.runs_at(self.cell.id, sha, self.tests)
+        """What the store's runs of ``cell`` (default: the prober's) at ``sha`` say of
+        the tests, and those runs (only those whose fingerprint ``accept`` takes, when
+        given)."""
+        cell = cell or self.cell
+        with self.store.reading(f"reading runs of {cell.id} at {sha[:12]}") as r:
+            runs = r.bisections.runs_at(cell.id, sha, self.tests)
         accept = accept or self._same_pins
         runs = [run for run in runs if accept(run.fingerprint or {})]
         outcomes: dict[str, list[str]] = {}
@@ -175,7 +224,8 @@ class Prober:
     ) -> ProbeReport:
         """Judge the tests at ``sha`` (with the stack ``pins``, reusing only the stored
         runs ``accept`` takes)."""
-        outcomes, reused = self.stored(sha, accept)
+        cell = self.cell_for(pins)
+        outcomes, reused = self.stored(sha, accept, cell)
         report = ProbeReport(sha, Verdict.SKIP, "", outcomes, reused)
         report.pins = dict(pins) if pins is not None else None
         if reused:
@@ -192,7 +242,7 @@ class Prober:
                 report.verdict, report.reason = verdict, reason
                 return report
         tried = sum(len(v) for v in outcomes.values()) // max(len(self.tests), 1)
-        summary = self._run(sha, reruns=max(self.repeats - 1 - tried, 0), pins=pins)
+        summary = self._run(sha, reruns=max(self.repeats - 1 - tried, 0), pins=pins, cell=cell)
         report.new_runs.append(summary.run_id)
         if self.options.cancel is not None:
             self.options.cancel.check()  # cancelled during the run: no verdict from it
@@ -201,7 +251,7 @@ class Prober:
             report.reason = f"run {summary.run_id} {summary.status.value}: {summary.reason or ''}"
             return report
         with self.store.reading(f"reading run {summary.run_id}") as r:
-            fresh = {a.run_id: a for a in r.bisections.runs_at(self.cell.id, sha, self.tests)}
+            fresh = {a.run_id: a for a in r.bisections.runs_at(cell.id, sha, self.tests)}
         attempts = fresh.get(summary.run_id)
         for test in self.tests:
             report.outcomes.setdefault(test, []).extend(
@@ -210,17 +260,24 @@ class Prober:
         report.verdict, report.reason = judge(report.outcomes, self.tests)
         return report
 
-    def _run(self, sha: str, *, reruns: int, pins: Mapping[str, str] | None = None) -> RunSummary:
+    def _run(
+        self,
+        sha: str,
+        *,
+        reruns: int,
+        pins: Mapping[str, str] | None = None,
+        cell: Cell | None = None,
+    ) -> RunSummary:
         if self.options.cancel is not None:
             self.options.cancel.check()  # the service took the bisection back: stop here
         failpoints.hit("bisect.probing")
-        args = self.test_args or " ".join(node_id(t) for t in self.tests)
+        args = self.test_args or selection(self.suite, self.cell.backend, self.tests)
         options = replace(self.options, ref=sha, sha=None, args=args, subset=None, reruns=reruns)
         if pins is not None:
-            options = replace(options, stack=tuple(sorted(pins.items())))
+            options = replace(options, stack=tuple(sorted(run_pins(self.suite, pins).items())))
         self.on_run(sha)
         return run_cell(
-            self.cell,
+            cell or self.cell,
             self.suite,
             target=self.target,
             store=self.store,

@@ -34,7 +34,15 @@ from harness.bisect.stack import bad_stack, good_stack, search_stack
 from harness.config.suite import Suite
 from harness.errors import ConfigError
 from harness.fingerprint import stack_summary
-from harness.stack import ComponentChange, available_versions, component_version, stack_diff
+from harness.images.matrix import ImageMatrix
+from harness.matrix import HOST_VARIANT, Cell
+from harness.stack import (
+    ComponentChange,
+    available_versions,
+    component_version,
+    stack_diff,
+    variant_line,
+)
 from harness.store import Store
 from harness.store.bisections import BisectionRecord
 from harness.store.models import RunRecord
@@ -172,10 +180,20 @@ def check_stack_runs(
     suite: Suite, cell: str, good: RunRecord, bad: RunRecord, store: Store
 ) -> tuple[list[ComponentChange], dict[str, Any], dict[str, Any]]:
     """The declared components that differ between the runs (and their fingerprints);
-    a :class:`ConfigError` when the runs are not of ``cell`` or not at one commit."""
+    a :class:`ConfigError` when the runs are not of ``cell`` or not at one commit. With an
+    image component declared, the good run may be of another image variant of the cell's
+    suite and backend (the image is then one of the changes)."""
     for run in (good, bad):
-        if run.cell != cell:
-            raise ConfigError(f"run {run.id} is of cell {run.cell}, not {cell}")
+        if run.cell != cell and not _sibling(suite, run.cell, cell):
+            raise ConfigError(
+                f"run {run.id} is of cell {run.cell}, not {cell}",
+                hint=(
+                    f"runs on two image variants are compared when suite '{suite.name}' "
+                    "declares its image component (`versions: {images: true}` under `stack:`)"
+                    if run.cell.rsplit("/", 1)[0] == cell.rsplit("/", 1)[0]
+                    else None
+                ),
+            )
         if run.sha is None:
             raise ConfigError(f"run {run.id} has no upstream commit recorded")
     good_fp, bad_fp = _fingerprint(store, good), _fingerprint(store, bad)
@@ -202,6 +220,17 @@ def check_stack_runs(
             f"--bad {bad.sha[:12]}",
         )
     return changes, good_fp, bad_fp
+
+
+def _sibling(suite: Suite, one: str, other: str) -> bool:
+    """Whether two cell ids are image variants of one suite and backend, and the suite
+    declares the image component (so the variant is a stack dimension)."""
+    a, b = Cell.parse(one), Cell.parse(other)
+    return (
+        suite.image_component is not None
+        and (a.suite, a.backend) == (b.suite, b.backend)
+        and HOST_VARIANT not in (a.variant, b.variant)
+    )
 
 
 def create_stack_bisection(
@@ -270,7 +299,7 @@ def run_stack_bisection(
     bisection_id: int,
     make_prober: Callable[[BisectionRecord], Prober],
     *,
-    image_variants: Sequence[str] = (),
+    matrix: ImageMatrix | None = None,
     max_probes: int | None = None,
     cap: int | None = None,
     lease_owner: str | None = None,
@@ -279,7 +308,8 @@ def run_stack_bisection(
     """Run the stack bisection of the existing row ``bisection_id`` (kind ``stack``,
     created by the CLI or queued by the service: its cell, runs, tests and repeats) and
     store its probes and answer; ``make_prober`` gives the prober of the row's cell (its
-    job, its executor). As :func:`harness.bisect.bisection.run_bisection` for a
+    job, its executor); ``matrix``: the image matrix the image component's versions come
+    from. As :func:`harness.bisect.bisection.run_bisection` for a
     scheduled row: the probes of an earlier attempt are forgotten (their runs are
     reused), ``cap`` bounds the version search below the default (the caller's budget),
     and with ``lease_owner`` the answer is recorded only while that worker holds the
@@ -291,7 +321,7 @@ def run_stack_bisection(
     if record.good_run_id is None or record.bad_run_id is None:
         raise ConfigError(f"stack bisection {bisection_id} names no good and bad run")
     try:
-        return _run(store, record, make_prober, image_variants, max_probes, cap, lease_owner, say)
+        return _run(store, record, make_prober, matrix, max_probes, cap, lease_owner, say)
     except BaseException as exc:
         with store.transaction("recording a failed stack bisection") as tx:
             tx.bisections.finish(
@@ -304,7 +334,7 @@ def _run(
     store: Store,
     record: BisectionRecord,
     make_prober: Callable[[BisectionRecord], Prober],
-    image_variants: Sequence[str],
+    matrix: ImageMatrix | None,
     max_probes: int | None,
     cap: int | None,
     lease_owner: str | None,
@@ -366,7 +396,12 @@ def _run(
             f"{prober.repeats} attempts per probe"
         )
     versions = {
-        c.name: available_versions(c.name, suite.stack[c.name], image_variants) for c in changes
+        c.name: available_versions(
+            c.name,
+            suite.stack[c.name],
+            variant_line(matrix, c.good, c.bad) if suite.stack[c.name].is_image else (),
+        )
+        for c in changes
     }
     widest = max((len(v or ()) for v in versions.values()), default=1)
     version_budget = max_probes if max_probes is not None else default_max_probes(widest)

@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from harness.backends.target import BackendDetector
-from harness.bisect.answer import Answer, read_answer
+from harness.bisect.answer import Answer, listed_bisections, read_answer
 from harness.bisect.bisection import BisectionReport, run_bisection
 from harness.bisect.commits import Commit, History
 from harness.bisect.probe import Prober
@@ -31,7 +31,7 @@ from harness.config.loader import default_suites_dir, load_suites
 from harness.config.suite import Suite
 from harness.errors import EXIT_OK, EXIT_TEST_FAILURES, ConfigError
 from harness.executors.registry import make_executor
-from harness.matrix import Cell, select
+from harness.matrix import Cell, matches, select
 from harness.planner import all_cells, for_executor, image_matrix
 from harness.reporting.console import ConsoleDisplay
 from harness.runner import Display, RunOptions
@@ -114,7 +114,9 @@ def bisect() -> None:
 @click.option(
     "--test-args",
     metavar="ARGS",
-    help="The selection for the probes' runs instead of the tests' pytest node ids.",
+    help="The selection for the probes' runs instead of the tests by name (pytest node "
+    "ids, or a --gtest_filter for googletest results); needed for other result formats "
+    "(ctest, test-backend-ops).",
 )
 @click.option("--executor", default="local", show_default=True, help="Where steps run.")
 @click.option(
@@ -158,18 +160,31 @@ def start(
     found as that merge. Each probe runs only the tests through the normal cell path,
     recorded as runs of a `bisect` job, and reuses runs the database already has.
 
-    With --stack, --good and --bad are runs of CELL at one upstream commit whose
-    fingerprints differ in declared stack components: each changed component is tried
-    alone on the good stack, and the versions of the one that flips the tests (from its
-    wheel folder, index or the image matrix) are bisected. A probe reuses a stored run of
-    the cell at that commit with the same version of every declared component.
+    With --stack, --good and --bad are runs at one upstream commit whose fingerprints
+    differ in declared stack components (CELL matches the bad run's cell; the good run may
+    be of another image variant when the suite declares its image component): each
+    changed component is tried alone on the good stack, and the versions of the one that
+    flips the tests (from its wheel folder, index or the image matrix) are bisected. A
+    probe reuses a stored run of the cell at that commit with the same version of every
+    declared component; a probe of another image variant runs that variant's cell.
     """
     suites = load_suites(suites_dir or default_suites_dir())
-    cells = for_executor(select(all_cells(suites, image_matrix()), [cell_pattern], []), executor)
+    if across_stack:
+        # the bad run's cell (its image variant may be one the suite does not list)
+        bad_cell = _run_cell(_run_id(bad, "--bad"), db_url)
+        if not matches(bad_cell.id, cell_pattern):
+            raise ConfigError(f"'{cell_pattern}' does not match run {bad}'s cell {bad_cell}")
+        cells = for_executor([bad_cell], executor)
+    else:
+        cells = for_executor(
+            select(all_cells(suites, image_matrix()), [cell_pattern], []), executor
+        )
     if len(cells) != 1:
         names = ", ".join(c.id for c in cells[:5]) or "none"
         raise ConfigError(f"'{cell_pattern}' must match exactly one cell (matches: {names})")
     cell = cells[0]
+    if cell.suite not in suites:
+        raise ConfigError(f"run {bad}'s suite '{cell.suite}' is not among the suites")
     suite = suites[cell.suite]
     cache = (cache_dir or default_cache_dir()).resolve()
     tests = (*tests, *test_opts)
@@ -238,6 +253,15 @@ def start(
     raise click.exceptions.Exit(EXIT_OK if report.first_bad is not None else EXIT_TEST_FAILURES)
 
 
+def _run_cell(run_id: int, db_url: str | None) -> Cell:
+    """The cell of stored run ``run_id``."""
+    store = Store.open(db_url)
+    try:
+        return Cell.parse(store.get_run(run_id).cell)
+    finally:
+        store.close()
+
+
 def _run_id(value: str, option: str) -> int:
     try:
         return int(value)
@@ -272,7 +296,6 @@ def _start_stack(
         console.print(escape(text), highlight=False)
 
     matrix = image_matrix()
-    variants = [v.id for v in matrix.for_backend(cell.backend)] if matrix else []
     store = Store.open(db_url)
     try:
         good, bad = store.get_run(good_id), store.get_run(bad_id)
@@ -306,7 +329,7 @@ def _start_stack(
                 store,
                 bisection_id,
                 make_prober,
-                image_variants=variants,
+                matrix=matrix,
                 max_probes=max_probes,
                 say=say,
             )
@@ -491,22 +514,22 @@ def show(bisection_id: int, db_url: str | None, as_json: bool) -> None:
 def list_(limit: int, db_url: str | None, as_json: bool) -> None:
     """List stored bisections, newest first."""
     with Store.open(db_url) as store, store.reading("listing bisections") as r:
-        records = r.bisections.recent(limit=limit)
+        rows = listed_bisections(r, limit)
     if as_json:
-        json.dump({"bisections": [b.as_json() for b in records]}, sys.stdout, indent=2)
+        json.dump({"bisections": rows}, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return
-    table = Table("id", "kind", "cell", "range", "status", "outcome", "reason")
-    for b in records:
+    table = Table("id", "kind", "cell", "range", "status", "answer")
+    for b in rows:
+        answer = b["headline"] + (f", confidence {b['confidence']}" if b["confidence"] else "")
         table.add_row(
-            str(b.id),
-            b.kind,
-            b.cell,
-            f"runs {b.good_run_id}..{b.bad_run_id} @{b.good_sha[:8]}"
-            if b.kind == "stack"
-            else f"{b.good_sha[:8]}..{b.bad_sha[:8]}",
-            b.status,
-            b.outcome or "-",
-            escape(b.reason or ""),
+            str(b["id"]),
+            b["kind"],
+            b["cell"],
+            f"runs {b['good_run_id']}..{b['bad_run_id']} @{b['good_sha'][:8]}"
+            if b["kind"] == "stack"
+            else f"{b['good_sha'][:8]}..{b['bad_sha'][:8]}",
+            b["status"],
+            escape(answer),
         )
     Console().print(table)

@@ -240,7 +240,7 @@ def run(
     # the runner's signing key, read before anything runs (a named key file must exist)
     signing_key = runner_key() if bundle_dir is not None else None
     for cell in cells:
-        check_pins(suites[cell.suite], pins)
+        check_pins(suites[cell.suite], pins, run=True)
     detector = BackendDetector()
     notes: list[str] = []
     if backend is not None:

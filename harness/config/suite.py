@@ -356,8 +356,12 @@ class StackVersions(_Strict):
     )
     images: bool = Field(
         default=False,
-        description="The image variants of images/matrix.yaml (a component recorded as the "
-        "image): each variant is a version, in the matrix's order.",
+        description="The image variants of images/matrix.yaml: the component's version is "
+        "the cell's image variant id, and a probe of another version runs the cell on that "
+        "variant (an executor running image cells, e.g. docker). The versions searched are "
+        "the variants of the same family that differ from the bad run's only in the one "
+        "parameter in which the good and the bad variant differ (e.g. cann), in the "
+        "matrix's order.",
     )
 
     @model_validator(mode="after")
@@ -374,11 +378,14 @@ class StackComponent(_Strict):
     """One declared dimension of the software stack (torch, torch_npu, CANN, the image):
     how a run chooses its version, where versions come from, what records it."""
 
-    variable: str = Field(
+    variable: str | None = Field(
+        default=None,
         pattern=r"^[A-Z][A-Z0-9_]*$",
         description="The environment variable the recipe's setup reads to choose the "
         "version (e.g. HARNESS_TORCH_PACKAGES in `${HARNESS_TORCH_PACKAGES:-torch}`); "
-        "`harness run --stack NAME=VERSION` sets it to `spec` for that run.",
+        "`harness run --stack NAME=VERSION` sets it to `spec` for that run. Required but "
+        "for the image component (`versions: {images: true}`), whose version is the "
+        "cell's image variant.",
     )
     package: str | None = Field(
         default=None,
@@ -397,9 +404,10 @@ class StackComponent(_Strict):
     fingerprint: str | None = Field(
         default=None,
         description="Where a run's fingerprint records the version: `packages.NAME` (an "
-        "installed distribution of the cell's Python) or a stack key (driver, sdk, image, "
-        "device_plugin, torch). Default: packages.<package>. A pinned version is also "
-        "recorded under the fingerprint's `stack`.",
+        "installed distribution of the cell's Python), `image.KEY` (a key of the run's "
+        "image record: variant, tag, digest) or a stack key (driver, sdk, image, "
+        "device_plugin, torch). Default: packages.<package>; image.variant for the image "
+        "component. A pinned version is also recorded under the fingerprint's `stack`.",
     )
     versions: StackVersions | None = Field(
         default=None, description="Where the versions to bisect across come from."
@@ -411,6 +419,23 @@ class StackComponent(_Strict):
         if "{version}" not in v:
             raise ValueError("spec must contain {version}")
         return v
+
+    @property
+    def is_image(self) -> bool:
+        """Whether this component is the image variant (``versions: {images: true}``)."""
+        return self.versions is not None and self.versions.images
+
+    @model_validator(mode="after")
+    def _variable_unless_image(self) -> StackComponent:
+        if self.is_image:
+            if self.variable is not None:
+                raise ValueError(
+                    "the image component takes no variable: a probe of another version "
+                    "runs the cell on that image variant"
+                )
+        elif self.variable is None:
+            raise ValueError("variable is required (the environment variable choosing it)")
+        return self
 
 
 class Suite(_Strict):
@@ -501,7 +526,18 @@ class Suite(_Strict):
         for name in v:
             if not re.match(r"^[a-z0-9][a-z0-9_.-]*$", name):
                 raise ValueError(f"stack component '{name}': use lowercase letters, digits, _.-")
+        images = [name for name, comp in v.items() if comp.is_image]
+        if len(images) > 1:
+            raise ValueError(
+                f"{' and '.join(images)} both take their versions from the images: a cell "
+                "has one image variant, declare one image component"
+            )
         return v
+
+    @property
+    def image_component(self) -> str | None:
+        """The stack component whose version is the cell's image variant, if declared."""
+        return next((name for name, comp in self.stack.items() if comp.is_image), None)
 
     @field_validator("egress")
     @classmethod

@@ -24,7 +24,7 @@ from fastapi import FastAPI
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
 from harness import __version__
-from harness.bisect.answer import read_answer
+from harness.bisect.answer import listed_bisections, read_answer
 from harness.config.service import ServiceConfig
 from harness.dashboard.pages import Pages
 from harness.errors import StoreError
@@ -130,8 +130,8 @@ def create_app(
     @app.get("/api/bisections")
     def api_bisections(limit: int = 50) -> JSONResponse:
         with store.reading("listing bisections") as r:
-            rows = r.bisections.recent(limit=min(limit, 1000))
-        return JSONResponse({"bisections": [b.as_json() for b in rows]})
+            rows = listed_bisections(r, min(limit, 1000))
+        return JSONResponse({"bisections": rows})
 
     @app.get("/api/bisections/{bisection_id}")
     def api_bisection(bisection_id: int) -> JSONResponse:

@@ -238,13 +238,11 @@ def run(
         prober = _prober(ctx, record, cancel, f"{record.good_sha[:12]}..{record.bad_sha[:12]}")
     try:
         if record.kind == "stack":
-            matrix = image_matrix()
-            variants = [v.id for v in matrix.for_backend(prober.cell.backend)] if matrix else []
             return run_stack_bisection(
                 ctx.store,
                 record.id,
                 lambda _row: prober,
-                image_variants=variants,
+                matrix=image_matrix(),
                 cap=claimed.probes_left,
                 lease_owner=ctx.owner,
                 say=say,

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, func, insert, or_, select, update
+from sqlalchemy import Connection, Table, and_, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from harness.store.models import Bisection, BisectionProbe, Environment, Rerun, Result, Run
@@ -470,29 +470,32 @@ class Bisections:
 
     def outcomes_by_commit(
         self, suite: str, backend: str, test_id: str, *, limit: int = 500
-    ) -> dict[tuple[str, str], list[str]]:
-        """(commit, stack pins) → every outcome of ``test_id`` in the stored runs of
-        ``suite`` on ``backend`` at that commit with those pins (first attempts and
-        reruns), over the newest ``limit`` results: a test that passed and failed at one
-        commit on one stack has flaked (one that passes on one stack and fails on another
-        has not). The pins are the runs' ``harness run --stack`` pins as canonical JSON,
-        ``""`` for none."""
+    ) -> dict[tuple[str, str, str], list[str]]:
+        """(commit, image variant, stack pins) → every outcome of ``test_id`` in the
+        stored runs of ``suite`` on ``backend`` at that commit on that variant with those
+        pins (first attempts and reruns), over the newest ``limit`` results: a test that
+        passed and failed at one commit on one stack has flaked (one that passes on one
+        stack or image variant and fails on another has not). The pins are the runs'
+        ``harness run --stack`` pins as canonical JSON, ``""`` for none."""
         rc, r, x = runs_t.c, results_t.c, reruns_t.c
         where = (rc.suite == suite, rc.backend == backend, rc.sha.is_not(None))
-        rows: list[tuple[str, int | None, str]] = []
+        rows: list[tuple[str, str, int | None, str]] = []
         for table, col in ((results_t, r), (reruns_t, x)):
             q = (
-                select(rc.sha, rc.environment_id, col.outcome)
+                select(rc.sha, rc.variant, rc.environment_id, col.outcome)
                 .join_from(table, runs_t, col.run_id == rc.id)
                 .where(col.test_id == test_id, *where)
                 .order_by(col.id.desc())
                 .limit(limit)
             )
-            rows += [(str(sha), env, str(outcome)) for sha, env, outcome in self.conn.execute(q)]
-        pins = self._stack_pins({env for _, env, _ in rows if env is not None})
-        out: dict[tuple[str, str], list[str]] = {}
-        for sha, env, outcome in rows:
-            key = (sha, pins.get(env, "") if env is not None else "")
+            rows += [
+                (str(sha), str(variant), env, str(outcome))
+                for sha, variant, env, outcome in self.conn.execute(q)
+            ]
+        pins = self._stack_pins({env for *_, env, _ in rows if env is not None})
+        out: dict[tuple[str, str, str], list[str]] = {}
+        for sha, variant, env, outcome in rows:
+            key = (sha, variant, pins.get(env, "") if env is not None else "")
             out.setdefault(key, []).append(outcome)
         return out
 
@@ -544,8 +547,9 @@ class Bisections:
     def broken_since(
         self, cell: str, test_ids: Collection[str], *, scan: int = 200
     ) -> dict[str, BisectionRecord]:
-        """Test id → the newest finished commit bisection of ``cell`` that found a first
-        bad commit and followed that test (over the cell's newest ``scan`` of them)."""
+        """Test id → the newest finished bisection of ``cell`` that answered for that
+        test (over the cell's newest ``scan`` of them): a commit bisection that found a
+        first bad commit, or a stack bisection that named the component."""
         wanted = set(test_ids)
         if not wanted:
             return {}
@@ -554,10 +558,11 @@ class Bisections:
             select(bisections_t)
             .where(
                 b.cell == cell,
-                b.kind == "commits",
                 b.status == "done",
-                b.outcome == "found",
-                b.first_bad.is_not(None),
+                or_(
+                    and_(b.kind == "commits", b.outcome == "found", b.first_bad.is_not(None)),
+                    and_(b.kind == "stack", b.outcome.in_(("found", "component"))),
+                ),
             )
             .order_by(b.id.desc())
             .limit(scan)

@@ -147,8 +147,17 @@ SECTIONS: tuple[tuple[Category, str, str, bool], ...] = (
 def broken_since_text(since: BrokenSince) -> str:
     """``broken since <code>1a2b3c4d5e6f</code> (#123 / <code>subject</code>), confidence
     high``: the PR linked when its address is known, the subject (upstream text) in
-    ``<code>``, where GitHub links no ``@mention`` or ``#issue``."""
+    ``<code>``, where GitHub links no ``@mention`` or ``#issue``. A stack bisection's
+    answer: ``broken since <code>torch 2.10.0</code> (the stack, not the code)``."""
     c = since.commit
+    if c is None:
+        moved = f"{since.component} {since.version}" if since.version else since.component
+        out = f"broken since {code(moved or '?')} (the stack, not the code)"
+        if since.version is None:
+            out += ", first bad version not pinned down"
+        if since.confidence:
+            out += f", confidence {esc(since.confidence)}"
+        return out + f" (bisection {since.bisection_id})"
     what = []
     if c.pr is not None:
         what.append(

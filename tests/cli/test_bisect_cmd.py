@@ -107,9 +107,16 @@ def test_finds_commit_19_and_names_the_flaky_test(
     again = _bisect(harness, "linear/cpu", FLAKY, "--good", good, "--bad", bad, code=1)
     assert again["repeats"] == 6
     assert again["outcome"] == "flaky"
-    listed = harness("bisect", "list")
+    listed = harness("bisect", "list", "--json")
     assert listed.code == 0
-    assert "found" in listed.out
+    first, second = listed.json()["bisections"]  # newest first: the flaky one
+    assert (second["id"], second["outcome"]) == (doc["id"], "found")
+    assert second["headline"].startswith(f"first bad commit {linear.shas[19][:12]}")
+    assert second["confidence"] in ("high", "medium")
+    assert first["headline"].startswith("flaky")
+    table = harness("bisect", "list")
+    assert f"first bad commit {linear.shas[19][:12]}" in table.out
+    assert f"confidence {second['confidence']}" in table.out
 
 
 def test_a_flaky_test_alone_is_flaky_not_a_regression(

@@ -71,6 +71,11 @@ def test_the_service_bisection_answer_on_the_dashboard_and_in_a_pr_comment(
         headline = f"first bad commit {shas[1][:12]} “Faster addition” (#5) by"
         assert found["headline"].startswith(headline)
         assert found["confidence"] in ("high", "medium"), found["confidence_reason"]
+        # the list says the same
+        assert (listed["headline"], listed["confidence"]) == (
+            found["headline"],
+            found["confidence"],
+        )
 
         # the run that broke the trunk, its cell page and the bisection page, served
         push_run = found["bad_run_id"]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.bisect.answer import BrokenSince, CommitInfo, finished_result
+from harness.bisect.answer import BrokenSince, CommitInfo, broken_since, finished_result
 from harness.bisect.commits import Commit, pr_number
 from harness.config.service import Level, ServiceConfig, UpstreamService
 from harness.reporting.pr_comment import CellState
@@ -157,3 +157,55 @@ def test_a_hostile_subject_stays_text() -> None:
     assert "javascript:" not in text  # not an https link: the number only
     assert f"<code>{subject.replace('<', '&lt;').replace('>', '&gt;')}</code>" in text
     assert text.startswith("broken since <code>cccccccccccc</code> (#7 / <code>")
+
+
+def stack_bisection(store: Store, test: str, *, version: str | None) -> int:
+    """A finished stack bisection of CELL at BAD: fakelib 1.0 → 1.3, 1.2 first bad
+    (``version`` None: the component named, its first bad version not pinned down)."""
+    failing = {test: ["failed", "failed", "failed"]}
+    with store.transaction("a stack bisection") as tx:
+        bid = tx.bisections.create(
+            job_id=None, cell=CELL, suite="demo", tests=[test], good_sha=BAD, bad_sha=BAD,
+            candidates=1, max_probes=4, repeats=3, kind="stack", repository=REPO,
+        )  # fmt: skip
+        for role, pins, verdict, outcomes in (
+            ("bad", {"fakelib": "1.3"}, "bad", failing),
+            ("good", {"fakelib": "1.0"}, "good", {test: ["passed"]}),
+            ("probe", {"fakelib": "1.2"}, "bad", failing),
+        ):
+            tx.bisections.add_probe(
+                bid, sha=BAD, role=role, verdict=verdict, run_ids=[], reused=False,
+                outcomes=outcomes, pins=pins,
+            )  # fmt: skip
+        tx.bisections.finish(
+            bid, status="done", outcome="found" if version else "component", reason="x",
+            result={"component": "fakelib", "version": version, "suspects": ["1.1", "1.2"]},
+        )  # fmt: skip
+    return bid
+
+
+def test_a_stack_bisections_answer_is_broken_since_the_component(store: Store) -> None:
+    named = stack_bisection(store, OLD, version="1.2")
+    unsure = stack_bisection(store, OTHER, version=None)
+    cells = head_cells(store)
+    (cell,) = cells
+    assert set(cell.broken_since) == {OLD, OTHER}
+    body = str(reports(cells, Level.COMMENT)["comment:5"]["body"])
+    line = next(x for x in body.splitlines() if f"<code>{OLD}</code>" in x)
+    assert (
+        f"broken since <code>fakelib 1.2</code> (the stack, not the code), confidence high "
+        f"(bisection {named})"
+    ) in line
+    other = next(x for x in body.splitlines() if f"<code>{OTHER}</code>" in x)
+    assert (
+        "broken since <code>fakelib</code> (the stack, not the code), first bad version not"
+        in other
+    )
+    assert f"(bisection {unsure})" in other
+    # a newer commit bisection of the test answers instead
+    newer = found_bisection(store, CELL, OLD)
+    with store.reading("r") as r:
+        since = broken_since(r, CELL, [OLD, OTHER])
+    assert since[OLD].bisection_id == newer
+    assert since[OLD].commit is not None
+    assert since[OTHER].component == "fakelib"

@@ -21,13 +21,19 @@ def store(db_url: str) -> Iterator[Store]:
         yield s
 
 
-def run(store: Store, outcome: Outcome, pins: dict[str, str] | None, reruns: list[str]) -> int:
+def run(
+    store: Store,
+    outcome: Outcome,
+    pins: dict[str, str] | None,
+    reruns: list[str],
+    variant: str = "host",
+) -> int:
     run_id = store.start_run(
         job_id=None,
-        cell="demo/cpu/host",
+        cell=f"demo/cpu/{variant}",
         suite="demo",
         backend="cpu",
-        variant="host",
+        variant=variant,
         upstream="example/demo",
         ref="main",
         sha=None,
@@ -66,9 +72,22 @@ def test_runs_at_carries_fingerprints_and_flake_history_is_per_stack(store: Stor
     assert found[bad].outcomes == {TEST: ["failed", "failed", "failed"]}
     # passed on one stack, failed on another: three histories, none of them flaky
     assert sorted(history) == [
-        (SHA, ""),
-        (SHA, '{"fakelib": "1.0"}'),
-        (SHA, '{"fakelib": "1.3"}'),
+        (SHA, "host", ""),
+        (SHA, "host", '{"fakelib": "1.0"}'),
+        (SHA, "host", '{"fakelib": "1.3"}'),
     ]
-    assert sorted(history[(SHA, '{"fakelib": "1.3"}')]) == ["failed"] * 3
-    assert history[(SHA, '{"fakelib": "1.0"}')] == ["passed"]
+    assert sorted(history[(SHA, "host", '{"fakelib": "1.3"}')]) == ["failed"] * 3
+    assert history[(SHA, "host", '{"fakelib": "1.0"}')] == ["passed"]
+
+
+def test_flake_history_keeps_image_variants_apart(store: Store) -> None:
+    """Passing on one image variant and failing on another at one commit is not a flake
+    (it was, before: a stack bisection across variants doubled its attempts)."""
+    run(store, Outcome.PASSED, None, [], variant="sdk7.0-debian12-py3.11")
+    run(store, Outcome.FAILED, None, ["failed"], variant="sdk7.2-debian12-py3.11")
+    with store.reading("history") as r:
+        history = r.bisections.outcomes_by_commit("demo", "cpu", TEST)
+    assert history == {
+        (SHA, "sdk7.0-debian12-py3.11", ""): ["passed"],
+        (SHA, "sdk7.2-debian12-py3.11", ""): ["failed", "failed"],
+    }
