@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.console import Console
@@ -54,27 +55,27 @@ def test_node_id(test_id: str, node: str) -> None:
     assert node_id(test_id) == node
 
 
-def test_a_probe_of_another_image_variant_needs_an_executor_of_image_cells(
-    tmp_path: Path,
-) -> None:
-    suite = Suite.model_validate(
+def suite_of(fmt: str, stack: dict[str, Any] | None = None) -> Suite:
+    return Suite.model_validate(
         {
             "name": "s",
             "upstream": {"repo": "o/s"},
-            "stack": {"image": {"versions": {"images": True}}},
+            "stack": stack or {},
             "backends": {
                 "cpu": {
                     "test": [
-                        {
-                            "name": "t",
-                            "run": "true",
-                            "results": [{"path": "r.xml", "format": "junit"}],
-                        }
+                        {"name": "t", "run": "true", "results": [{"path": "r", "format": fmt}]}
                     ]
                 }
             },
         }
     )
+
+
+def test_a_probe_of_another_image_variant_needs_an_executor_of_image_cells(
+    tmp_path: Path,
+) -> None:
+    suite = suite_of("junit", stack={"image": {"versions": {"images": True}}})
     cell = Cell("s", "cpu", "debian12-py3.11")
 
     def prober(executor: Executor) -> Prober:
@@ -92,22 +93,6 @@ def test_a_probe_of_another_image_variant_needs_an_executor_of_image_cells(
     docker = prober(DockerExecutor(tmp_path))
     assert docker.cell_for({"image": "debian12-py3.12"}) == Cell("s", "cpu", "debian12-py3.12")
     assert docker.cell_for(None) == cell
-
-
-def suite_of(fmt: str) -> Suite:
-    return Suite.model_validate(
-        {
-            "name": "s",
-            "upstream": {"repo": "o/s"},
-            "backends": {
-                "cpu": {
-                    "test": [
-                        {"name": "t", "run": "true", "results": [{"path": "r", "format": fmt}]}
-                    ]
-                }
-            },
-        }
-    )
 
 
 def test_a_probe_selects_its_tests_by_name_in_the_results_language() -> None:
