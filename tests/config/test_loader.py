@@ -160,3 +160,21 @@ def test_a_suite_pins_only_env_it_sets(tmp_path: Path) -> None:
     msg = error_of(write(tmp_path, pinned.replace("env_pinned: [LIST]", "env_pinned: [LIT]")))
     assert "env_pinned: 'LIT' is not set by this suite's env" in msg
     assert "did you mean 'LIST'?" in msg
+
+
+def test_a_bad_image_component_is_located(tmp_path: Path) -> None:
+    stack = (
+        "stack:\n"
+        "  image:\n"
+        "    variable: X\n"
+        "    versions: {images: true}\n"
+        "  torch:\n"
+        "    versions: {wheels: /w}\n"
+    )
+    text = GOOD.replace("backends:\n", stack + "backends:\n", 1)
+    msg = error_of(write(tmp_path, text))
+    assert "demo.yaml:7:3: stack.image: the image component takes no variable" in msg
+    assert "demo.yaml:10:3: stack.torch: variable is required" in msg
+    two = "stack:\n  a: {versions: {images: true}}\n  b: {versions: {images: true}}\n"
+    msg = error_of(write(tmp_path, GOOD.replace("backends:\n", two + "backends:\n", 1)))
+    assert "stack: a and b both take their versions from the images" in msg
