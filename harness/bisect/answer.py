@@ -403,9 +403,15 @@ class _Reads(Protocol):
 def read_answer(reader: _Reads, record: BisectionRecord) -> Answer:
     """:func:`summarize` with the probes and run start times read through ``reader``
     (a unit of work of the store)."""
-    probes = reader.bisections.probes(record.id)
-    good_runs = {r for p in probes if p.role == "good" for r in p.run_ids}
-    return summarize(record, probes, run_started=reader.bisections.run_started(good_runs))
+    return read_answers(reader, [record])[0]
+
+
+def read_answers(reader: _Reads, records: Sequence[BisectionRecord]) -> list[Answer]:
+    """:func:`read_answer` of each record, in order, with two queries for them all."""
+    probes = reader.bisections.probes_of({r.id for r in records})
+    good_runs = {run for ps in probes.values() for p in ps if p.role == "good" for run in p.run_ids}
+    started = reader.bisections.run_started(good_runs)
+    return [summarize(r, probes[r.id], run_started=started) for r in records]
 
 
 @dataclass(frozen=True, slots=True)
@@ -442,7 +448,8 @@ def broken_since(reader: _Reads, cell: str, test_ids: Iterable[str]) -> dict[str
     of ``cell`` answered for (the newest such bisection): a commit bisection's first bad
     commit, or a stack bisection's component."""
     found = reader.bisections.broken_since(cell, list(test_ids))
-    answers = {r.id: read_answer(reader, r) for r in found.values()}
+    records = list({r.id: r for r in found.values()}.values())
+    answers = {a.id: a for a in read_answers(reader, records)}
     out: dict[str, BrokenSince] = {}
     for test, record in found.items():
         since = BrokenSince.of(answers[record.id])
@@ -455,8 +462,8 @@ def listed_bisections(reader: _Reads, limit: int) -> list[dict[str, Any]]:
     """The newest ``limit`` bisections as listed (``GET /api/bisections``, ``harness
     bisect list --json``): each row with its headline and confidence."""
     out = []
-    for record in reader.bisections.recent(limit=limit):
-        answer = read_answer(reader, record)
+    records = reader.bisections.recent(limit=limit)
+    for record, answer in zip(records, read_answers(reader, records), strict=True):
         out.append(
             {
                 **record.as_json(),

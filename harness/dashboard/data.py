@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from harness.bisect.answer import Answer, read_answer
+from harness.bisect.answer import Answer, read_answer, read_answers
 from harness.matrix import CELL_ID_RE
 from harness.store import RunRecord, Store
 from harness.store.coverage import OpCoverage, op_coverage
@@ -322,13 +322,13 @@ def run_bisections(store: Store, run: RunRecord) -> list[Answer]:
     """The bisections about ``run`` (its bad end is the run, or they probed its cell at
     its commit), newest first, summarized."""
     with store.reading("reading a run's bisections") as r:
-        return [read_answer(r, b) for b in r.bisections.about_run(run.id, run.cell, run.sha)]
+        return read_answers(r, r.bisections.about_run(run.id, run.cell, run.sha))
 
 
 def cell_bisections(store: Store, cell: str, limit: int = CELL_BISECTIONS) -> list[Answer]:
     """The newest bisections of ``cell``, summarized."""
     with store.reading("reading a cell's bisections") as r:
-        return [read_answer(r, b) for b in r.bisections.of_cell(cell, limit=limit)]
+        return read_answers(r, r.bisections.of_cell(cell, limit=limit))
 
 
 def bisection(store: Store, bisection_id: int) -> Answer | None:

@@ -412,6 +412,18 @@ class Bisections:
         q = select(probes_t).where(probes_t.c.bisection_id == bisection_id).order_by(probes_t.c.id)
         return [ProbeRecord.from_row(r) for r in self.conn.execute(q)]
 
+    def probes_of(self, bisection_ids: Collection[int]) -> dict[int, list[ProbeRecord]]:
+        """Bisection id → its probes in order, for many bisections in one query (every
+        id given has an entry)."""
+        out: dict[int, list[ProbeRecord]] = {i: [] for i in bisection_ids}
+        if not out:
+            return out
+        q = select(probes_t).where(probes_t.c.bisection_id.in_(list(out))).order_by(probes_t.c.id)
+        for row in self.conn.execute(q):
+            probe = ProbeRecord.from_row(row)
+            out[probe.bisection_id].append(probe)
+        return out
+
     def recent(self, *, cell_glob: str | None = None, limit: int = 50) -> list[BisectionRecord]:
         """Newest first (``cell_glob``: a SQL LIKE pattern on the cell, ``%`` for any)."""
         q = select(bisections_t).order_by(bisections_t.c.id.desc()).limit(limit)
