@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -169,29 +170,12 @@ def start(
     declared component; a probe of another image variant runs that variant's cell.
     """
     suites = load_suites(suites_dir or default_suites_dir())
-    if across_stack:
-        # the bad run's cell (its image variant may be one the suite does not list)
-        bad_cell = _run_cell(_run_id(bad, "--bad"), db_url)
-        if not matches(bad_cell.id, cell_pattern):
-            raise ConfigError(f"'{cell_pattern}' does not match run {bad}'s cell {bad_cell}")
-        cells = for_executor([bad_cell], executor)
-    else:
-        cells = for_executor(
-            select(all_cells(suites, image_matrix()), [cell_pattern], []), executor
-        )
-    if len(cells) != 1:
-        names = ", ".join(c.id for c in cells[:5]) or "none"
-        raise ConfigError(f"'{cell_pattern}' must match exactly one cell (matches: {names})")
-    cell = cells[0]
-    if cell.suite not in suites:
-        raise ConfigError(f"run {bad}'s suite '{cell.suite}' is not among the suites")
-    suite = suites[cell.suite]
     cache = (cache_dir or default_cache_dir()).resolve()
     tests = (*tests, *test_opts)
     if across_stack:
         code = _start_stack(
-            cell,
-            suite,
+            cell_pattern,
+            suites,
             _run_id(good, "--good"),
             _run_id(bad, "--bad"),
             list(tests),
@@ -206,6 +190,12 @@ def start(
             as_json=as_json,
         )
         raise click.exceptions.Exit(code)
+    cells = for_executor(select(all_cells(suites, image_matrix()), [cell_pattern], []), executor)
+    if len(cells) != 1:
+        names = ", ".join(c.id for c in cells[:5]) or "none"
+        raise ConfigError(f"'{cell_pattern}' must match exactly one cell (matches: {names})")
+    cell = cells[0]
+    suite = suites[cell.suite]
     console = Console(stderr=True)
     console.print(f"fetching {suite.upstream.clone_url}", highlight=False)
     history = History(update_mirror(suite.upstream.clone_url, cache))
@@ -253,15 +243,6 @@ def start(
     raise click.exceptions.Exit(EXIT_OK if report.first_bad is not None else EXIT_TEST_FAILURES)
 
 
-def _run_cell(run_id: int, db_url: str | None) -> Cell:
-    """The cell of stored run ``run_id``."""
-    store = Store.open(db_url)
-    try:
-        return Cell.parse(store.get_run(run_id).cell)
-    finally:
-        store.close()
-
-
 def _run_id(value: str, option: str) -> int:
     try:
         return int(value)
@@ -273,8 +254,8 @@ def _run_id(value: str, option: str) -> int:
 
 
 def _start_stack(
-    cell: Cell,
-    suite: Suite,
+    cell_pattern: str,
+    suites: Mapping[str, Suite],
     good_id: int,
     bad_id: int,
     tests: list[str],
@@ -289,7 +270,9 @@ def _start_stack(
     suites_dir: Path | None,
     as_json: bool,
 ) -> int:
-    """``harness bisect CELL --stack``: a stored stack bisection; the exit code."""
+    """``harness bisect CELL --stack``: a stored stack bisection of the bad run's cell
+    (which ``cell_pattern`` must match; its image variant may be one the suite does not
+    list); the exit code."""
     console = Console(stderr=True)
 
     def say(text: str) -> None:
@@ -299,6 +282,13 @@ def _start_stack(
     store = Store.open(db_url)
     try:
         good, bad = store.get_run(good_id), store.get_run(bad_id)
+        cell = Cell.parse(bad.cell)
+        if not matches(cell.id, cell_pattern):
+            raise ConfigError(f"'{cell_pattern}' does not match run {bad_id}'s cell {cell}")
+        for_executor([cell], executor)  # the executor runs this kind of cell
+        if cell.suite not in suites:
+            raise ConfigError(f"run {bad_id}'s suite '{cell.suite}' is not among the suites")
+        suite = suites[cell.suite]
         check_stack_runs(suite, cell.id, good, bad, store)
         assert good.sha is not None
         job_id = store.create_job("bisect", cell.id, f"stack {good_id}..{bad_id}")
