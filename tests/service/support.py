@@ -19,7 +19,9 @@ from typing import Any
 import httpx2 as httpx
 
 from harness.codehost.github.signature import sign
+from tests.fixture_upstream import make_upstream
 from tests.github_standin import GitHubStandIn, free_port
+from tests.gitrepos import UpstreamRepo
 
 SECRET = b"s3cret-for-tests"
 #: the fixture upstream's tests/test_basic.py with test_pass broken (the rest passing)
@@ -226,6 +228,23 @@ class Service:
             self.proc.wait(timeout=40)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+
+
+def demo_service(
+    tmp: Path, gh: GitHubStandIn, cache: Path, wheels: Path, config: str
+) -> tuple[UpstreamRepo, Service]:
+    """The demo fixture upstream and ``harness serve`` for it (SQLite, no workers of its
+    own) with the service configuration ``config``."""
+    upstream = make_upstream(tmp / "upstream")
+    suites = demo_suites(tmp, upstream.url, wheels, config=config)
+    db = f"sqlite:///{tmp / 'harness.db'}"
+    return upstream, Service(tmp, suites, db, service_env(gh, cache), 0)
+
+
+def run_push(service: Service, examples: dict[str, list[dict[str, Any]]], sha: str) -> None:
+    """A push of ``sha`` delivered, and run by one ``harness worker --once``."""
+    assert deliver(service.url, "push", push_payload(examples, sha=sha)).is_success
+    assert service.worker("w0", "--once").wait(timeout=300) == 0
 
 
 def wait_for(

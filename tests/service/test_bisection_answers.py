@@ -15,12 +15,11 @@ from tests.github_standin import GitHubStandIn
 from tests.service.support import (
     BROKEN_PASS,
     REPO,
-    Service,
     deliver,
-    demo_suites,
+    demo_service,
     pr_payload,
     push_payload,
-    service_env,
+    run_push,
     service_yaml,
     settled,
     wait_for,
@@ -41,17 +40,12 @@ def test_the_service_bisection_answer_on_the_dashboard_and_in_a_pr_comment(
     wheels: Path,
     webhook_examples: dict[str, list[dict[str, Any]]],
 ) -> None:
-    from tests.fixture_upstream import make_upstream
-
-    upstream = make_upstream(tmp_path / "upstream")
-    suites = demo_suites(tmp_path, upstream.url, wheels, config=service_yaml("comment", BISECT))
-    svc = Service(
-        tmp_path, suites, f"sqlite:///{tmp_path / 'harness.db'}", service_env(gh, shared_cache), 0
+    upstream, svc = demo_service(
+        tmp_path, gh, shared_cache, wheels, service_yaml("comment", BISECT)
     )
     try:
         good = upstream.rev_parse("main")
-        assert deliver(svc.url, "push", push_payload(webhook_examples, sha=good)).is_success
-        assert svc.worker("w0", "--once").wait(timeout=300) == 0
+        run_push(svc, webhook_examples, good)
         shas = []
         for n in range(1, 5):
             files = {f"docs/{n}.txt": f"change {n}\n"}

@@ -14,8 +14,9 @@ from tests.service.support import (
     REPO,
     Service,
     deliver,
-    demo_suites,
+    demo_service,
     push_payload,
+    run_push,
     service_env,
     service_yaml,
     settled,
@@ -37,17 +38,12 @@ def test_a_broken_trunk_is_bisected_and_the_culprit_told_once(
     wheels: Path,
     webhook_examples: dict[str, list[dict[str, Any]]],
 ) -> None:
-    from tests.fixture_upstream import make_upstream
-
-    upstream = make_upstream(tmp_path / "upstream")
-    suites = demo_suites(tmp_path, upstream.url, wheels, config=service_yaml("comment", BISECT))
-    svc = Service(
-        tmp_path, suites, f"sqlite:///{tmp_path / 'harness.db'}", service_env(gh, shared_cache), 0
+    upstream, svc = demo_service(
+        tmp_path, gh, shared_cache, wheels, service_yaml("comment", BISECT)
     )
     try:
         good = upstream.rev_parse("main")
-        assert deliver(svc.url, "push", push_payload(webhook_examples, sha=good)).is_success
-        assert svc.worker("w0", "--once").wait(timeout=300) == 0
+        run_push(svc, webhook_examples, good)
         assert svc.api("/api/bisections")["bisections"] == []  # nothing broke
 
         # eight commits land at once; the fourth (PR #5) breaks test_pass
@@ -250,17 +246,10 @@ def test_a_bisection_survives_its_worker_being_killed(
 ) -> None:
     import signal
 
-    from tests.fixture_upstream import make_upstream
-
-    upstream = make_upstream(tmp_path / "upstream")
-    suites = demo_suites(tmp_path, upstream.url, wheels, config=service_yaml("status"))
-    svc = Service(
-        tmp_path, suites, f"sqlite:///{tmp_path / 'harness.db'}", service_env(gh, shared_cache), 0
-    )
+    upstream, svc = demo_service(tmp_path, gh, shared_cache, wheels, service_yaml("status"))
     try:
         good = upstream.rev_parse("main")
-        assert deliver(svc.url, "push", push_payload(webhook_examples, sha=good)).is_success
-        assert svc.worker("w0", "--once").wait(timeout=300) == 0
+        run_push(svc, webhook_examples, good)
         shas = [
             upstream.commit(
                 {"tests/test_basic.py": BROKEN_PASS} if n == 2 else {f"d{n}.txt": "x\n"},
